@@ -1,0 +1,49 @@
+"""The trainer's view of data: per-process numpy batches from input_pipeline, or synthetic ones.
+
+tf.data is imported only when a real dataset is read, so `big_uni` trains without TensorFlow on the
+synthetic source (GPU machines without TF, benchmarks).
+"""
+import itertools
+
+import numpy as np
+
+
+def _synthetic_batches(config, *, train: bool, local_batch: int, seed: int, start_step: int):
+  """Random images and labels, a fixed function of (seed, step); eval has `eval_examples`."""
+  size, channels = config.input.image_size, config.input.channels
+  num_classes = config.model.num_classes
+
+  def batch_at(step):
+    rng = np.random.default_rng([seed, int(train), step])
+    return {'image': rng.standard_normal((local_batch, size, size, channels), np.float32),
+            'label': rng.integers(0, num_classes, local_batch, dtype=np.int32)}
+
+  if train:
+    return (batch_at(step) for step in itertools.count(start_step))
+  num_batches = -(-config.input.get('eval_examples', 1024) // (local_batch))
+  return ({**batch_at(step), 'mask': np.ones(local_batch, bool)} for step in range(num_batches))
+
+
+def get_iterator(config, split: str, *, train: bool, start_step: int = 0,
+                 process_index: int = 0, process_count: int = 1):
+  """Yields this process's share of each global batch as a dict of numpy arrays."""
+  batch_size = config.input.batch_size if train else config.input.get(
+      'eval_batch_size', config.input.batch_size)
+  if batch_size % process_count:
+    raise ValueError(f'batch size {batch_size} is not divisible by {process_count} processes')
+  if config.input.dataset == 'synthetic':
+    return _synthetic_batches(config, train=train, local_batch=batch_size // process_count,
+                              seed=config.seed + process_index, start_step=start_step)
+  import input_pipeline  # pylint: disable=g-import-not-at-top
+  return input_pipeline.get_iterator(
+      config.input, split, train=train, global_batch_size=batch_size, seed=config.seed,
+      start_step=start_step, process_index=process_index, process_count=process_count)
+
+
+def num_examples(config, split: str) -> int:
+  if config.input.dataset == 'synthetic':
+    if split == config.input.eval_split:
+      return config.input.get('eval_examples', 1024)
+    raise ValueError('synthetic training data is endless: set config.total_steps, not num_epochs')
+  import input_pipeline  # pylint: disable=g-import-not-at-top
+  return input_pipeline.num_examples(config.input, split)

@@ -1,0 +1,38 @@
+"""Entry point: python -m big_uni.main --config=configs/vit_b16.py[:variant] --workdir=DIR.
+
+Any config field can be overridden on the command line, e.g. `--config.optimizer.lr=1e-3`.
+"""
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from big_uni import shapes, train
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, optionally :variant.',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and metrics go.')
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'shapes'],
+                          'train (resumes from workdir), eval (latest checkpoint) or shapes '
+                          '(parameter tree without allocating).')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    # Progress is printed; absl INFO logs (orbax is chatty) need an explicit --verbosity=0.
+    logging.set_verbosity(logging.WARNING)
+  config = _CONFIG.value
+  if _MODE.value == 'shapes':
+    print(shapes.describe(config))
+    return
+  if not _WORKDIR.value:
+    raise app.UsageError('--workdir is required for --mode=train and --mode=eval')
+  if _MODE.value == 'train':
+    train.train_and_evaluate(config, _WORKDIR.value)
+  else:
+    train.evaluate_checkpoint(config, _WORKDIR.value)
+
+
+if __name__ == '__main__':
+  flags.mark_flag_as_required('config')
+  app.run(main)

@@ -1,0 +1,178 @@
+"""The one transformer encoder that ViT, BERT and CLIP share.
+
+Every parameter and key activation carries logical axis names; `big_uni.sharding` maps them to mesh
+axes, so the parallelism layout is a config change. Parameter names (logical):
+  embed  model width            mlp  MLP hidden width
+  heads  attention heads        kv   per-head width
+Activation names are prefixed with `act_` so batch and parameter axes can map to the same mesh axis
+(e.g. FSDP shards `batch` and `embed` over `fsdp`) without clashing inside one array.
+
+Shapes: B batch, L sequence length, D width, N heads, H head width, F MLP width.
+"""
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    'gelu': lambda x: nn.gelu(x, approximate=False),  # ViT, BERT: exact erf GELU.
+    'gelu_tanh': lambda x: nn.gelu(x, approximate=True),
+    'quick_gelu': lambda x: x * nn.sigmoid(1.702 * x),  # OpenAI CLIP.
+}
+
+# Named remat policies: what the backward pass may keep instead of recomputing.
+REMAT_POLICIES = {
+    'none': None,
+    'full': jax.checkpoint_policies.nothing_saveable,
+    'dots_saveable': jax.checkpoint_policies.dots_saveable,
+    'dots_with_no_batch_dims_saveable': jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+
+
+def dense_init(names: tuple[str | None, ...], init=nn.initializers.xavier_uniform()):
+  return nn.with_logical_partitioning(init, names)
+
+
+class MultiHeadAttention(nn.Module):
+  """Self-attention through `jax.nn.dot_product_attention` (cuDNN flash attention on GPU)."""
+  num_heads: int
+  dtype: jnp.dtype = jnp.float32
+  attention_impl: str | None = None  # None lets JAX pick; 'xla' or 'cudnn' to force one.
+
+  @nn.compact
+  def __call__(self, x, mask=None, causal=False):
+    """x: [B, L, D]; mask: bool [B, L], True for real tokens; returns [B, L, D]."""
+    width = x.shape[-1]
+    if width % self.num_heads:
+      raise ValueError(f'width {width} is not divisible by num_heads {self.num_heads}')
+    head_dim = width // self.num_heads
+
+    # Explicit [D, N, H] kernels and einsums (not DenseGeneral, whose flattened-kernel init
+    # clashes with 3D logical axis names under a mesh). Xavier-uniform over the full fan in/out.
+    def xavier(in_axis, out_axis):
+      return nn.initializers.variance_scaling(1.0, 'fan_avg', 'uniform', in_axis, out_axis)
+
+    def param(name, shape, names, init):
+      return self.param(name, nn.with_logical_partitioning(init, names), shape).astype(self.dtype)
+
+    def project(name):
+      kernel = param(f'{name}_kernel', (width, self.num_heads, head_dim),
+                     ('embed', 'heads', 'kv'), xavier(0, (1, 2)))
+      bias = param(f'{name}_bias', (self.num_heads, head_dim), ('heads', 'kv'),
+                   nn.initializers.zeros)
+      return jnp.einsum('bld,dnh->blnh', x.astype(self.dtype), kernel) + bias
+
+    qkv_names = ('act_batch', 'act_length', 'act_heads', 'act_kv')
+    query, key, value = (nn.with_logical_constraint(project(n), qkv_names)
+                         for n in ('query', 'key', 'value'))
+    # [B, L] key padding mask -> [B, 1(heads), 1(queries), L(keys)].
+    attention_mask = None if mask is None else mask[:, None, None, :]
+    out = jax.nn.dot_product_attention(query, key, value, mask=attention_mask,
+                                       is_causal=causal, implementation=self.attention_impl)
+    out = nn.with_logical_constraint(out, qkv_names)
+    out_kernel = param('out_kernel', (self.num_heads, head_dim, width), ('heads', 'kv', 'embed'),
+                       xavier((0, 1), 2))
+    out_bias = param('out_bias', (width,), ('embed',), nn.initializers.zeros)
+    return jnp.einsum('blnh,nhd->bld', out, out_kernel) + out_bias
+
+
+class MlpBlock(nn.Module):
+  mlp_dim: int
+  activation: str = 'gelu'
+  dropout: float = 0.0
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    """x: [B, L, D] -> [B, L, D] through a [B, L, F] hidden layer."""
+    width = x.shape[-1]
+    bias_init = nn.initializers.normal(stddev=1e-6)
+    x = nn.Dense(self.mlp_dim, dtype=self.dtype, name='fc1',
+                 kernel_init=dense_init(('embed', 'mlp')),
+                 bias_init=nn.with_logical_partitioning(bias_init, ('mlp',)))(x)
+    x = nn.with_logical_constraint(ACTIVATIONS[self.activation](x),
+                                   ('act_batch', 'act_length', 'act_mlp'))
+    x = nn.Dropout(self.dropout)(x, deterministic=not train)
+    return nn.Dense(width, dtype=self.dtype, name='fc2',
+                    kernel_init=dense_init(('mlp', 'embed')),
+                    bias_init=nn.with_logical_partitioning(bias_init, ('embed',)))(x)
+
+
+def layer_norm(name, eps, dtype):
+  return nn.LayerNorm(
+      epsilon=eps, dtype=dtype, name=name,
+      scale_init=nn.with_logical_partitioning(nn.initializers.ones, ('embed',)),
+      bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ('embed',)))
+
+
+class EncoderBlock(nn.Module):
+  """Attention + MLP with residuals; pre-LN (ViT, CLIP) or post-LN (published BERT)."""
+  num_heads: int
+  mlp_dim: int
+  norm_first: bool = True
+  activation: str = 'gelu'
+  layer_norm_eps: float = 1e-6
+  dropout: float = 0.0
+  drop_path: float = 0.0
+  dtype: jnp.dtype = jnp.float32
+  attention_impl: str | None = None
+
+  @nn.compact
+  def __call__(self, x, mask=None, causal=False, train=False):
+    # Stochastic depth: drop the whole residual branch per example (broadcast over L and D).
+    drop_branch = nn.Dropout(self.drop_path, broadcast_dims=(1, 2), name='drop_path')
+
+    def residual(x, branch, norm_name):
+      if self.norm_first:
+        y = branch(layer_norm(norm_name, self.layer_norm_eps, self.dtype)(x))
+        return x + drop_branch(y, deterministic=not train)
+      y = drop_branch(branch(x), deterministic=not train)
+      return layer_norm(norm_name, self.layer_norm_eps, self.dtype)(x + y)
+
+    attention = MultiHeadAttention(self.num_heads, self.dtype, self.attention_impl,
+                                   name='attention')
+    mlp = MlpBlock(self.mlp_dim, self.activation, self.dropout, self.dtype, name='mlp')
+    dropout = nn.Dropout(self.dropout)
+    x = residual(x, lambda y: dropout(attention(y, mask, causal), deterministic=not train),
+                 'norm1')
+    x = residual(x, lambda y: dropout(mlp(y, train), deterministic=not train), 'norm2')
+    return nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed'))
+
+
+class Encoder(nn.Module):
+  """A stack of `depth` EncoderBlocks; pre-LN stacks end with a final LayerNorm.
+
+  Stochastic depth grows linearly from 0 at the first block to `drop_path` at the last.
+  """
+  depth: int
+  num_heads: int
+  mlp_dim: int
+  norm_first: bool = True
+  activation: str = 'gelu'
+  layer_norm_eps: float = 1e-6
+  dropout: float = 0.0
+  drop_path: float = 0.0
+  remat_policy: str = 'none'
+  dtype: jnp.dtype = jnp.float32
+  attention_impl: str | None = None
+
+  @nn.compact
+  def __call__(self, x, mask=None, causal=False, train=False):
+    """x: [B, L, D]; mask: bool [B, L] (True = attend); causal: CLIP-text style. -> [B, L, D]."""
+    if self.remat_policy not in REMAT_POLICIES:
+      raise ValueError(f'unknown remat_policy {self.remat_policy!r}; '
+                       f'choose one of {sorted(REMAT_POLICIES)}')
+    block_cls = EncoderBlock
+    if self.remat_policy != 'none':
+      block_cls = nn.remat(EncoderBlock, policy=REMAT_POLICIES[self.remat_policy],
+                           static_argnums=(3, 4))  # causal, train
+    x = nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed'))
+    for i in range(self.depth):
+      rate = self.drop_path * i / max(self.depth - 1, 1)
+      x = block_cls(self.num_heads, self.mlp_dim, self.norm_first, self.activation,
+                    self.layer_norm_eps, self.dropout, rate, self.dtype, self.attention_impl,
+                    name=f'block{i:02d}')(x, mask, causal, train)
+    if self.norm_first:
+      x = layer_norm('final_norm', self.layer_norm_eps, self.dtype)(x)
+    return x

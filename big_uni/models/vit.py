@@ -1,0 +1,93 @@
+"""Vision Transformer (Dosovitskiy et al. 2021): patch embedding and heads around the shared Encoder.
+
+Sizes are one table, selected by a variant string such as 'B/16' (size/patch), as in big_vision.
+"""
+import flax.linen as nn
+import jax.numpy as jnp
+
+from big_uni.models import transformer
+
+# name: (width, depth, mlp_dim, num_heads), from the ViT paper's Table 1 (Ti, S from DeiT).
+# 'mu' is a micro size for CPU-scale data such as 28x28 digits.
+SIZES = {
+    'mu': (64, 4, 256, 4),
+    'Ti': (192, 12, 768, 3),
+    'S': (384, 12, 1536, 6),
+    'B': (768, 12, 3072, 12),
+    'L': (1024, 24, 4096, 16),
+    'H': (1280, 32, 5120, 16),
+}
+
+
+def decode_variant(variant: str) -> dict:
+  """'B/16' -> dict(width=768, depth=12, mlp_dim=3072, num_heads=12, patch_size=16)."""
+  size, _, patch = variant.partition('/')
+  if size not in SIZES or not patch.isdigit():
+    raise ValueError(f'unknown ViT variant {variant!r}: expected "<size>/<patch>" with size in '
+                     f'{list(SIZES)}, e.g. "B/16"')
+  width, depth, mlp_dim, num_heads = SIZES[size]
+  return dict(width=width, depth=depth, mlp_dim=mlp_dim, num_heads=num_heads,
+              patch_size=int(patch))
+
+
+class ViT(nn.Module):
+  """images [B, H, W, C] -> (logits [B, num_classes], features dict)."""
+  num_classes: int
+  width: int
+  depth: int
+  mlp_dim: int
+  num_heads: int
+  patch_size: int
+  pool: str = 'cls'  # 'cls' token or 'gap' (global average of patch tokens)
+  dropout: float = 0.0
+  drop_path: float = 0.0
+  layer_norm_eps: float = 1e-6
+  remat_policy: str = 'none'
+  dtype: jnp.dtype = jnp.float32
+  attention_impl: str | None = None
+
+  @nn.compact
+  def __call__(self, images, train=False):
+    height, width = images.shape[1:3]
+    if height % self.patch_size or width % self.patch_size:
+      raise ValueError(f'image size {height}x{width} is not divisible by patch size '
+                       f'{self.patch_size}: change input.image_size or model.variant')
+    patches = nn.Conv(
+        self.width, (self.patch_size, self.patch_size), strides=self.patch_size,
+        padding='VALID', dtype=self.dtype, name='patch_embed',
+        kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(),
+                                                 (None, None, None, 'embed')),
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ('embed',)))(images)
+    batch = patches.shape[0]
+    tokens = patches.reshape(batch, -1, self.width)  # [B, num_patches, D]
+
+    if self.pool == 'cls':
+      cls = self.param('cls_token', nn.with_logical_partitioning(nn.initializers.zeros,
+                                                                 (None, None, 'embed')),
+                       (1, 1, self.width))
+      tokens = jnp.concatenate([jnp.tile(cls, (batch, 1, 1)).astype(tokens.dtype), tokens], 1)
+    elif self.pool != 'gap':
+      raise ValueError(f"unknown pool {self.pool!r}: use 'cls' or 'gap'")
+
+    # Learned 1D position embeddings, one per token ([CLS] included, as in the paper and timm).
+    pos_embedding = self.param(
+        'pos_embedding',
+        nn.with_logical_partitioning(nn.initializers.normal(stddev=0.02),
+                                     (None, 'length', 'embed')),
+        (1, tokens.shape[1], self.width))
+    tokens = tokens + pos_embedding.astype(tokens.dtype)
+    tokens = nn.Dropout(self.dropout)(tokens, deterministic=not train)
+
+    encoded = transformer.Encoder(
+        depth=self.depth, num_heads=self.num_heads, mlp_dim=self.mlp_dim, norm_first=True,
+        activation='gelu', layer_norm_eps=self.layer_norm_eps, dropout=self.dropout,
+        drop_path=self.drop_path, remat_policy=self.remat_policy, dtype=self.dtype,
+        attention_impl=self.attention_impl, name='encoder')(tokens, train=train)
+
+    pre_logits = encoded[:, 0] if self.pool == 'cls' else encoded.mean(axis=1)  # [B, D]
+    # Zero-initialised head (as in big_vision): the first steps start from uniform predictions.
+    logits = nn.Dense(
+        self.num_classes, dtype=self.dtype, name='head',
+        kernel_init=nn.with_logical_partitioning(nn.initializers.zeros, ('embed', 'classes')),
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ('classes',)))(pre_logits)
+    return logits.astype(jnp.float32), {'pre_logits': pre_logits, 'tokens': encoded}

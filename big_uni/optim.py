@@ -1,0 +1,52 @@
+"""Optimizer and learning-rate schedule from `config.optimizer`."""
+import jax
+import optax
+
+
+def learning_rate_schedule(opt_config, total_steps: int) -> optax.Schedule:
+  """Linear warmup from 0 to `lr`, then `decay` ('cosine' | 'linear' | 'constant') to the end."""
+  warmup = int(opt_config.get('warmup_steps', 0))
+  peak = opt_config.lr
+  decay_steps = max(total_steps - warmup, 1)
+  end = peak * opt_config.get('end_lr_factor', 0.0)
+  decay = opt_config.get('decay', 'cosine')
+  if decay == 'cosine':
+    after = optax.cosine_decay_schedule(peak, decay_steps, alpha=end / peak if peak else 0.0)
+  elif decay == 'linear':
+    after = optax.linear_schedule(peak, end, decay_steps)
+  elif decay == 'constant':
+    after = optax.constant_schedule(peak)
+  else:
+    raise ValueError(f"optimizer.decay={decay!r}: use 'cosine', 'linear' or 'constant'")
+  if not warmup:
+    return after
+  return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), after], [warmup])
+
+
+def weight_decay_mask(params):
+  """Decay only weight matrices ('*kernel'): biases, norms, embeddings and tokens are skipped."""
+  def is_kernel(path, _):
+    names = [p.key for p in path if isinstance(p, jax.tree_util.DictKey)]
+    return names[-1].endswith('kernel')
+  return jax.tree_util.tree_map_with_path(is_kernel, params)
+
+
+def build_optimizer(opt_config, total_steps: int):
+  """Returns (optax transformation, learning-rate schedule)."""
+  schedule = learning_rate_schedule(opt_config, total_steps)
+  parts = []
+  if opt_config.get('grad_clip_norm', 0.0):
+    parts.append(optax.clip_by_global_norm(opt_config.grad_clip_norm))
+  name = opt_config.name
+  weight_decay = opt_config.get('weight_decay', 0.0)
+  if name == 'adamw':
+    parts.append(optax.adamw(schedule, b1=opt_config.get('b1', 0.9),
+                             b2=opt_config.get('b2', 0.999), eps=opt_config.get('eps', 1e-8),
+                             weight_decay=weight_decay, mask=weight_decay_mask))
+  elif name == 'sgd':
+    parts.append(optax.add_decayed_weights(weight_decay, mask=weight_decay_mask))
+    parts.append(optax.sgd(schedule, momentum=opt_config.get('momentum', 0.9),
+                           nesterov=opt_config.get('nesterov', False)))
+  else:
+    raise ValueError(f"optimizer.name={name!r}: use 'adamw' or 'sgd'")
+  return optax.chain(*parts), schedule

@@ -1,0 +1,188 @@
+"""The one trainer: config -> mesh -> eval_shape init with shardings -> jitted step -> loop.
+
+Every task (classification, and the objectives that follow) runs through `train_and_evaluate`; a
+task only supplies `init_params`, `loss_and_metrics` and `eval_sums`.
+"""
+import contextlib
+import math
+import os
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from big_uni import checkpoint, data, metrics_log, optim, sharding, tasks
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+class Trainer:
+  """Holds what train, eval and shapes modes share: task, mesh, optimizer, state shardings."""
+
+  def __init__(self, config, total_steps: int | None = None):
+    """`total_steps` only shapes the lr schedule; None derives it from the config and data."""
+    self.config = config
+    self.task = tasks.build_task(config)
+    self.mesh = sharding.make_mesh(config.mesh)
+    self.rules = sharding.logical_rules(config)
+    self.total_steps = total_steps or resolve_total_steps(config)
+    self.tx, self.schedule = optim.build_optimizer(config.optimizer, self.total_steps)
+    init_rng, self.dropout_rng = jax.random.split(jax.random.key(config.seed))
+
+    def init_boxed(rng):
+      params = self.task.init_params(rng)
+      return TrainState(jnp.zeros((), jnp.int32), params, self.tx.init(params))
+
+    # Shapes and logical axis names without allocating anything.
+    boxed = jax.eval_shape(init_boxed, init_rng)
+    self.state_shardings = nn.logical_to_mesh_sharding(
+        nn.get_partition_spec(boxed), self.mesh, self.rules)
+    self.abstract_state = jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+        nn.unbox(boxed), self.state_shardings)
+    # Each device materialises only its own shards of the freshly initialised state.
+    self._init = jax.jit(lambda rng: nn.unbox(init_boxed(rng)),
+                         out_shardings=self.state_shardings)
+    self._init_rng = init_rng
+    batch_sharding = sharding.batch_sharding(self.mesh)
+    self.train_step = jax.jit(self._train_step, donate_argnums=0,
+                              in_shardings=(self.state_shardings, batch_sharding),
+                              out_shardings=(self.state_shardings, None))
+    self.eval_step = jax.jit(self.task.eval_sums,
+                             in_shardings=(self.state_shardings.params, batch_sharding))
+
+  @contextlib.contextmanager
+  def context(self):
+    """Mesh and logical rules must be active while tracing for the sharding constraints."""
+    with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+      yield
+
+  def init_state(self) -> TrainState:
+    # Outside the mesh context on purpose: DenseGeneral initialises a flattened kernel, which an
+    # active mesh would try to constrain with the 3D logical names. out_shardings places it.
+    return self._init(self._init_rng)
+
+  def _train_step(self, state: TrainState, batch):
+    rng = jax.random.fold_in(self.dropout_rng, state.step)
+    (loss, metrics), grads = jax.value_and_grad(self.task.loss_and_metrics, has_aux=True)(
+        state.params, batch, rng)
+    updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads),
+                   learning_rate=self.schedule(state.step))
+    return TrainState(state.step + 1, params, opt_state), metrics
+
+  def evaluate(self, params, split: str) -> dict[str, float]:
+    """One pass over `split`; returns {'<split>_accuracy': ..., '<split>_loss': ...}."""
+    sums = {}
+    batches = data.get_iterator(self.config, split, train=False,
+                                process_index=jax.process_index(),
+                                process_count=jax.process_count())
+    with self.context():
+      for local_batch in batches:
+        batch_sums = jax.device_get(self.eval_step(params, sharding.global_batch(local_batch,
+                                                                                  self.mesh)))
+        for name, value in batch_sums.items():
+          sums[name] = sums.get(name, 0.0) + float(value)
+    if not sums.get('count'):
+      raise ValueError(f'evaluation split {split!r} of {self.config.input.dataset!r} is empty')
+    count = sums.pop('count')
+    return {f'{split}_{name}': value / count for name, value in sums.items()}
+
+
+def resolve_total_steps(config) -> int:
+  if config.get('total_steps', 0):
+    return int(config.total_steps)
+  examples = data.num_examples(config, config.input.train_split)
+  return int(math.ceil(config.num_epochs * examples / config.input.batch_size))
+
+
+def _mean_metrics(step_metrics: list[dict]) -> dict[str, float]:
+  fetched = jax.device_get(step_metrics)
+  return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+
+
+def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+  """Trains (resuming from `workdir` if it holds a checkpoint); returns the final eval metrics."""
+  os.makedirs(workdir, exist_ok=True)
+  trainer = Trainer(config)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
+  checkpointer = checkpoint.Checkpointer(
+      os.path.join(workdir, 'checkpoints'), every_steps=config.checkpoint_every_steps,
+      keep=config.get('checkpoint_keep', 3))
+  if checkpointer.latest_step() is not None:
+    state = checkpointer.restore(trainer.abstract_state)
+  else:
+    state = trainer.init_state()
+  first_step = int(jax.device_get(state.step))
+  total_steps = trainer.total_steps
+  metrics_log.log(f'{config.model.name}: {count_params(state.params):,} params, '
+                  f'mesh {dict(trainer.mesh.shape)}, steps {first_step} -> {total_steps}')
+
+  writer = metrics_log.MetricWriter(workdir)
+  train_batches = data.get_iterator(config, config.input.train_split, train=True,
+                                    start_step=first_step, process_index=jax.process_index(),
+                                    process_count=jax.process_count())
+  progress = metrics_log.Progress(first_step, total_steps, config.input.batch_size)
+  eval_split = config.input.eval_split
+  step_metrics, eval_metrics = [], {}
+  with trainer.context():
+    for step in range(first_step + 1, total_steps + 1):
+      batch = sharding.global_batch(next(train_batches), trainer.mesh)
+      state, metrics = trainer.train_step(state, batch)
+      step_metrics.append(metrics)
+      is_last = step == total_steps
+      if step % config.log_every_steps == 0 or is_last:
+        scalars = _mean_metrics(step_metrics)
+        step_metrics = []
+        if not math.isfinite(scalars['loss']):
+          checkpointer.close()
+          raise FloatingPointError(
+              f'non-finite loss {scalars["loss"]} at step {step}; last checkpoint kept at step '
+              f'{checkpointer.latest_step()}. Lower optimizer.lr or check the input data.')
+        scalars.update(progress.report(step))
+        writer.write_scalars(step, scalars)
+        metrics_log.log(progress.console_line(step, scalars))
+      if (config.eval_every_steps and step % config.eval_every_steps == 0) or is_last:
+        eval_metrics = trainer.evaluate(state.params, eval_split)
+        writer.write_scalars(step, eval_metrics)
+        metrics_log.log(f'step {step} | ' + ', '.join(f'{k}={v:.4f}'
+                                                       for k, v in eval_metrics.items()))
+      checkpointer.save(step, state, force=is_last)
+  if first_step >= total_steps:  # Resumed a finished run: report its final evaluation.
+    eval_metrics = trainer.evaluate(state.params, eval_split)
+    metrics_log.log(', '.join(f'{k}={v:.4f}' for k, v in eval_metrics.items()))
+  checkpointer.close()
+  writer.close()
+  return eval_metrics
+
+
+def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
+  """`--mode=eval`: the latest checkpoint in `workdir` on `config.input.eval_split`."""
+  trainer = Trainer(config, total_steps=1)  # The lr schedule plays no part in evaluation.
+  checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'), every_steps=1,
+                                         keep=config.get('checkpoint_keep', 3))
+  step = checkpointer.latest_step()
+  if step is None:
+    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints: train first with '
+                            f'--mode=train --workdir={workdir}')
+  state = checkpointer.restore(trainer.abstract_state)
+  checkpointer.close()
+  metrics = trainer.evaluate(state.params, config.input.eval_split)
+  metrics_log.log(f'step {step} | ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()))
+  return metrics
+
+
+def count_params(params) -> int:
+  return sum(math.prod(x.shape) for x in jax.tree.leaves(params))
