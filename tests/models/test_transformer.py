@@ -1,0 +1,77 @@
+"""The shared encoder: masks, remat, stochastic depth, logical axis names."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from big_uni.models import transformer
+
+
+def _encoder(**kwargs):
+  return transformer.Encoder(**{'depth': 2, 'num_heads': 2, 'mlp_dim': 32, **kwargs})
+
+
+def _tokens(batch=2, length=6, width=16, seed=0):
+  return jax.random.normal(jax.random.key(seed), (batch, length, width))
+
+
+def test_padding_does_not_change_real_tokens():
+  encoder = _encoder()
+  x = _tokens()
+  params = encoder.init(jax.random.key(1), x)
+  mask = jnp.array([[True] * 4 + [False] * 2] * 2)
+  out = encoder.apply(params, x, mask=mask)
+  # Different content in the padded positions must not reach the real ones.
+  x_other_padding = x.at[:, 4:].set(100.0)
+  out_other = encoder.apply(params, x_other_padding, mask=mask)
+  np.testing.assert_allclose(out[:, :4], out_other[:, :4], atol=1e-5)
+  # And it matters without the mask, so the test can fail.
+  out_unmasked = encoder.apply(params, x_other_padding)
+  assert np.abs(out[:, :4] - out_unmasked[:, :4]).max() > 1e-2
+
+
+def test_causal_mask_hides_future_tokens():
+  encoder = _encoder(norm_first=False)  # post-LN path too
+  x = _tokens()
+  params = encoder.init(jax.random.key(1), x)
+  out = encoder.apply(params, x, causal=True)
+  out_changed_future = encoder.apply(params, x.at[:, 3:].set(-7.0), causal=True)
+  np.testing.assert_allclose(out[:, :3], out_changed_future[:, :3], atol=1e-5)
+  assert np.abs(out[:, 3:] - out_changed_future[:, 3:]).max() > 1e-2
+
+
+@pytest.mark.parametrize('policy', ['full', 'dots_saveable'])
+def test_remat_changes_nothing_numerically(policy):
+  x = _tokens()
+  plain, remat = _encoder(), _encoder(remat_policy=policy)
+  params = plain.init(jax.random.key(1), x)
+  loss = lambda module: lambda p: module.apply(p, x, train=False).sum()
+  np.testing.assert_allclose(loss(plain)(params), loss(remat)(params), rtol=1e-6)
+  grads = jax.grad(loss(plain))(params), jax.grad(loss(remat))(params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), *grads)
+
+
+def test_stochastic_depth_only_in_training():
+  encoder = _encoder(drop_path=0.5)
+  x = _tokens(batch=8)
+  params = encoder.init(jax.random.key(1), x)
+  eval_a = encoder.apply(params, x)
+  eval_b = encoder.apply(params, x)
+  np.testing.assert_array_equal(eval_a, eval_b)
+  train = encoder.apply(params, x, train=True, rngs={'dropout': jax.random.key(2)})
+  assert np.abs(train - eval_a).max() > 1e-3
+
+
+def test_every_param_has_logical_axis_names():
+  encoder = _encoder()
+  boxed = jax.eval_shape(encoder.init, jax.random.key(0), _tokens())
+  leaves = jax.tree.leaves(boxed, is_leaf=lambda v: isinstance(v, nn.Partitioned))
+  assert leaves and all(isinstance(v, nn.LogicallyPartitioned) for v in leaves)
+  for leaf in leaves:
+    assert len(leaf.names) == leaf.value.ndim
+
+
+def test_bad_head_count_is_a_clear_error():
+  with pytest.raises(ValueError, match='not divisible by num_heads'):
+    _encoder(num_heads=3).init(jax.random.key(0), _tokens())
