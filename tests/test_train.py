@@ -1,0 +1,91 @@
+"""The trainer: overfitting, exact resume, logs, non-finite loss."""
+import json
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+from sklearn import datasets
+
+from big_uni import checkpoint, sharding, train
+from configs import vit_mnist5k
+
+
+def _smoke_config(**overrides):
+  config = vit_mnist5k.get_config('smoke')
+  config.input.dataset = 'synthetic'
+  config.update(overrides)
+  return config
+
+
+def test_tiny_config_overfits_a_small_batch():
+  config = _smoke_config(total_steps=150)
+  config.optimizer.update(dict(lr=3e-3, warmup_steps=10, weight_decay=0.0))
+  trainer = train.Trainer(config)
+  digits = datasets.load_digits()
+  batch = {'image': (digits.images[:32, :, :, None] / 16.0 - 0.5).astype(np.float32) / 0.5,
+           'label': digits.target[:32].astype(np.int32)}
+  state = trainer.init_state()
+  losses = []
+  with trainer.context():
+    global_batch = sharding.global_batch(batch, trainer.mesh)
+    for _ in range(config.total_steps):
+      state, metrics = trainer.train_step(state, global_batch)
+      losses.append(float(metrics['loss']))
+  assert losses[0] > 2.0  # ln(10) = 2.30 from the zero-initialised head.
+  assert losses[-1] < 0.05
+  assert float(metrics['train_accuracy']) == 1.0
+
+
+def _final_params(workdir):
+  config = _smoke_config()
+  trainer = train.Trainer(config)
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'), every_steps=1, keep=3)
+  state = ckpt.restore(trainer.abstract_state)
+  ckpt.close()
+  return int(state.step), jax.device_get(state.params)
+
+
+def test_resume_continues_and_equals_uninterrupted_run(tmp_path, capsys):
+  straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
+  config = _smoke_config(total_steps=6)
+  train.train_and_evaluate(config, straight)
+  train.train_and_evaluate(config, resumed)
+  # As if the run had died after its step-4 checkpoint.
+  shutil.rmtree(os.path.join(resumed, 'checkpoints', '6'))
+  capsys.readouterr()
+  train.train_and_evaluate(config, resumed)
+  assert 'steps 4 -> 6' in capsys.readouterr().out
+
+  step_a, params_a = _final_params(straight)
+  step_b, params_b = _final_params(resumed)
+  assert step_a == step_b == 6
+  jax.tree.map(np.testing.assert_array_equal, params_a, params_b)
+
+
+def test_metrics_jsonl_and_config_are_written(tmp_path):
+  workdir = str(tmp_path)
+  final = train.train_and_evaluate(_smoke_config(), workdir)
+  rows = [json.loads(line) for line in open(os.path.join(workdir, 'metrics.jsonl'))]
+  train_rows = [r for r in rows if 'loss' in r]
+  assert {'step', 'loss', 'learning_rate', 'train_accuracy', 'grad_norm', 'steps_per_sec',
+          'examples_per_sec'} <= set(train_rows[-1])
+  assert rows[-1] == {'step': 4, **final} and 'test_accuracy' in final
+  assert json.load(open(os.path.join(workdir, 'config.json')))['model']['width'] == 32
+  assert any(f.startswith('events.out.tfevents') for f in os.listdir(workdir))
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
+  workdir = str(tmp_path)
+  train.train_and_evaluate(_smoke_config(), workdir)  # a good checkpoint at step 4
+  config = _smoke_config(total_steps=8)
+  config.optimizer.lr = 1e30
+  with pytest.raises(FloatingPointError, match='non-finite loss .* at step 6'):
+    train.train_and_evaluate(config, workdir)
+  assert _final_params(workdir)[0] == 4
+
+
+def test_evaluate_checkpoint_without_checkpoint_says_train_first(tmp_path):
+  with pytest.raises(FileNotFoundError, match='train first'):
+    train.evaluate_checkpoint(_smoke_config(), str(tmp_path))
