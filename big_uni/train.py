@@ -28,11 +28,12 @@ class TrainState:
 class Trainer:
   """Holds what train, eval and shapes modes share: task, mesh, optimizer, state shardings."""
 
-  def __init__(self, config, total_steps: int | None = None):
-    """`total_steps` only shapes the lr schedule; None derives it from the config and data."""
+  def __init__(self, config, total_steps: int | None = None, devices=None):
+    """`total_steps` only shapes the lr schedule (None: from config and data); `devices`
+    defaults to all of them."""
     self.config = config
     self.task = tasks.build_task(config)
-    self.mesh = sharding.make_mesh(config.mesh)
+    self.mesh = sharding.make_mesh(config.mesh, devices)
     self.rules = sharding.logical_rules(config)
     self.total_steps = total_steps or resolve_total_steps(config)
     self.tx, self.schedule = optim.build_optimizer(config.optimizer, self.total_steps)
