@@ -22,6 +22,7 @@ setuptools.setup(
         'clu>=0.0.12',
         'tensorboard>=2.20',
         'tensorflow-datasets>=4.9.10',
+        'importlib_resources',  # tfds needs it to prepare datasets, but does not list it.
         'sentencepiece>=0.2',
         'numpy>=2.0',
         'absl-py',

@@ -1,0 +1,84 @@
+"""Image preprocessing in tf ops. All randomness is stateless, seeded by the example's position
+in the stream, so a restarted pipeline reproduces an uninterrupted one exactly."""
+import tensorflow as tf
+
+
+def _to_channels(image, channels: int):
+  if image.shape[-1] == channels:
+    return image
+  if channels == 3:
+    return tf.image.grayscale_to_rgb(image)
+  return tf.image.rgb_to_grayscale(image)
+
+
+def _resize(image, size: int):
+  return tf.image.resize(image, (size, size), method='bilinear', antialias=True)
+
+
+def _random_resized_crop(image, seed, size: int, scale, ratio):
+  """Inception-style crop: a random area fraction in `scale`, aspect ratio in `ratio`."""
+  begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+      tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=seed,
+      area_range=scale, aspect_ratio_range=ratio, min_object_covered=0.0, max_attempts=10,
+      use_image_if_no_bounding_boxes=True)
+  return _resize(tf.slice(image, begin, crop_size), size)
+
+
+def _pad_crop(image, seed, size: int, pad: int):
+  """Shift augmentation: zero-pad by `pad` pixels, crop a random size x size window."""
+  image = _resize(image, size) if image.shape[0] != size else image
+  padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+  return tf.image.stateless_random_crop(padded, (size, size, image.shape[-1]), seed=seed)
+
+
+def _center_crop(image, size: int):
+  """Resize the shorter side to size / 0.875, crop the centre (the usual eval transform)."""
+  shape = tf.cast(tf.shape(image)[:2], tf.float32)
+  scale = (size / 0.875) / tf.reduce_min(shape)
+  resized = tf.image.resize(image, tf.cast(tf.round(shape * scale), tf.int32), antialias=True)
+  return tf.image.resize_with_crop_or_pad(resized, size, size)
+
+
+def _normalize(image, input_config):
+  mean = tf.constant(input_config.mean, tf.float32)
+  std = tf.constant(input_config.std, tf.float32)
+  return (image / 255.0 - mean) / std
+
+
+def train_fn(input_config, seed: int, process_index: int):
+  """(position, example) -> {'image': float32 [S, S, C], 'label': int32}."""
+  size, augment = input_config.image_size, input_config.augment
+  if augment not in ('random_resized_crop', 'pad_crop', 'none'):
+    raise ValueError(f"input.augment={augment!r}: use 'random_resized_crop', 'pad_crop' or 'none'")
+  base_seed = tf.constant([seed, process_index], tf.int64)
+
+  def preprocess(position, example):
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(
+        tf.random.experimental.stateless_fold_in(base_seed, position), 2))
+    image = tf.cast(_to_channels(example['image'], input_config.channels), tf.float32)
+    if augment == 'random_resized_crop':
+      image = _random_resized_crop(image, crop_seed, size,
+                                   tuple(input_config.get('crop_scale', (0.08, 1.0))),
+                                   tuple(input_config.get('crop_ratio', (3 / 4, 4 / 3))))
+    elif augment == 'pad_crop':
+      image = _pad_crop(image, crop_seed, size, input_config.get('pad', 4))
+    else:
+      image = _resize(image, size)
+    if input_config.get('flip', False):
+      image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+    return {'image': _normalize(image, input_config), 'label': tf.cast(example['label'], tf.int32)}
+
+  return preprocess
+
+
+def eval_fn(input_config):
+  """example -> {'image': float32 [S, S, C], 'label': int32}, deterministic."""
+  size = input_config.image_size
+
+  def preprocess(example):
+    image = tf.cast(_to_channels(example['image'], input_config.channels), tf.float32)
+    if image.shape[0] != size or image.shape[1] != size:
+      image = _center_crop(image, size)
+    return {'image': _normalize(image, input_config), 'label': tf.cast(example['label'], tf.int32)}
+
+  return preprocess
