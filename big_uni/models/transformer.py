@@ -34,6 +34,18 @@ def dense_init(names: tuple[str | None, ...], init=nn.initializers.xavier_unifor
   return nn.with_logical_partitioning(init, names)
 
 
+def attention_weights(query, key, mask=None, causal=False):
+  """Softmax attention weights [B, N, L(queries), L(keys)] from [B, L, N, H] queries and keys."""
+  logits = jnp.einsum('bqnh,bknh->bnqk', query, key).astype(jnp.float32)
+  logits /= jnp.sqrt(query.shape[-1]).astype(jnp.float32)
+  if mask is not None:
+    logits = jnp.where(mask, logits, -jnp.inf)
+  if causal:
+    length = query.shape[1]
+    logits = jnp.where(jnp.tril(jnp.ones((length, length), bool)), logits, -jnp.inf)
+  return jax.nn.softmax(logits, axis=-1)
+
+
 class MultiHeadAttention(nn.Module):
   """Self-attention through `jax.nn.dot_product_attention` (cuDNN flash attention on GPU)."""
   num_heads: int
@@ -70,6 +82,11 @@ class MultiHeadAttention(nn.Module):
     attention_mask = None if mask is None else mask[:, None, None, :]
     out = jax.nn.dot_product_attention(query, key, value, mask=attention_mask,
                                        is_causal=causal, implementation=self.attention_impl)
+    if self.is_mutable_collection('intermediates'):
+      # Attention maps on request only (apply(..., mutable=['intermediates'])): the fused
+      # kernel does not expose its weights, so they are recomputed here, never in training.
+      self.sow('intermediates', 'attention_weights',
+               attention_weights(query, key, attention_mask, causal))
     out = nn.with_logical_constraint(out, qkv_names)
     out_kernel = param('out_kernel', (self.num_heads, head_dim, width), ('heads', 'kv', 'embed'),
                        xavier((0, 1), 2))

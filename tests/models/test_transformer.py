@@ -75,3 +75,31 @@ def test_every_param_has_logical_axis_names():
 def test_bad_head_count_is_a_clear_error():
   with pytest.raises(ValueError, match='not divisible by num_heads'):
     _encoder(num_heads=3).init(jax.random.key(0), _tokens())
+
+
+def test_attention_maps_are_sown_on_request_and_respect_masks():
+  encoder = _encoder()
+  x = _tokens()
+  params = encoder.init(jax.random.key(1), x)
+  mask = jnp.array([[True] * 5 + [False], [True] * 6])
+  out, state = encoder.apply(params, x, mask=mask, causal=True, mutable=['intermediates'])
+  np.testing.assert_allclose(out, encoder.apply(params, x, mask=mask, causal=True), atol=1e-6)
+  weights = state['intermediates']['block01']['attention']['attention_weights'][0]
+  assert weights.shape == (2, 2, 6, 6)  # [B, N, queries, keys]
+  np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+  assert float(weights[0, :, :, 5].max()) == 0.0  # padding gets no attention
+  assert float(jnp.triu(weights, k=1).max()) == 0.0  # nor do future tokens
+
+
+def test_sown_attention_weights_are_the_ones_the_fused_kernel_applies():
+  attention = transformer.MultiHeadAttention(num_heads=2)
+  x = _tokens()
+  params = attention.init(jax.random.key(1), x)
+  mask = jnp.array([[True] * 4 + [False] * 2] * 2)
+  out, state = attention.apply(params, x, mask, mutable=['intermediates'])
+  weights = state['intermediates']['attention_weights'][0]
+  p = params['params']
+  value = jnp.einsum('bld,dnh->blnh', x, p['value_kernel']) + p['value_bias']
+  mixed = jnp.einsum('bnqk,bknh->bqnh', weights, value)
+  expected = jnp.einsum('blnh,nhd->bld', mixed, p['out_kernel']) + p['out_bias']
+  np.testing.assert_allclose(out, expected, atol=1e-5)

@@ -1,0 +1,24 @@
+"""The CPU benchmark: a small ViT (6 layers, 128 wide, patch 7) on Fashion-MNIST, 60k/10k.
+
+Data: the Debian package `dataset-fashion-mnist` (offline), else TFDS `fashion_mnist` (downloads).
+
+COMMAND:
+  python -m big_uni.main --config=configs/vit_fashion_mnist.py --workdir=/tmp/vit_fashion_mnist
+Expected: see the README's results table (official 10k test set, 2-core CPU wall time).
+"""
+from configs import common
+
+
+def get_config(arg: str = 'default'):
+  config = common.base(num_epochs=20.0, log_every_steps=200, eval_every_steps=2000,
+                       checkpoint_every_steps=2000, label_smoothing=0.1)
+  common.fashion_mnist_input(config)
+  config.model.update(dict(variant='mu/7', width=128, depth=6, mlp_dim=512, num_heads=4,
+                           pool='gap'))
+  config.input.update(dict(batch_size=128, eval_batch_size=1000))
+  config.optimizer.update(dict(lr=2e-3, weight_decay=0.05, warmup_steps=500, grad_clip_norm=1.0))
+  if arg == 'smoke':
+    return common.smoke(config)
+  if arg != 'default':
+    raise ValueError(f'unknown variant {arg!r}: default or smoke')
+  return config
