@@ -98,7 +98,7 @@ def test_sown_attention_weights_are_the_ones_the_fused_kernel_applies():
   mask = jnp.array([[True] * 4 + [False] * 2] * 2)
   out, state = attention.apply(params, x, mask, mutable=['intermediates'])
   weights = state['intermediates']['attention_weights'][0]
-  p = params['params']
+  p = nn.unbox(params)['params']
   value = jnp.einsum('bld,dnh->blnh', x, p['value_kernel']) + p['value_bias']
   mixed = jnp.einsum('bnqk,bknh->bqnh', weights, value)
   expected = jnp.einsum('blnh,nhd->bld', mixed, p['out_kernel']) + p['out_bias']
