@@ -32,7 +32,7 @@ setuptools.setup(
         *_TENSORFLOW,
     ],
     extras_require={
-        'test': ['pytest>=8', 'pytest-xdist>=3'],
+        'test': ['pytest>=8', 'pytest-xdist>=3', 'nbformat', 'nbclient', 'ipykernel', 'matplotlib'],
         'notebooks': ['jupyter', 'nbclient', 'ipykernel', 'matplotlib', 'scikit-image'],
     },
 )
