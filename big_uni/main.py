@@ -2,10 +2,16 @@
 
 Any config field can be overridden on the command line, e.g. `--config.optimizer.lr=1e-3`.
 """
-from absl import app, flags, logging
-from ml_collections import config_flags
+import os
+import sys
 
-from big_uni import shapes, train
+# TensorFlow (tf.data only) prints C++ start-up info lines; keep its warnings and errors.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+
+from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+
+from big_uni import errors, shapes, train  # pylint: disable=g-import-not-at-top
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, optionally :variant.',
                                           lock_config=True)
@@ -27,10 +33,13 @@ def main(argv):
     return
   if not _WORKDIR.value:
     raise app.UsageError('--workdir is required for --mode=train and --mode=eval')
-  if _MODE.value == 'train':
-    train.train_and_evaluate(config, _WORKDIR.value)
-  else:
-    train.evaluate_checkpoint(config, _WORKDIR.value)
+  try:
+    if _MODE.value == 'train':
+      train.train_and_evaluate(config, _WORKDIR.value)
+    else:
+      train.evaluate_checkpoint(config, _WORKDIR.value)
+  except errors.UserInputError as e:
+    sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from big_uni import checkpoint, data, metrics_log, optim, sharding, tasks
+from big_uni import checkpoint, data, errors, metrics_log, optim, sharding, tasks
 
 
 @flax.struct.dataclass
@@ -176,8 +176,8 @@ def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
                                          keep=config.get('checkpoint_keep', 3))
   step = checkpointer.latest_step()
   if step is None:
-    raise FileNotFoundError(f'no checkpoint in {workdir}/checkpoints: train first with '
-                            f'--mode=train --workdir={workdir}')
+    raise errors.UserInputError(f'no checkpoint in {workdir}/checkpoints: train first with '
+                                f'--mode=train --workdir={workdir}')
   state = checkpointer.restore(trainer.abstract_state)
   checkpointer.close()
   metrics = trainer.evaluate(state.params, config.input.eval_split)

@@ -8,6 +8,7 @@ import os
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from big_uni import errors
 from input_pipeline import builders
 
 # Config names of the offline datasets -> their builders (prepared on first use, no download).
@@ -19,7 +20,7 @@ OFFLINE_CONFIGS = 'configs/vit_mnist5k.py (MNIST-5k, pip-only) or configs/vit_fa
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 
 
-class DatasetNotPreparedError(FileNotFoundError):
+class DatasetNotPreparedError(errors.UserInputError, FileNotFoundError):
   """A TFDS dataset that must be downloaded or prepared by hand first."""
 
 

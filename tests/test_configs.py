@@ -65,3 +65,11 @@ def test_cli_shapes_prints_total_and_accepts_overrides():
 def test_cli_rejects_unknown_config_key():
   out = _cli('--config=configs/vit_b16.py', '--mode=shapes', '--config.optimizer.lrate=1')
   assert out.returncode != 0 and 'lrate' in out.stderr
+
+
+def test_cli_unprepared_dataset_stops_at_once_with_instructions(tmp_path):
+  out = _cli('--config=configs/vit_b16.py', f'--workdir={tmp_path / "run"}',
+             f'--config.input.data_dir={tmp_path / "tfds"}')
+  assert out.returncode == 1
+  assert 'imagenet2012' in out.stderr and 'downloads/manual' in out.stderr
+  assert 'configs/vit_mnist5k.py' in out.stderr and 'Traceback' not in out.stderr

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import datasets
 
-from big_uni import checkpoint, sharding, train
+from big_uni import checkpoint, errors, sharding, train
 from configs import vit_mnist5k
 
 
@@ -87,5 +87,5 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
 
 
 def test_evaluate_checkpoint_without_checkpoint_says_train_first(tmp_path):
-  with pytest.raises(FileNotFoundError, match='train first'):
+  with pytest.raises(errors.UserInputError, match='train first'):
     train.evaluate_checkpoint(_smoke_config(), str(tmp_path))
