@@ -86,3 +86,12 @@ def vit(variant: str, arg: str) -> ml_collections.ConfigDict:
     config.optimizer.update(dict(lr=5e-4, warmup_steps=100, weight_decay=0.05))
     return config
   raise ValueError(f'unknown variant {arg!r} for ViT-{variant}: imagenet, smoke or mnist5k')
+
+
+def select_variant(config: ml_collections.ConfigDict, arg: str) -> ml_collections.ConfigDict:
+  """For the experiment configs: 'default' is the config itself, 'smoke' its tiny version."""
+  if arg == 'smoke':
+    return smoke(config)
+  if arg != 'default':
+    raise ValueError(f'unknown variant {arg!r}: default or smoke')
+  return config

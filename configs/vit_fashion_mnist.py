@@ -16,8 +16,4 @@ def get_config(arg: str = 'default'):
   config.model.update(dict(variant='mu/7', width=96, mlp_dim=384, pool='gap'))
   config.input.update(dict(batch_size=128, eval_batch_size=1000))
   config.optimizer.update(dict(lr=2e-3, weight_decay=0.05, warmup_steps=500, grad_clip_norm=1.0))
-  if arg == 'smoke':
-    return common.smoke(config)
-  if arg != 'default':
-    raise ValueError(f'unknown variant {arg!r}: default or smoke')
-  return config
+  return common.select_variant(config, arg)

@@ -15,8 +15,4 @@ def get_config(arg: str = 'default'):
   config.model.update(dict(variant='mu/4', pool='gap'))
   config.input.update(dict(batch_size=64, eval_batch_size=500))
   config.optimizer.update(dict(lr=3e-3, weight_decay=0.05, warmup_steps=200, grad_clip_norm=1.0))
-  if arg == 'smoke':
-    return common.smoke(config)
-  if arg != 'default':
-    raise ValueError(f'unknown variant {arg!r}: default or smoke')
-  return config
+  return common.select_variant(config, arg)

@@ -9,7 +9,8 @@ Activation names are prefixed with `act_` so batch and parameter axes can map to
 
 Shapes: B batch, L sequence length, D width, N heads, H head width, F MLP width.
 """
-from typing import Callable
+import dataclasses
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -123,34 +124,40 @@ def layer_norm(name, eps, dtype):
       bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ('embed',)))
 
 
-class EncoderBlock(nn.Module):
-  """Attention + MLP with residuals; pre-LN (ViT, CLIP) or post-LN (published BERT)."""
+@dataclasses.dataclass(frozen=True)
+class BlockConfig:
+  """What every block of an encoder shares; ViT, BERT and CLIP towers differ only here."""
   num_heads: int
   mlp_dim: int
-  norm_first: bool = True
+  norm_first: bool = True  # pre-LN (ViT, CLIP) or post-LN (published BERT)
   activation: str = 'gelu'
   layer_norm_eps: float = 1e-6
   dropout: float = 0.0
-  drop_path: float = 0.0
-  dtype: jnp.dtype = jnp.float32
+  dtype: Any = jnp.float32
   attention_impl: str | None = None
+
+
+class EncoderBlock(nn.Module):
+  """Attention + MLP, each a residual branch with LayerNorm before (pre-LN) or after (post-LN)."""
+  config: BlockConfig
+  drop_path: float = 0.0
 
   @nn.compact
   def __call__(self, x, mask=None, causal=False, train=False):
+    c = self.config
     # Stochastic depth: drop the whole residual branch per example (broadcast over L and D).
     drop_branch = nn.Dropout(self.drop_path, broadcast_dims=(1, 2), name='drop_path')
 
     def residual(x, branch, norm_name):
-      if self.norm_first:
-        y = branch(layer_norm(norm_name, self.layer_norm_eps, self.dtype)(x))
+      if c.norm_first:
+        y = branch(layer_norm(norm_name, c.layer_norm_eps, c.dtype)(x))
         return x + drop_branch(y, deterministic=not train)
       y = drop_branch(branch(x), deterministic=not train)
-      return layer_norm(norm_name, self.layer_norm_eps, self.dtype)(x + y)
+      return layer_norm(norm_name, c.layer_norm_eps, c.dtype)(x + y)
 
-    attention = MultiHeadAttention(self.num_heads, self.dtype, self.attention_impl,
-                                   name='attention')
-    mlp = MlpBlock(self.mlp_dim, self.activation, self.dropout, self.dtype, name='mlp')
-    dropout = nn.Dropout(self.dropout)
+    attention = MultiHeadAttention(c.num_heads, c.dtype, c.attention_impl, name='attention')
+    mlp = MlpBlock(c.mlp_dim, c.activation, c.dropout, c.dtype, name='mlp')
+    dropout = nn.Dropout(c.dropout)
     x = residual(x, lambda y: dropout(attention(y, mask, causal), deterministic=not train),
                  'norm1')
     x = residual(x, lambda y: dropout(mlp(y, train), deterministic=not train), 'norm2')
@@ -162,17 +169,10 @@ class Encoder(nn.Module):
 
   Stochastic depth grows linearly from 0 at the first block to `drop_path` at the last.
   """
+  config: BlockConfig
   depth: int
-  num_heads: int
-  mlp_dim: int
-  norm_first: bool = True
-  activation: str = 'gelu'
-  layer_norm_eps: float = 1e-6
-  dropout: float = 0.0
   drop_path: float = 0.0
   remat_policy: str = 'none'
-  dtype: jnp.dtype = jnp.float32
-  attention_impl: str | None = None
 
   @nn.compact
   def __call__(self, x, mask=None, causal=False, train=False):
@@ -187,9 +187,7 @@ class Encoder(nn.Module):
     x = nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed'))
     for i in range(self.depth):
       rate = self.drop_path * i / max(self.depth - 1, 1)
-      x = block_cls(self.num_heads, self.mlp_dim, self.norm_first, self.activation,
-                    self.layer_norm_eps, self.dropout, rate, self.dtype, self.attention_impl,
-                    name=f'block{i:02d}')(x, mask, causal, train)
-    if self.norm_first:
-      x = layer_norm('final_norm', self.layer_norm_eps, self.dtype)(x)
+      x = block_cls(self.config, rate, name=f'block{i:02d}')(x, mask, causal, train)
+    if self.config.norm_first:
+      x = layer_norm('final_norm', self.config.layer_norm_eps, self.config.dtype)(x)
     return x

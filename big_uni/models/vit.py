@@ -78,11 +78,12 @@ class ViT(nn.Module):
     tokens = tokens + pos_embedding.astype(tokens.dtype)
     tokens = nn.Dropout(self.dropout)(tokens, deterministic=not train)
 
-    encoded = transformer.Encoder(
-        depth=self.depth, num_heads=self.num_heads, mlp_dim=self.mlp_dim, norm_first=True,
-        activation='gelu', layer_norm_eps=self.layer_norm_eps, dropout=self.dropout,
-        drop_path=self.drop_path, remat_policy=self.remat_policy, dtype=self.dtype,
-        attention_impl=self.attention_impl, name='encoder')(tokens, train=train)
+    block = transformer.BlockConfig(
+        num_heads=self.num_heads, mlp_dim=self.mlp_dim, norm_first=True, activation='gelu',
+        layer_norm_eps=self.layer_norm_eps, dropout=self.dropout, dtype=self.dtype,
+        attention_impl=self.attention_impl)
+    encoded = transformer.Encoder(block, self.depth, self.drop_path, self.remat_policy,
+                                  name='encoder')(tokens, train=train)
 
     pre_logits = encoded[:, 0] if self.pool == 'cls' else encoded.mean(axis=1)  # [B, D]
     # Zero-initialised head (as in big_vision): the first steps start from uniform predictions.

@@ -8,8 +8,9 @@ import pytest
 from big_uni.models import transformer
 
 
-def _encoder(**kwargs):
-  return transformer.Encoder(**{'depth': 2, 'num_heads': 2, 'mlp_dim': 32, **kwargs})
+def _encoder(depth=2, drop_path=0.0, remat_policy='none', **block_fields):
+  block = transformer.BlockConfig(**{'num_heads': 2, 'mlp_dim': 32, **block_fields})
+  return transformer.Encoder(block, depth, drop_path, remat_policy)
 
 
 def _tokens(batch=2, length=6, width=16, seed=0):
