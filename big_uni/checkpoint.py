@@ -1,5 +1,4 @@
 """Orbax checkpoints of the train state: async saves every N steps, automatic resume."""
-import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -38,7 +37,3 @@ class Checkpointer:
     self._manager.wait_until_finished()
     self._manager.close()
 
-
-def abstract_like(tree):
-  """ShapeDtypeStructs (with shardings) of a tree of jax.Arrays, to restore onto."""
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)

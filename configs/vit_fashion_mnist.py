@@ -14,6 +14,7 @@ def get_config(arg: str = 'default'):
                        checkpoint_every_steps=2000, label_smoothing=0.1)
   common.fashion_mnist_input(config)
   config.model.update(dict(variant='mu/7', width=96, mlp_dim=384, pool='gap'))
-  config.input.update(dict(batch_size=128, eval_batch_size=1000))
-  config.optimizer.update(dict(lr=2e-3, weight_decay=0.05, warmup_steps=500, grad_clip_norm=1.0))
+  # Flips only: with shifts as well this small model underfits 24 epochs (train < test accuracy).
+  config.input.update(dict(batch_size=128, eval_batch_size=1000, augment='none', flip=True))
+  config.optimizer.update(dict(lr=3e-3, weight_decay=0.05, warmup_steps=500, grad_clip_norm=1.0))
   return common.select_variant(config, arg)
