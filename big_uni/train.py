@@ -50,7 +50,6 @@ class Trainer:
     self.abstract_state = jax.tree.map(
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
         nn.unbox(boxed), self.state_shardings)
-    # Each device materialises only its own shards of the freshly initialised state.
     self._init = jax.jit(lambda rng: nn.unbox(init_boxed(rng)),
                          out_shardings=self.state_shardings)
     self._init_rng = init_rng
@@ -68,8 +67,7 @@ class Trainer:
       yield
 
   def init_state(self) -> TrainState:
-    # Outside the mesh context on purpose: DenseGeneral initialises a flattened kernel, which an
-    # active mesh would try to constrain with the 3D logical names. out_shardings places it.
+    """A fresh state, each device holding only its shards (placed by out_shardings)."""
     return self._init(self._init_rng)
 
   def _train_step(self, state: TrainState, batch):
@@ -144,7 +142,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
       state, metrics = trainer.train_step(state, batch)
       step_metrics.append(metrics)
       is_last = step == total_steps
-      if step % config.log_every_steps == 0 or is_last:
+      # Checkpoint steps are also logged: the finiteness check runs before anything is saved.
+      if (step % config.log_every_steps == 0 or step % config.checkpoint_every_steps == 0
+          or is_last):
         scalars = _mean_metrics(step_metrics)
         step_metrics = []
         if not math.isfinite(scalars['loss']):
