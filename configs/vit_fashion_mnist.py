@@ -10,13 +10,11 @@ from configs import common
 
 
 def get_config(arg: str = 'default'):
-  config = common.base(num_epochs=28.0, log_every_steps=200, eval_every_steps=2000,
+  config = common.base(num_epochs=24.0, log_every_steps=200, eval_every_steps=2000,
                        checkpoint_every_steps=2000, label_smoothing=0.1)
   common.fashion_mnist_input(config)
   config.model.update(dict(variant='mu/7', width=96, mlp_dim=384, pool='gap'))
-  # 1-pixel shifts + flips: with flips alone train accuracy hit 96% vs 90.3% test (24 epochs);
-  # with 2-pixel shifts learning was slower.
-  config.input.update(dict(batch_size=128, eval_batch_size=1000, augment='pad_crop', pad=1,
-                           flip=True))
+  # Flips only: with 2-pixel shifts too, this small model learned too slowly for the budget.
+  config.input.update(dict(batch_size=128, eval_batch_size=1000, augment='none', flip=True))
   config.optimizer.update(dict(lr=3e-3, weight_decay=0.05, warmup_steps=500, grad_clip_norm=1.0))
   return common.select_variant(config, arg)
