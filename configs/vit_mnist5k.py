@@ -10,7 +10,7 @@ from configs import common
 
 
 def get_config(arg: str = 'default'):
-  config = common.base(num_epochs=50.0, log_every_steps=100, checkpoint_every_steps=1000)
+  config = common.base(num_epochs=40.0, log_every_steps=100, checkpoint_every_steps=1000)
   common.mnist5k_input(config)
   config.model.update(dict(variant='mu/4', pool='gap'))
   config.input.update(dict(batch_size=64, eval_batch_size=500))
