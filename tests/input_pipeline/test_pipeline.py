@@ -204,3 +204,14 @@ def test_real_tfds_datasets_run_through_train_and_eval_paths(tmp_path, name, num
                                            global_batch_size=8, seed=0))
   assert [b['mask'].sum() for b in evals] == [8, 4]
   assert all(b['image'].shape == (8, 32, 32, 3) for b in evals)
+
+
+def test_train_stream_of_num_steps_ends_after_exactly_those_batches(data_dir):
+  config = _digits_input(data_dir)
+  stream = lambda **kw: input_pipeline.get_iterator(config, 'train', train=True,
+                                                    global_batch_size=32, seed=3, **kw)
+  endless = _take(stream(), 8)
+  finite = list(stream(start_step=5, num_steps=3))
+  assert len(finite) == 3
+  for a, b in zip(endless[5:], finite):
+    np.testing.assert_array_equal(a['image'], b['image'])
