@@ -39,6 +39,9 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
     ds = ds.cache()
   options = tf.data.Options()
   options.deterministic = True
+  # tf.data's autotuning thread held process exit for ~35 s after training (seen with TF 2.21);
+  # fixed parallelism (one map call per core) keeps the pipeline far ahead of the model anyway.
+  options.autotune.enabled = False
   if train:
     ds = ds.shuffle(input_config.get('shuffle_buffer', 10_000), seed=seed,
                     reshuffle_each_iteration=True).repeat()
