@@ -8,16 +8,12 @@ import itertools
 import numpy as np
 
 
-def _synthetic_batches(config, *, train: bool, local_batch: int, seed: int, start_step: int,
-                       num_steps: int | None):
-  """Random images and labels, a fixed function of (seed, step); eval has `eval_examples`."""
-  size, channels = config.input.image_size, config.input.channels
-  num_classes = config.model.num_classes
+def _synthetic_batches(config, task, *, train: bool, local_batch: int, seed: int,
+                       start_step: int, num_steps: int | None):
+  """The task's random batches, a fixed function of (seed, step); eval has `eval_examples`."""
 
   def batch_at(step):
-    rng = np.random.default_rng([seed, int(train), step])
-    return {'image': rng.standard_normal((local_batch, size, size, channels), np.float32),
-            'label': rng.integers(0, num_classes, local_batch, dtype=np.int32)}
+    return task.synthetic_batch(np.random.default_rng([seed, int(train), step]), local_batch)
 
   if train:
     steps = itertools.count(start_step) if num_steps is None else range(start_step,
@@ -27,15 +23,17 @@ def _synthetic_batches(config, *, train: bool, local_batch: int, seed: int, star
   return ({**batch_at(step), 'mask': np.ones(local_batch, bool)} for step in range(num_batches))
 
 
-def get_iterator(config, split: str, *, train: bool, start_step: int = 0,
+def get_iterator(config, split: str, *, train: bool, task, start_step: int = 0,
                  num_steps: int | None = None, process_index: int = 0, process_count: int = 1):
-  """Yields this process's share of each global batch as a dict of numpy arrays."""
+  """Yields this process's share of each global batch as a dict of numpy arrays.
+
+  `task` gives the shapes of synthetic batches (`task.synthetic_batch`)."""
   batch_size = config.input.batch_size if train else config.input.get(
       'eval_batch_size', config.input.batch_size)
   if batch_size % process_count:
     raise ValueError(f'batch size {batch_size} is not divisible by {process_count} processes')
   if config.input.dataset == 'synthetic':
-    return _synthetic_batches(config, train=train, local_batch=batch_size // process_count,
+    return _synthetic_batches(config, task, train=train, local_batch=batch_size // process_count,
                               seed=config.seed + process_index, start_step=start_step,
                               num_steps=num_steps)
   import input_pipeline  # pylint: disable=g-import-not-at-top

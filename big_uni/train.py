@@ -83,7 +83,7 @@ class Trainer:
   def evaluate(self, params, split: str) -> dict[str, float]:
     """One pass over `split`; returns {'<split>_accuracy': ..., '<split>_loss': ...}."""
     sums = {}
-    batches = data.get_iterator(self.config, split, train=False,
+    batches = data.get_iterator(self.config, split, train=False, task=self.task,
                                 process_index=jax.process_index(),
                                 process_count=jax.process_count())
     with self.context():
@@ -131,7 +131,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
 
   writer = metrics_log.MetricWriter(workdir)
   train_batches = data.get_iterator(config, config.input.train_split, train=True,
-                                    start_step=first_step, num_steps=total_steps - first_step,
+                                    task=trainer.task, start_step=first_step,
+                                    num_steps=total_steps - first_step,
                                     process_index=jax.process_index(),
                                     process_count=jax.process_count())
   progress = metrics_log.Progress(first_step, total_steps, config.input.batch_size)

@@ -20,7 +20,7 @@ def base(**overrides) -> ml_collections.ConfigDict:
       name='vit', variant='B/16', num_classes=1000, pool='cls', dropout=0.0, drop_path=0.0,
       remat_policy='none', dtype='float32', attention_impl='auto'))
   config.input = ml_collections.ConfigDict(dict(
-      dataset='imagenet2012', data_dir='', download=False, train_split='train',
+      kind='image', dataset='imagenet2012', data_dir='', download=False, train_split='train',
       eval_split='validation', image_size=224, channels=3, batch_size=1024,
       eval_batch_size=1024, augment='random_resized_crop', crop_scale=(0.08, 1.0),
       crop_ratio=(3 / 4, 4 / 3), pad=4, flip=True, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),

@@ -1,6 +1,7 @@
 """Supervised image classification: softmax cross-entropy with optional label smoothing."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from big_uni.models import build_model
@@ -19,6 +20,11 @@ class ClassificationTask:
     """Boxed (logically partitioned) params; call under jax.eval_shape for shapes only."""
     images = jnp.zeros((1, *self.image_shape), jnp.float32)
     return self.model.init({'params': rng}, images, train=False)['params']
+
+  def synthetic_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, np.ndarray]:
+    """Random inputs of the real shapes, for benchmarks and machines without TensorFlow."""
+    return {'image': rng.standard_normal((batch_size, *self.image_shape), np.float32),
+            'label': rng.integers(0, self.num_classes, batch_size, dtype=np.int32)}
 
   def loss_and_metrics(self, params, batch, rng):
     logits, _ = self.model.apply({'params': params}, batch['image'], train=True,

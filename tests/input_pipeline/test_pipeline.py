@@ -9,7 +9,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import input_pipeline
-from input_pipeline import builders
+from input_pipeline import builders, sources
 from configs import common, vit_mnist5k
 
 
@@ -144,7 +144,7 @@ def test_unknown_split_lists_the_available_ones(data_dir):
                                        ('imagenet2012', 'downloads/manual')])
 def test_unprepared_tfds_dataset_fails_at_once_with_instructions(tmp_path, name, hint):
   config = _digits_input(str(tmp_path), dataset=name)
-  with pytest.raises(input_pipeline.DatasetNotPreparedError, match=hint) as error:
+  with pytest.raises(sources.DatasetNotPreparedError, match=hint) as error:
     input_pipeline.num_examples(config, 'train')
   assert 'configs/vit_mnist5k.py' in str(error.value)
   assert not os.listdir(tmp_path) or 'downloads' not in os.listdir(tmp_path)
