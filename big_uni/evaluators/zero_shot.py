@@ -1,0 +1,57 @@
+"""Zero-shot classification (CLIP): class embeddings from prompt templates, cosine similarity.
+
+Each class's embedding is the prompt ensemble of the CLIP paper: the class name is put into every
+template ('a photo of a {label}.'), the texts are encoded and L2-normalised, averaged over the
+templates and normalised again.
+"""
+from typing import Callable, Sequence
+
+import numpy as np
+
+LABEL_FIELD = '{label}'
+
+
+def _l2_normalize(x: np.ndarray) -> np.ndarray:
+  return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def zero_shot_classifier(class_names: Sequence[str], templates: Sequence[str],
+                         encode_texts: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+  """Class embeddings, float32 [num_classes, D], rows of unit length.
+
+  `encode_texts` maps a list of T strings to their embeddings [T, D]; it is called once per class
+  with that class's T = len(templates) prompts.
+  """
+  missing = [t for t in templates if LABEL_FIELD not in t]
+  if not templates or missing:
+    raise ValueError(f'every template needs the field {LABEL_FIELD}; these have none: {missing}')
+  rows = []
+  for name in class_names:
+    # str.replace, not str.format: templates and names may contain other braces.
+    texts = [template.replace(LABEL_FIELD, name) for template in templates]
+    embeddings = np.asarray(encode_texts(texts), np.float32)
+    if embeddings.ndim != 2 or len(embeddings) != len(texts):
+      raise ValueError(f'encode_texts returned shape {embeddings.shape} for {len(texts)} texts')
+    rows.append(_l2_normalize(_l2_normalize(embeddings).mean(axis=0)))
+  return np.stack(rows)
+
+
+def zero_shot_logits(image_features: np.ndarray, classifier: np.ndarray) -> np.ndarray:
+  """Cosine similarities [M, num_classes] of image_features [M, D] and classifier [C, D].
+
+  Multiply by the model's logit scale (100 in CLIP) before a softmax for probabilities.
+  """
+  return _l2_normalize(np.asarray(image_features, np.float32)) @ _l2_normalize(
+      np.asarray(classifier, np.float32)).T
+
+
+def zero_shot_accuracy(image_features: np.ndarray, labels: np.ndarray,
+                       classifier: np.ndarray) -> dict[str, float]:
+  """{'top1': ..., 'top5': ...} of labels [M]; 'top5' only where there are at least 5 classes."""
+  logits = zero_shot_logits(image_features, classifier)
+  labels = np.asarray(labels)
+  results = {'top1': float((logits.argmax(-1) == labels).mean())}
+  if logits.shape[1] >= 5:
+    top5 = np.argsort(-logits, axis=-1, kind='stable')[:, :5]
+    results['top5'] = float((top5 == labels[:, None]).any(-1).mean())
+  return results
