@@ -10,6 +10,8 @@ import importlib
 
 KINDS = {
     'image': 'input_pipeline.images',
+    'bert_pretraining': 'input_pipeline.bert_pretraining',
+    'text_classification': 'input_pipeline.text_classification',
 }
 
 

@@ -1,0 +1,167 @@
+"""Text classification batches (input.kind='text_classification'): single texts or text pairs.
+
+Numpy only (TensorFlow only to read a TFDS dataset such as GLUE). A split is loaded and tokenized
+once per process; the batch at step s is a pure function of (seed, s), so restarts are exact.
+
+input_config fields: dataset ('austen_novels', 'tweets', 'glue/sst2', 'glue/mrpc', ...; see
+text_corpora.labelled_texts), train_split, eval_split, max_seq_len, tokenizer (see
+big_uni.tokenizers), num_train_examples (optional: a fixed random subset of train_split of this
+size), min_confidence (tweets), data_dir and download (TFDS).
+"""
+import dataclasses
+import itertools
+import math
+
+import numpy as np
+
+from big_uni import tokenizers
+from input_pipeline import text_corpora
+
+_SUBSET_SEED = 0  # num_train_examples picks the same subset in every run.
+_LOADED = {}  # Cache key -> (texts_a, texts_b, labels, class names).
+_ENCODED = {}  # Cache key -> Encoded.
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoded:
+  """Example i is tokens[starts[i]:starts[i + 1]] = [CLS] a [SEP] (b [SEP]), whose first
+  first_lengths[i] tokens have segment 0."""
+  tokens: np.ndarray  # int32 [num_tokens]
+  starts: np.ndarray  # int64 [num_examples + 1]
+  first_lengths: np.ndarray  # int64 [num_examples]
+  labels: np.ndarray  # int32 [num_examples]
+
+
+def _labelled(input_config, split: str):
+  key = (input_config.dataset, split, input_config.get('min_confidence', 0.0),
+         input_config.get('data_dir') or None)
+  if key not in _LOADED:
+    texts_a, texts_b, labels, names = text_corpora.labelled_texts(
+        input_config.dataset, split, min_confidence=key[2], data_dir=key[3],
+        download=input_config.get('download', False))
+    size = input_config.get('num_train_examples') or 0
+    if split == input_config.train_split and 0 < size < len(labels):
+      keep = np.sort(np.random.default_rng(_SUBSET_SEED).choice(len(labels), size, replace=False))
+      texts_a = [texts_a[i] for i in keep]
+      texts_b = texts_b and [texts_b[i] for i in keep]
+      labels = labels[keep]
+    _LOADED[key] = texts_a, texts_b, labels, names
+  return _LOADED[key]
+
+
+def pair_lengths(length_a: np.ndarray, length_b: np.ndarray, budget: int):
+  """Lengths after BERT's _truncate_seq_pair: the longer text (b on ties) loses its last token
+  until the two fit in `budget` tokens."""
+  excess = np.maximum(length_a + length_b - budget, 0)
+  a_longer = length_a > length_b
+  longer, shorter = np.maximum(length_a, length_b), np.minimum(length_a, length_b)
+  one_sided = longer - excess >= shorter
+  new_a = np.where(one_sided, np.where(a_longer, length_a - excess, length_a), (budget + 1) // 2)
+  new_b = np.where(one_sided, np.where(a_longer, length_b, length_b - excess), budget // 2)
+  return new_a, new_b
+
+
+def encode(input_config, split: str, tokenizer) -> Encoded:
+  """`split` tokenized as [CLS] a [SEP] or [CLS] a [SEP] b [SEP], cut to max_seq_len."""
+  max_seq_len = input_config.max_seq_len
+  key = (input_config.dataset, split, input_config.get('min_confidence', 0.0),
+         input_config.get('num_train_examples'), max_seq_len, tokenizer.fingerprint)
+  if key not in _ENCODED:
+    texts_a, texts_b, labels, _ = _labelled(input_config, split)
+    ids_a = tokenizer.encode_batch(texts_a)
+    lengths_a = np.array([len(ids) for ids in ids_a])
+    if texts_b is None:
+      ids_b, lengths_b = [[]] * len(ids_a), np.zeros_like(lengths_a)
+      lengths_a = np.minimum(lengths_a, max_seq_len - 2)
+    else:
+      ids_b = tokenizer.encode_batch(texts_b)
+      lengths_a, lengths_b = pair_lengths(lengths_a, np.array([len(ids) for ids in ids_b]),
+                                          max_seq_len - 3)
+    cls, sep = [tokenizer.cls_id], [tokenizer.sep_id]
+    sequences = [cls + a[:la] + sep + (b[:lb] + sep if lb else [])
+                 for a, b, la, lb in zip(ids_a, ids_b, lengths_a.tolist(), lengths_b.tolist())]
+    sizes = [len(s) for s in sequences]
+    _ENCODED[key] = Encoded(
+        tokens=np.fromiter(itertools.chain.from_iterable(sequences), np.int32, sum(sizes)),
+        starts=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        first_lengths=lengths_a + 2,
+        labels=np.asarray(labels, np.int32))
+  return _ENCODED[key]
+
+
+def _batch(encoded: Encoded, indices: np.ndarray, max_seq_len: int, pad_id: int) -> dict:
+  """input_ids, segment_ids int32 [n, L], input_mask bool [n, L], label int32 [n]."""
+  start = encoded.starts[indices][:, None]
+  length = encoded.starts[indices + 1][:, None] - start
+  position = np.arange(max_seq_len)[None]
+  input_mask = position < length
+  source = np.where(input_mask, start + position, 0)
+  return {
+      'input_ids': np.where(input_mask, encoded.tokens[source], pad_id).astype(np.int32),
+      'segment_ids': (input_mask & (position >= encoded.first_lengths[indices][:, None])
+                      ).astype(np.int32),
+      'input_mask': input_mask,
+      'label': encoded.labels[indices],
+  }
+
+
+def get_iterator(input_config, split: str, *, train: bool, global_batch_size: int, seed: int,
+                 start_step: int = 0, num_steps: int | None = None, process_index: int = 0,
+                 process_count: int = 1):
+  """Yields this process's rows of each global batch (B = global_batch_size // process_count,
+  rows [process_index * B, (process_index + 1) * B), L = max_seq_len):
+  input_ids int32 [B, L] (pad_id after the text), segment_ids int32 [B, L] (1 on b [SEP]),
+  input_mask bool [B, L], label int32 [B].
+
+  train=True: endless (or `num_steps` batches) from `start_step`; epoch e is a permutation
+    seeded by (seed, e), and an epoch's last batch runs on into the next epoch.
+  train=False: one ordered pass; rows past the end are padding, with a 'mask' bool [B] False on
+    them, and all processes yield the same number of batches.
+  """
+  if global_batch_size % process_count:
+    raise ValueError(f'batch size {global_batch_size} is not divisible by {process_count} '
+                     'processes')
+  local_batch = global_batch_size // process_count
+  tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
+  encoded = encode(input_config, split, tokenizer)
+  size = len(encoded.labels)
+  offsets = process_index * local_batch + np.arange(local_batch)
+  make = lambda indices: _batch(encoded, indices, input_config.max_seq_len, tokenizer.pad_id)
+  if train:
+    steps = itertools.count(start_step) if num_steps is None else range(
+        start_step, start_step + num_steps)
+    return _train_batches(make, size, seed, steps, global_batch_size, offsets)
+  return _eval_batches(make, size, global_batch_size, offsets, tokenizer.pad_id)
+
+
+def _train_batches(make, size: int, seed: int, steps, global_batch_size: int,
+                   offsets: np.ndarray):
+  permutations = {}  # The epochs the current batch draws from.
+  for step in steps:
+    indices = step * global_batch_size + offsets
+    epochs = indices // size
+    for epoch in set(epochs.tolist()) - set(permutations):
+      permutations[epoch] = np.random.default_rng([seed, epoch]).permutation(size)
+    for finished in [e for e in permutations if e < epochs[0]]:
+      del permutations[finished]
+    yield make(np.array([permutations[e][i] for e, i in zip(epochs.tolist(),
+                                                            (indices % size).tolist())]))
+
+
+def _eval_batches(make, size: int, global_batch_size: int, offsets: np.ndarray, pad_id: int):
+  for step in range(math.ceil(size / global_batch_size)):
+    indices = step * global_batch_size + offsets
+    real = indices < size
+    batch = make(np.where(real, indices, 0))
+    batch = {k: v * real.reshape(-1, *[1] * (v.ndim - 1)) for k, v in batch.items()}
+    batch['input_ids'] = np.where(real[:, None], batch['input_ids'], pad_id)
+    batch['mask'] = real
+    yield batch
+
+
+def num_examples(input_config, split: str) -> int:
+  return len(_labelled(input_config, split)[2])
+
+
+def class_names(input_config) -> list[str]:
+  return list(_labelled(input_config, input_config.train_split)[3])
