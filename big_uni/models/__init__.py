@@ -2,7 +2,7 @@
 import jax.numpy as jnp
 import ml_collections
 
-from big_uni.models import vit
+from big_uni.models import bert, vit
 
 # Fields a config may set on top of its variant's table entry.
 _SIZE_FIELDS = ('width', 'depth', 'mlp_dim', 'num_heads', 'patch_size')
@@ -26,7 +26,24 @@ def attention_impl(model_config) -> str | None:
   return None if impl == 'auto' else impl
 
 
-MODELS = {'vit': build_vit}
+def build_bert_pretraining(model_config) -> bert.BertPretraining:
+  return bert.BertPretraining(_text_encoder(model_config))
+
+
+def build_bert_classifier(model_config) -> bert.BertClassifier:
+  return bert.BertClassifier(_text_encoder(model_config), model_config.num_classes,
+                             model_config.get('head_dropout', model_config.get('dropout', 0.1)))
+
+
+def _text_encoder(model_config) -> bert.TextEncoder:
+  return bert.text_encoder(model_config, block={'attention_impl': attention_impl(model_config)})
+
+
+MODELS = {
+    'vit': build_vit,
+    'bert_pretraining': build_bert_pretraining,
+    'bert_classifier': build_bert_classifier,
+}
 
 
 def build_model(model_config: ml_collections.ConfigDict):

@@ -1,7 +1,13 @@
 """Task registry: `config.task` -> the objective (model, loss, metrics) the trainer runs."""
 from big_uni.tasks.classification import ClassificationTask
+from big_uni.tasks.mlm_nsp import MlmNspTask
+from big_uni.tasks.text_classification import TextClassificationTask
 
-TASKS = {'classification': ClassificationTask}
+TASKS = {
+    'classification': ClassificationTask,
+    'mlm_nsp': MlmNspTask,
+    'text_classification': TextClassificationTask,
+}
 
 
 def build_task(config):

@@ -1,0 +1,121 @@
+"""Initialise parts of a model from pretrained weights: our checkpoints or published ones.
+
+`config.init` names zero or more sources; each loads a tree and merges it into the freshly
+initialised params at `target` (a '/'-separated subtree, '' for the root):
+
+  config.init.bert = dict(kind='checkpoint', path='/tmp/bert_austen')   # a big_uni workdir
+  config.init.text = dict(kind='hf_bert', path='minilm', target='text_tower')
+
+Every param of the target subtree whose path also exists in the source is loaded (others keep
+their initialisation and are listed); `dont_load` regexes keep some fresh (e.g. a new 'head').
+"""
+import os
+import re
+
+import jax
+import numpy as np
+from absl import logging
+
+from big_uni import errors
+
+KINDS = ('checkpoint', 'hf_bert')
+
+
+def load_source(source_config, model_config) -> dict:
+  """The numpy tree one `config.init` entry names."""
+  kind, path = source_config.kind, source_config.get('path', '')
+  if kind == 'checkpoint':
+    return _checkpoint_params(path, source_config.get('step', None))
+  if kind == 'hf_bert':
+    from big_uni.convert import hf_bert  # pylint: disable=g-import-not-at-top
+    path = hf_bert.minilm_file('model.safetensors') if path == 'minilm' else path
+    return hf_bert.load(path, model_config)
+  raise ValueError(f'init kind {kind!r}: use one of {KINDS}')
+
+
+def _checkpoint_params(path: str, step: int | None) -> dict:
+  """Params of a big_uni checkpoint: `path` is a workdir, its checkpoints/ or one step's dir."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  directory = path
+  if os.path.isdir(os.path.join(path, 'checkpoints')):
+    directory = os.path.join(path, 'checkpoints')
+  elif os.path.basename(os.path.normpath(path)).isdigit() and step is None:
+    directory, step = os.path.dirname(os.path.normpath(path)), int(os.path.basename(path))
+  if not os.path.isdir(directory):
+    raise errors.UserInputError(f'init checkpoint {path!r} does not exist: give a workdir of a '
+                                'finished run (with checkpoints/) or one of its step folders')
+  manager = ocp.CheckpointManager(directory, item_names=('state',))
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    raise errors.UserInputError(f'no checkpoint in {directory}: train the source run first')
+  metadata = manager.item_metadata(step)['state']
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                          metadata)
+  state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+  manager.close()
+  logging.info('Loaded params of %s at step %d', directory, step)
+  return jax.device_get(state.state['params'])
+
+
+def _flatten(tree, prefix=''):
+  if not isinstance(tree, dict):
+    return {prefix: tree}
+  flat = {}
+  for key, value in tree.items():
+    flat.update(_flatten(value, f'{prefix}/{key}' if prefix else key))
+  return flat
+
+
+def merge(params: dict, loaded: dict, *, target: str = '', dont_load=()) -> tuple[dict, list]:
+  """Returns (params with `loaded` copied into subtree `target`, names left initialised).
+
+  Shapes must agree: a mismatch names the param and both shapes.
+  """
+  flat = _flatten(params)
+  prefix = f'{target}/' if target else ''
+  source = {prefix + name: value for name, value in _flatten(loaded).items()}
+  skipped = [re.compile(pattern) for pattern in dont_load]
+  fresh = []
+  for name, value in flat.items():
+    if not name.startswith(prefix):
+      continue
+    if name not in source or any(p.fullmatch(name) for p in skipped):
+      fresh.append(name)
+      continue
+    if tuple(source[name].shape) != tuple(value.shape):
+      raise errors.UserInputError(
+          f'pretrained param {name} has shape {tuple(source[name].shape)}, the model expects '
+          f'{tuple(value.shape)}: change config.model to match, or add a regex for it to '
+          'dont_load to keep it freshly initialised')
+    flat[name] = np.asarray(source[name], dtype=value.dtype)
+  if len(fresh) == sum(name.startswith(prefix) for name in flat):
+    raise errors.UserInputError(f'no pretrained param matches the model under {target!r}: '
+                                'check the init target and the source model')
+  return _unflatten(flat), fresh
+
+
+def _unflatten(flat: dict) -> dict:
+  tree = {}
+  for name, value in flat.items():
+    *parents, leaf = name.split('/')
+    node = tree
+    for key in parents:
+      node = node.setdefault(key, {})
+    node[leaf] = value
+  return tree
+
+
+def initialise(params, init_config, model_config):
+  """Applies every `config.init` entry; params keep their shardings (placed leaf by leaf)."""
+  if not init_config:
+    return params
+  shardings = jax.tree.map(lambda x: x.sharding, params)
+  host = jax.device_get(params)
+  for name, source_config in init_config.items():
+    loaded = load_source(source_config, model_config)
+    host, fresh = merge(host, loaded, target=source_config.get('target', ''),
+                        dont_load=tuple(source_config.get('dont_load', ())))
+    logging.warning('init %s (%s): %d params left initialised: %s', name, source_config.kind,
+                    len(fresh), ', '.join(fresh[:8]) + (' ...' if len(fresh) > 8 else ''))
+  return jax.tree.map(jax.device_put, host, shardings)

