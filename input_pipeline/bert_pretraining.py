@@ -72,7 +72,8 @@ def create_pairs(corpus: TokenizedCorpus, rng: np.random.Generator, *, max_seq_l
   made 55% of Austen's pairs random instead of random_next_prob).
   """
   max_tokens = max_seq_len - 3
-  starts, documents = corpus.sentence_starts, corpus.document_starts
+  # Python ints: this loop runs once per sentence, and numpy scalars are slower.
+  starts, documents = corpus.sentence_starts.tolist(), corpus.document_starts.tolist()
   num_documents = len(documents) - 1
   pairs = []
   for document in range(num_documents):
@@ -96,17 +97,17 @@ def create_pairs(corpus: TokenizedCorpus, rng: np.random.Generator, *, max_seq_l
         cut = int(rng.integers(chunk[0] + 1, chunk[1])) if not random_next else chunk[1]
         a, b = (chunk[0], cut), (cut, chunk[1])
       if random_next:
-        b = _random_span(corpus, rng, document, target - (a[1] - a[0]))
+        b = _random_span(starts, documents, rng, document, target - (a[1] - a[0]))
         chunk_end = a_end  # The sentences of the true B start the next chunk.
       pairs.append((*_truncate(a, b, max_tokens, rng), random_next))
       chunk_start = sentence = chunk_end
   return np.array(pairs, np.int64).reshape(-1, 5)
 
 
-def _random_span(corpus, rng, document: int, target: int) -> tuple[int, int]:
+def _random_span(starts: list[int], documents: list[int], rng, document: int,
+                 target: int) -> tuple[int, int]:
   """Token range of consecutive sentences of another document, from a random sentence on,
   until `target` tokens are reached or the document ends."""
-  documents, starts = corpus.document_starts, corpus.sentence_starts
   num_documents = len(documents) - 1
   for _ in range(10):  # BERT's bounded retry: a one-document corpus falls back on itself.
     other = int(rng.integers(num_documents))

@@ -32,15 +32,21 @@ class Encoded:
   labels: np.ndarray  # int32 [num_examples]
 
 
+def _dataset_key(input_config, split: str) -> tuple:
+  return (input_config.dataset, split, input_config.get('min_confidence', 0.0),
+          input_config.get('data_dir') or None,
+          input_config.get('num_train_examples') if split == input_config.train_split else None)
+
+
 def _labelled(input_config, split: str):
-  key = (input_config.dataset, split, input_config.get('min_confidence', 0.0),
-         input_config.get('data_dir') or None)
+  key = _dataset_key(input_config, split)
   if key not in _LOADED:
     texts_a, texts_b, labels, names = text_corpora.labelled_texts(
-        input_config.dataset, split, min_confidence=key[2], data_dir=key[3],
+        input_config.dataset, split, min_confidence=input_config.get('min_confidence', 0.0),
+        data_dir=input_config.get('data_dir') or None,
         download=input_config.get('download', False))
-    size = input_config.get('num_train_examples') or 0
-    if split == input_config.train_split and 0 < size < len(labels):
+    size = key[-1] or 0
+    if 0 < size < len(labels):
       keep = np.sort(np.random.default_rng(_SUBSET_SEED).choice(len(labels), size, replace=False))
       texts_a = [texts_a[i] for i in keep]
       texts_b = texts_b and [texts_b[i] for i in keep]
@@ -64,8 +70,7 @@ def pair_lengths(length_a: np.ndarray, length_b: np.ndarray, budget: int):
 def encode(input_config, split: str, tokenizer) -> Encoded:
   """`split` tokenized as [CLS] a [SEP] or [CLS] a [SEP] b [SEP], cut to max_seq_len."""
   max_seq_len = input_config.max_seq_len
-  key = (input_config.dataset, split, input_config.get('min_confidence', 0.0),
-         input_config.get('num_train_examples'), max_seq_len, tokenizer.fingerprint)
+  key = (*_dataset_key(input_config, split), max_seq_len, tokenizer.fingerprint)
   if key not in _ENCODED:
     texts_a, texts_b, labels, _ = _labelled(input_config, split)
     ids_a = tokenizer.encode_batch(texts_a)

@@ -238,7 +238,9 @@ def _tfds_examples(name: str, split: str, fields: tuple[str, ...], data_dir: str
   builder = tfds.builder(name, data_dir=data_dir)
   if not builder.is_prepared():
     if not download:
-      root = os.path.dirname(os.path.dirname(builder.data_dir))  # <data_dir>/<name>/<version>
+      root = builder.data_dir  # <data_dir>/<name, which may hold '/'>/<version>
+      for _ in range(name.split(':')[0].count('/') + 2):
+        root = os.path.dirname(root)
       raise sources.DatasetNotPreparedError(
           f'TFDS dataset {name!r} is not prepared in {root}. Prepare it with `tfds build '
           f'{name} --data_dir={root}` (needs internet), or set --config.input.download=True to '
@@ -254,8 +256,8 @@ def _tfds_examples(name: str, split: str, fields: tuple[str, ...], data_dir: str
       column.append(example[field].decode('utf-8', errors='replace'))
     if 'label' in example:
       labels.append(example['label'])
-  features = builder.info.features
-  names = list(features['label'].names) if hasattr(features.get('label'), 'names') else None
+  label = builder.info.features['label'] if 'label' in builder.info.features.keys() else None
+  names = list(label.names) if hasattr(label, 'names') else None
   return texts, np.asarray(labels, np.int32) if labels else None, names
 
 
@@ -271,13 +273,14 @@ def austen_passages(split: str, min_words: int = 60) -> tuple[list[str], np.ndar
   for index, (novel, sentences) in enumerate(_austen_chapters()):
     if split_of(index) != split:
       continue
-    passage = []
+    passage, words = [], 0
     for sentence in sentences:
       passage.append(sentence)
-      if sum(len(s.split()) for s in passage) >= min_words:
+      words += len(sentence.split())
+      if words >= min_words:
         texts.append(' '.join(passage))
         labels.append(novel)
-        passage = []
+        passage, words = [], 0
   return texts, np.asarray(labels, np.int32), list(AUSTEN_NOVELS.values())
 
 
@@ -330,4 +333,7 @@ def labelled_texts(name: str, split: str, *, min_confidence: float = 0.0,
   texts, labels, names = _tfds_examples(name, split, fields, data_dir, download)
   if labels is None or names is None:
     raise ValueError(f'TFDS dataset {name!r} has no class label to classify')
+  if (labels < 0).any():
+    raise ValueError(f'{name!r} split {split!r} has hidden labels (-1), as GLUE test splits do: '
+                     f'evaluate on \'validation\'')
   return texts[0], texts[1] if len(texts) > 1 else None, labels, names

@@ -287,6 +287,45 @@ def test_austen_novel_classification(pretraining):
   np.testing.assert_array_equal(labels, text_corpora.austen_passages('test')[1])
 
 
-def test_tfds_dataset_not_prepared_names_the_fix(tmp_path):
-  with pytest.raises(FileNotFoundError, match='tfds build glue/sst2'):
-    text_corpora.labelled_texts('glue/sst2', 'train', data_dir=str(tmp_path))
+def _prepare_generated(tfds, name, data_dir, split_sizes):
+  """Prepares the real TFDS builder `name` (its metadata and features) from generated texts."""
+  builder = tfds.builder(name, data_dir=data_dir)
+
+  def example(i):
+    values = {}
+    for key, feature in builder.info.features.items():
+      if isinstance(feature, tfds.features.Text):
+        values[key] = f'The {key} of example {i}. It has two sentences.\nA second paragraph.'
+      elif isinstance(feature, tfds.features.ClassLabel):
+        values[key] = i % feature.num_classes
+      else:
+        values[key] = i
+    return values
+
+  def split_generators(dl_manager, **unused_kwargs):
+    del dl_manager  # Nothing is downloaded.
+    return {split: ((i, example(i)) for i in range(size)) for split, size in split_sizes.items()}
+
+  builder._split_generators = split_generators  # pylint: disable=protected-access
+  builder.download_and_prepare()
+
+
+def test_tfds_text_datasets(tmp_path, pretraining):
+  tfds = pytest.importorskip('tensorflow_datasets')
+  with pytest.raises(FileNotFoundError, match=f'tfds build glue/mrpc --data_dir={tmp_path}'):
+    text_corpora.labelled_texts('glue/mrpc', 'train', data_dir=str(tmp_path))
+  _prepare_generated(tfds, 'glue/mrpc', str(tmp_path), {'train': 30, 'validation': 10})
+  texts_a, texts_b, labels, names = text_corpora.labelled_texts('glue/mrpc', 'validation',
+                                                                data_dir=str(tmp_path))
+  assert names == ['not_equivalent', 'equivalent'] and len(texts_a) == len(texts_b) == 10
+  assert texts_b[3].startswith('The sentence2 of example') and labels.dtype == np.int32
+  config = _classification_config(pretraining, 'glue/mrpc', eval_split='validation',
+                                  data_dir=str(tmp_path), max_seq_len=40)
+  batch = next(input_pipeline.get_iterator(config, 'validation', train=False,
+                                           global_batch_size=16, seed=0))
+  assert batch['mask'].sum() == 10 and batch['segment_ids'][:10].any(axis=1).all()
+  _prepare_generated(tfds, 'imdb_reviews', str(tmp_path), {'train': 40})
+  documents = text_corpora.load_documents('imdb_reviews', 'test', data_dir=str(tmp_path))
+  assert len(documents) == 2  # Documents 19 and 39 of the 40 (TFDS stores them shuffled).
+  assert all(d[0].startswith('The text of example') and d[1:] == [
+      'It has two sentences.', 'A second paragraph.'] for d in documents)
