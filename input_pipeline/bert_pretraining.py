@@ -215,10 +215,9 @@ def mask_tokens(input_ids: np.ndarray, uniforms: np.ndarray, tables: _Tables, *,
   np.put_along_axis(word_taken, order, taken, axis=1)
   selected = eligible & np.take_along_axis(word_taken, np.maximum(word, 0), axis=1)
 
-  masked = input_ids.copy()
   choice = uniforms[:, 1]
   random_ids = tables.replacements[(uniforms[:, 2] * len(tables.replacements)).astype(np.int64)]
-  masked = np.where(selected & (choice < 0.8), tables.mask_id, masked)
+  masked = np.where(selected & (choice < 0.8), tables.mask_id, input_ids)
   masked = np.where(selected & (choice >= 0.8) & (choice < 0.9), random_ids, masked)
   positions = np.argsort(~selected, axis=1, kind='stable')[:, :max_predictions]
   weights = np.take_along_axis(selected, positions, axis=1)
@@ -346,4 +345,4 @@ def most_frequent_token_accuracy(input_config, batch_size: int = 256) -> float:
                             global_batch_size=batch_size, seed=EVAL_SEED):
     hits += ((batch['masked_ids'] == guess) * batch['masked_weights']).sum()
     total += batch['masked_weights'].sum()
-  return hits / total
+  return float(hits / total)

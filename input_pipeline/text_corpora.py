@@ -8,8 +8,8 @@ ones its held-out metrics, or the Austen passage classification test, are measur
 Corpus names (`load_documents`):
   austen               Jane Austen's 6 novels, one document per chapter (Debian r-cran-janeaustenr)
   text_files:<glob>    one document per file; paragraphs are separated by blank lines
-  <TFDS name>          e.g. 'wikipedia/20230601.en', 'bookcorpus': the 'text' field of its train
-                       split, one document per example, paragraphs on separate lines
+  <TFDS name>          e.g. 'wikipedia/20230601.en': the 'text' field of its train split, one
+                       document per example, paragraphs on separate lines (held in memory)
 Labelled sets (`labelled_texts`): 'austen_novels', 'tweets', 'glue/<task>' or another TFDS dataset
 with 'text' and 'label' fields.
 """
@@ -301,7 +301,7 @@ def tweets(split: str, min_confidence: float = 0.0) -> tuple[list[str], np.ndarr
   best = {}  # text -> (confidence, label)
   with open(path, newline='', encoding='utf-8', errors='replace') as f:
     for row in csv.DictReader(f):
-      confidence = float(row['confidence']) if row['confidence'].strip() else float('nan')
+      confidence = float(row['confidence']) if row['confidence'].strip() else -1.0
       label = TWEET_CLASSES.index(row['sentiment'])
       if row['text'] not in best or confidence > best[row['text']][0]:
         best[row['text']] = (confidence, label)
