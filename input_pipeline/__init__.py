@@ -2,7 +2,9 @@
 
 `config.input.kind` picks the pipeline; each module is imported when first used, so text
 pipelines and tokenizers do not pay for (or need) TensorFlow until they read a TFDS dataset:
-  image               tf.data over TFDS datasets, offline builders and image folders (images.py)
+  image                tf.data over TFDS datasets, offline builders and image folders (images.py)
+  bert_pretraining     MLM + NSP pairs from text corpora, masked on the fly (bert_pretraining.py)
+  text_classification  labelled sentences and sentence pairs (text_classification.py)
 Every pipeline's `get_iterator` yields this process's share of every global batch as a dict of
 numpy arrays and restarts exactly at `start_step`.
 """

