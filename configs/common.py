@@ -88,10 +88,11 @@ def vit(variant: str, arg: str) -> ml_collections.ConfigDict:
   raise ValueError(f'unknown variant {arg!r} for ViT-{variant}: imagenet, smoke or mnist5k')
 
 
-def select_variant(config: ml_collections.ConfigDict, arg: str) -> ml_collections.ConfigDict:
+def select_variant(config: ml_collections.ConfigDict, arg: str,
+                   make_smoke=smoke) -> ml_collections.ConfigDict:
   """For the experiment configs: 'default' is the config itself, 'smoke' its tiny version."""
   if arg == 'smoke':
-    return smoke(config)
+    return make_smoke(config)
   if arg != 'default':
     raise ValueError(f'unknown variant {arg!r}: default or smoke')
   return config

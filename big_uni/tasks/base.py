@@ -3,6 +3,23 @@ import abc
 
 import numpy as np
 
+from big_uni import errors
+
+
+def check_vocab_size(config) -> None:
+  """The tokenizer the input pipeline uses must have the model's vocabulary size."""
+  if config.input.dataset == 'synthetic':
+    return
+  from big_uni import tokenizers  # pylint: disable=g-import-not-at-top
+  tokenizer_config = config.input.tokenizer
+  tokenizer = tokenizers.build_tokenizer(tokenizer_config)
+  source = tokenizer_config.path or f'trained on {tokenizer_config.train_corpus}'
+  if tokenizer.vocab_size != config.model.vocab_size:
+    raise errors.UserInputError(
+        f'the tokenizer ({tokenizer_config.kind}, {source}) has {tokenizer.vocab_size} tokens '
+        f'but model.vocab_size={config.model.vocab_size}: set --config.model.vocab_size='
+        f'{tokenizer.vocab_size} or use the matching tokenizer')
+
 
 class Task(abc.ABC):
   """A model, its loss and metrics, and the shapes of its batches.
