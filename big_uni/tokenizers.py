@@ -101,6 +101,18 @@ class Tokenizer:
       texts = [t.lower() for t in texts]
     return self._backend.encode(list(texts), out_type=int)
 
+  def encode_padded(self, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """[CLS] text [SEP], cut and padded to `max_len`: (ids int32 [N, L], mask bool [N, L]).
+
+    The layout of single texts everywhere (captions, prompts): a bidirectional tower pools
+    [CLS] or the mean, a causal one the last real token ([SEP], CLIP's end of text)."""
+    ids = np.full((len(texts), max_len), self.pad_id, np.int32)
+    lengths = np.zeros((len(texts), 1), np.int32)
+    for row, tokens in enumerate(self.encode_batch(list(texts))):
+      tokens = [self.cls_id, *tokens[:max_len - 2], self.sep_id]
+      ids[row, :len(tokens)], lengths[row] = tokens, len(tokens)
+    return ids, np.arange(max_len)[None] < lengths
+
   def decode(self, ids) -> str:
     """Text of `ids`; special tokens are shown, e.g. '[MASK]'."""
     ids = [int(i) for i in ids]

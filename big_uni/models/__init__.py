@@ -4,7 +4,7 @@ import dataclasses
 import jax.numpy as jnp
 import ml_collections
 
-from big_uni.models import bert, vit
+from big_uni.models import bert, clip, vit
 
 def build_vit(model_config: ml_collections.ConfigDict) -> vit.ViT:
   """The variant's sizes, then every ViT field that `model_config` sets (e.g. width, pool)."""
@@ -36,10 +36,21 @@ def _text_encoder(model_config) -> bert.TextEncoder:
   return bert.text_encoder(model_config, block={'attention_impl': attention_impl(model_config)})
 
 
+def build_clip(model_config) -> clip.CLIP:
+  """`model_config.image` is a ViT config (its head is left out), `.text` a text encoder's."""
+  image_config = model_config.image.copy_and_resolve_references()
+  image_config.num_classes = 0
+  return clip.CLIP(build_vit(image_config), _text_encoder(model_config.text),
+                   model_config.embed_dim, model_config.get('text_pool', 'last'),
+                   **{k: model_config[k] for k in ('logit_scale_init', 'logit_bias_init')
+                      if k in model_config})
+
+
 MODELS = {
     'vit': build_vit,
     'bert_pretraining': build_bert_pretraining,
     'bert_classifier': build_bert_classifier,
+    'clip': build_clip,
 }
 
 

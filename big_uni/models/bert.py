@@ -9,8 +9,9 @@ import jax.numpy as jnp
 
 from big_uni.models import transformer
 
-# name: (width, depth, mlp_dim, num_heads). base/large from the BERT paper; MiniLM-L6-H384 is
-# the architecture of the real weights that install offline (all-MiniLM-L6-v2); the small
+# Text encoder sizes, name: (width, depth, mlp_dim, num_heads). base/large from the BERT paper;
+# MiniLM-L6-H384 is the architecture of the real weights that install offline
+# (all-MiniLM-L6-v2); clip_b/clip_l are OpenAI CLIP's text towers (B/16 and L/14); the small
 # sizes are for CPU-scale pretraining.
 SIZES = {
     'mini': (256, 4, 1024, 4),
@@ -18,6 +19,8 @@ SIZES = {
     'minilm_l6': (384, 6, 1536, 12),
     'base': (768, 12, 3072, 12),
     'large': (1024, 24, 4096, 16),
+    'clip_b': (512, 12, 2048, 8),
+    'clip_l': (768, 12, 3072, 12),
 }
 
 
@@ -100,6 +103,7 @@ def text_encoder(model_config, **overrides) -> TextEncoder:
       vocab_size=model_config.vocab_size, block=block, width=sizes['width'],
       depth=sizes['depth'], max_len=model_config.get('max_len', 512),
       type_vocab_size=model_config.get('type_vocab_size', 2),
+      embed_norm=model_config.get('embed_norm', True), causal=model_config.get('causal', False),
       drop_path=model_config.get('drop_path', 0.0),
       remat_policy=model_config.get('remat_policy', 'none'), **overrides)
 

@@ -1,0 +1,72 @@
+"""CLIP (Radford et al. 2021): two towers of the shared Encoder and projections to a joint space.
+
+The image tower is `vit.ViT` without a head, the text tower `bert.TextEncoder` (OpenAI: causal,
+no segments, pooled at the last real token). Shapes: B batch, L text tokens, E joint width.
+"""
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from big_uni.models import bert, vit
+
+TEXT_POOLING = ('last', 'first', 'mean')
+
+
+def l2_normalize(x, eps=1e-6):
+  return x / jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True) + eps)
+
+
+class CLIP(nn.Module):
+  """-> (image embeddings [B, E], text embeddings [B, E], logit scale, logit bias), unit norm.
+
+  149,620,737 params for B/16 and 427,616,513 for L/14, as OpenAI's (a SigLIP bias adds 1).
+  """
+  image: vit.ViT
+  text: bert.TextEncoder
+  embed_dim: int
+  text_pool: str = 'last'  # 'last' real token (OpenAI's EOT), 'first' ([CLS]), 'mean'
+  logit_scale_init: float = float(np.log(1 / 0.07))  # SigLIP: log(10)
+  logit_bias_init: float | None = None  # SigLIP: -10; None: no bias (softmax CLIP)
+  max_logit_scale: float = 100.0
+
+  def setup(self):
+    if self.text_pool not in TEXT_POOLING:
+      raise ValueError(f'text_pool={self.text_pool!r}: use one of {TEXT_POOLING}')
+    dtype = self.text.block.dtype
+
+    def projection(names):
+      return nn.Dense(self.embed_dim, use_bias=False, dtype=dtype,
+                      kernel_init=nn.with_logical_partitioning(
+                          nn.initializers.normal(self.embed_dim ** -0.5), names))
+
+    self.image_projection = projection(('embed', 'mlp'))
+    self.text_projection = projection(('embed', 'mlp'))
+    self.logit_scale = self.param('logit_scale', nn.initializers.constant(self.logit_scale_init),
+                                  ())
+    if self.logit_bias_init is not None:
+      self.logit_bias = self.param('logit_bias', nn.initializers.constant(self.logit_bias_init),
+                                   ())
+
+  def encode_image(self, images, train=False):
+    """images [B, H, W, C] -> unit-norm [B, E]."""
+    _, features = self.image(images, train=train)
+    return l2_normalize(self.image_projection(features['pre_logits']).astype(jnp.float32))
+
+  def encode_text(self, text_ids, text_mask, train=False):
+    """text_ids int [B, L], text_mask bool [B, L] (True on real tokens) -> unit-norm [B, E]."""
+    tokens = self.text(text_ids, None, text_mask, train)
+    if self.text_pool == 'first':
+      pooled = tokens[:, 0]
+    elif self.text_pool == 'mean':
+      weights = text_mask.astype(tokens.dtype)[..., None]
+      pooled = (tokens * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
+    else:
+      last = jnp.maximum(text_mask.sum(-1) - 1, 0)
+      pooled = jnp.take_along_axis(tokens, last[:, None, None], axis=1)[:, 0]
+    return l2_normalize(self.text_projection(pooled).astype(jnp.float32))
+
+  def __call__(self, images, text_ids, text_mask, train=False):
+    scale = jnp.minimum(jnp.exp(self.logit_scale), self.max_logit_scale)
+    bias = 0.0 if self.logit_bias_init is None else self.logit_bias
+    return (self.encode_image(images, train), self.encode_text(text_ids, text_mask, train),
+            scale, bias)
