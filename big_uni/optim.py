@@ -1,4 +1,7 @@
 """Optimizer and learning-rate schedule from `config.optimizer`."""
+import functools
+import re
+
 import jax
 import optax
 
@@ -49,4 +52,23 @@ def build_optimizer(opt_config, total_steps: int):
                            nesterov=opt_config.get('nesterov', False)))
   else:
     raise ValueError(f"optimizer.name={name!r}: use 'adamw' or 'sgd'")
-  return optax.chain(*parts), schedule
+  tx = optax.chain(*parts)
+  frozen = tuple(opt_config.get('frozen', ()))
+  if frozen:
+    # Locked towers (LiT): their updates are zero, and they carry no optimizer moments.
+    tx = optax.multi_transform({'trained': tx, 'frozen': optax.set_to_zero()},
+                               functools.partial(_freeze_labels, frozen))
+  return tx, schedule
+
+
+def _freeze_labels(patterns, params):
+  """'frozen' for params whose '/'-joined path fully matches one of the regexes `patterns`."""
+  compiled = [re.compile(p) for p in patterns]
+
+  def label(path, _):
+    name = '/'.join(str(getattr(p, 'key', p)) for p in path)
+    return 'frozen' if any(p.fullmatch(name) for p in compiled) else 'trained'
+  labels = jax.tree_util.tree_map_with_path(label, params)
+  if 'frozen' not in jax.tree.leaves(labels):
+    raise ValueError(f'optimizer.frozen={patterns} matches no parameter')
+  return labels

@@ -4,7 +4,8 @@
 initialised params at `target` (a '/'-separated subtree, '' for the root):
 
   config.init.bert = dict(kind='checkpoint', path='/tmp/bert_austen')   # a big_uni workdir
-  config.init.text = dict(kind='hf_bert', path='minilm', target='text_tower')
+  config.init.text = dict(kind='hf_bert', path='minilm', target='text')   # real MiniLM
+  config.init.image = dict(kind='dinov2', target='image', resize='bicubic_torch')  # DINOv2-S
 
 Every param of the target subtree whose path also exists in the source is loaded (others keep
 their initialisation and are listed); `dont_load` regexes keep some fresh (e.g. a new 'head').
@@ -17,8 +18,9 @@ import numpy as np
 from absl import logging
 
 from big_uni import errors
+from big_uni.models import vit
 
-KINDS = ('checkpoint', 'hf_bert')
+KINDS = ('checkpoint', 'hf_bert', 'dinov2')
 
 
 def load_source(source_config, model_config) -> dict:
@@ -30,6 +32,9 @@ def load_source(source_config, model_config) -> dict:
     from big_uni.convert import hf_bert  # pylint: disable=g-import-not-at-top
     path = hf_bert.minilm_file('model.safetensors') if path == 'minilm' else path
     return hf_bert.load(path, model_config)
+  if kind == 'dinov2':
+    from big_uni.convert import dinov2_onnx  # pylint: disable=g-import-not-at-top
+    return dinov2_onnx.load(path or None)
   raise ValueError(f'init kind {kind!r}: use one of {KINDS}')
 
 
@@ -67,10 +72,12 @@ def _flatten(tree, prefix=''):
   return flat
 
 
-def merge(params: dict, loaded: dict, *, target: str = '', dont_load=()) -> tuple[dict, list]:
+def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
+          resize: str = 'bilinear') -> tuple[dict, list]:
   """Returns (params with `loaded` copied into subtree `target`, names left initialised).
 
-  Shapes must agree: a mismatch names the param and both shapes.
+  Shapes must agree, except ViT position embeddings, which are resized to the model's patch
+  grid with `resize` (see vit.resize_pos_embedding); a mismatch names the param and both shapes.
   """
   flat = _flatten(params)
   prefix = f'{target}/' if target else ''
@@ -83,6 +90,8 @@ def merge(params: dict, loaded: dict, *, target: str = '', dont_load=()) -> tupl
     if name not in source or any(p.fullmatch(name) for p in skipped):
       fresh.append(name)
       continue
+    if name.endswith('pos_embedding') and source[name].shape != value.shape:
+      source[name] = vit.resize_pos_embedding(source[name], value.shape[1], method=resize)
     if tuple(source[name].shape) != tuple(value.shape):
       raise errors.UserInputError(
           f'pretrained param {name} has shape {tuple(source[name].shape)}, the model expects '
@@ -115,7 +124,8 @@ def initialise(params, init_config, model_config):
   for name, source_config in init_config.items():
     loaded = load_source(source_config, model_config)
     host, fresh = merge(host, loaded, target=source_config.get('target', ''),
-                        dont_load=tuple(source_config.get('dont_load', ())))
+                        dont_load=tuple(source_config.get('dont_load', ())),
+                        resize=source_config.get('resize', 'bilinear'))
     logging.warning('init %s (%s): %d params left initialised: %s', name, source_config.kind,
                     len(fresh), ', '.join(fresh[:8]) + (' ...' if len(fresh) > 8 else ''))
   return jax.tree.map(jax.device_put, host, shardings)

@@ -17,6 +17,7 @@ import optax
 
 from big_uni import (checkpoint, data, errors, metrics_log, optim, pretrained, sharding,
                      tasks)
+from big_uni.evaluators import runner
 
 
 @flax.struct.dataclass
@@ -169,6 +170,11 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
         writer.write_scalars(step, eval_metrics)
         metrics_log.log(f'step {step} | ' + ', '.join(f'{k}={v:.4f}'
                                                        for k, v in eval_metrics.items()))
+      evaluations = runner.run(trainer, state.params, step)  # config.evals that are due
+      if evaluations:
+        eval_metrics = {**eval_metrics, **evaluations}
+        writer.write_scalars(step, evaluations)
+        metrics_log.log(f'step {step} |\n{runner.format_results(evaluations)}')
       checkpointer.save(step, state, force=is_last)
   if first_step >= total_steps:  # Resumed a finished run: report its final evaluation.
     eval_metrics = trainer.evaluate(state.params, eval_split)
@@ -191,7 +197,10 @@ def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
   checkpointer.close()
   metrics = trainer.evaluate(state.params, config.input.eval_split)
   metrics_log.log(f'step {step} | ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()))
-  return metrics
+  evaluations = runner.run(trainer, state.params)
+  if evaluations:
+    metrics_log.log(runner.format_results(evaluations))
+  return {**metrics, **evaluations}
 
 
 def count_params(params) -> int:

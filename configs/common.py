@@ -15,6 +15,7 @@ def base(**overrides) -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 1000
   config.checkpoint_keep = 3
   config.mesh = ml_collections.ConfigDict({'data': -1, 'fsdp': 1, 'tensor': 1})
+  config.evals = ml_collections.ConfigDict()  # Representation evaluations: evaluators/runner.py
 
   config.model = ml_collections.ConfigDict(dict(
       name='vit', variant='B/16', num_classes=1000, pool='cls', dropout=0.0, drop_path=0.0,

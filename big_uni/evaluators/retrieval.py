@@ -78,3 +78,22 @@ def retrieval_recall(image_features, text_features, text_to_image, ks=(1, 5, 10)
     results[f'image_to_text_recall_at_{k}'] = float((image_ranks < k).mean())
     results[f'text_to_image_recall_at_{k}'] = float((text_ranks < k).mean())
   return results
+
+
+def class_retrieval_recall(image_features, image_labels, text_features, text_labels,
+                           ks=(1, 5, 10)) -> dict[str, float]:
+  """Recall@K where any item of the query's class counts as a match (captions made from class
+  names: every image of a class fits every caption of it). Same keys as `retrieval_recall`."""
+  images = l2_normalize(jnp.asarray(image_features, jnp.float32))
+  texts = l2_normalize(jnp.asarray(text_features, jnp.float32))
+  similarities = jnp.dot(images, texts.T, precision=jax.lax.Precision.HIGHEST)  # [N, T]
+  image_labels, text_labels = jnp.asarray(image_labels), jnp.asarray(text_labels)
+  results = {}
+  for k in ks:
+    top_texts = jax.lax.top_k(similarities, min(k, similarities.shape[1]))[1]
+    top_images = jax.lax.top_k(similarities.T, min(k, similarities.shape[0]))[1]
+    image_hits = (text_labels[top_texts] == image_labels[:, None]).any(1)
+    text_hits = (image_labels[top_images] == text_labels[:, None]).any(1)
+    results[f'image_to_text_recall_at_{k}'] = float(image_hits.mean())
+    results[f'text_to_image_recall_at_{k}'] = float(text_hits.mean())
+  return results

@@ -34,18 +34,44 @@ def decode_variant(variant: str) -> dict:
               patch_size=int(patch))
 
 
-def resize_pos_embedding(pos_embedding: np.ndarray, num_tokens: int,
-                         num_prefix: int = 1) -> np.ndarray:
-  """[1, prefix + g*g, D] -> [1, num_tokens, D]: the g x g grid resized bilinearly (fine-tuning
-  at another resolution or patch grid); prefix tokens ([CLS]) are kept as they are."""
+def resize_pos_embedding(pos_embedding: np.ndarray, num_tokens: int, num_prefix: int = 1,
+                         method: str = 'bilinear') -> np.ndarray:
+  """[1, prefix + g*g, D] -> [1, num_tokens, D]: the g x g grid resized (fine-tuning at another
+  resolution or patch grid); prefix tokens ([CLS]) are kept as they are.
+
+  method: 'bilinear' (antialiased when shrinking; big_vision's choice) or 'bicubic_torch'
+  (PyTorch's bicubic, a=-0.75, no antialiasing: how DINOv2 resizes its own grid)."""
   prefix, grid = pos_embedding[:, :num_prefix], pos_embedding[0, num_prefix:]
   old, new = math.isqrt(grid.shape[0]), math.isqrt(num_tokens - num_prefix)
   if old * old != grid.shape[0] or new * new != num_tokens - num_prefix:
     raise ValueError(f'cannot resize position embeddings of {pos_embedding.shape[1]} tokens to '
                      f'{num_tokens}: both must be {num_prefix} + a square grid')
-  resized = jax.image.resize(grid.reshape(old, old, -1), (new, new, grid.shape[-1]), 'bilinear',
-                             antialias=new < old)
-  return np.concatenate([prefix, np.asarray(resized).reshape(1, new * new, -1)], axis=1)
+  grid = grid.reshape(old, old, -1)
+  if method == 'bilinear':
+    resized = np.asarray(jax.image.resize(grid, (new, new, grid.shape[-1]), 'bilinear',
+                                          antialias=new < old))
+  elif method == 'bicubic_torch':
+    weights = _bicubic_matrix(old, new)
+    resized = np.einsum('yi,xj,ijd->yxd', weights, weights, grid)
+  else:
+    raise ValueError(f"resize method {method!r}: use 'bilinear' or 'bicubic_torch'")
+  return np.concatenate([prefix, resized.reshape(1, new * new, -1)], axis=1).astype(
+      pos_embedding.dtype)
+
+
+def _bicubic_matrix(old: int, new: int, a: float = -0.75) -> np.ndarray:
+  """[new, old] weights of 1D cubic convolution (half-pixel centres, edges clamped)."""
+  def kernel(t):
+    t = np.abs(t)
+    return np.where(t <= 1, ((a + 2) * t - (a + 3)) * t * t + 1,
+                    np.where(t < 2, ((a * t - 5 * a) * t + 8 * a) * t - 4 * a, 0.0))
+  source = (np.arange(new) + 0.5) * old / new - 0.5
+  taps = np.floor(source)[:, None] + np.arange(-1, 3)[None]  # [new, 4]
+  weights = kernel(source[:, None] - taps)
+  matrix = np.zeros((new, old))
+  np.add.at(matrix, (np.arange(new)[:, None].repeat(4, 1), np.clip(taps, 0, old - 1).astype(int)),
+            weights)
+  return matrix
 
 
 class ViT(nn.Module):

@@ -1,10 +1,12 @@
 """Task registry: `config.task` -> the objective (model, loss, metrics) the trainer runs."""
 from big_uni.tasks.classification import ClassificationTask
+from big_uni.tasks.contrastive import ContrastiveTask
 from big_uni.tasks.mlm_nsp import MlmNspTask
 from big_uni.tasks.text_classification import TextClassificationTask
 
 TASKS = {
     'classification': ClassificationTask,
+    'contrastive': ContrastiveTask,
     'mlm_nsp': MlmNspTask,
     'text_classification': TextClassificationTask,
 }

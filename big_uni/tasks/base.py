@@ -6,19 +6,21 @@ import numpy as np
 from big_uni import errors
 
 
-def check_vocab_size(config) -> None:
-  """The tokenizer the input pipeline uses must have the model's vocabulary size."""
+def check_vocab_size(config, vocab_size: int | None = None) -> None:
+  """The tokenizer the input pipeline uses must have the model's vocabulary size (default
+  `config.model.vocab_size`)."""
+  vocab_size = config.model.vocab_size if vocab_size is None else vocab_size
   if config.input.dataset == 'synthetic':
     return
   from big_uni import tokenizers  # pylint: disable=g-import-not-at-top
   tokenizer_config = config.input.tokenizer
   tokenizer = tokenizers.build_tokenizer(tokenizer_config)
   source = tokenizer_config.path or f'trained on {tokenizer_config.train_corpus}'
-  if tokenizer.vocab_size != config.model.vocab_size:
+  if tokenizer.vocab_size != vocab_size:
     raise errors.UserInputError(
         f'the tokenizer ({tokenizer_config.kind}, {source}) has {tokenizer.vocab_size} tokens '
-        f'but model.vocab_size={config.model.vocab_size}: set --config.model.vocab_size='
-        f'{tokenizer.vocab_size} or use the matching tokenizer')
+        f'but the model has vocab_size={vocab_size}: set it to {tokenizer.vocab_size} or use '
+        'the matching tokenizer')
 
 
 class Task(abc.ABC):

@@ -53,3 +53,7 @@ class ClassificationTask(base.Task):
   def eval_sums(self, params, batch):
     logits, _ = self.model.apply({'params': params}, batch['image'], train=False)
     return classification_sums(logits, batch['label'], batch['mask'])
+
+  def image_features(self, params, images):
+    """The representation before the head [B, D] (kNN and linear-probe evaluations)."""
+    return self.model.apply({'params': params}, images, train=False)[1]['pre_logits']
