@@ -36,6 +36,9 @@ def get_iterator(config, split: str, *, train: bool, task, start_step: int = 0,
     return _synthetic_batches(config, task, train=train, local_batch=batch_size // process_count,
                               seed=config.seed + process_index, start_step=start_step,
                               num_steps=num_steps)
+  if 'tokenizer' in config.input:
+    from big_uni.tasks import base  # pylint: disable=g-import-not-at-top
+    base.check_vocab_size(config, task.vocab_size)
   import input_pipeline  # pylint: disable=g-import-not-at-top
   return input_pipeline.get_iterator(
       config.input, split, train=train, global_batch_size=batch_size, seed=config.seed,

@@ -39,7 +39,8 @@ def _text_encoder(model_config) -> bert.TextEncoder:
 def build_clip(model_config) -> clip.CLIP:
   """`model_config.image` is a ViT config (its head is left out), `.text` a text encoder's."""
   image_config = model_config.image.copy_and_resolve_references()
-  image_config.num_classes = 0
+  with image_config.unlocked():
+    image_config.num_classes = 0
   return clip.CLIP(build_vit(image_config), _text_encoder(model_config.text),
                    model_config.embed_dim, model_config.get('text_pool', 'last'),
                    **{k: model_config[k] for k in ('logit_scale_init', 'logit_bias_init')

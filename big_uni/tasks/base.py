@@ -6,12 +6,8 @@ import numpy as np
 from big_uni import errors
 
 
-def check_vocab_size(config, vocab_size: int | None = None) -> None:
-  """The tokenizer the input pipeline uses must have the model's vocabulary size (default
-  `config.model.vocab_size`)."""
-  vocab_size = config.model.vocab_size if vocab_size is None else vocab_size
-  if config.input.dataset == 'synthetic':
-    return
+def check_vocab_size(config, vocab_size: int) -> None:
+  """The tokenizer of `config.input` must have the model's vocabulary size."""
   from big_uni import tokenizers  # pylint: disable=g-import-not-at-top
   tokenizer_config = config.input.tokenizer
   tokenizer = tokenizers.build_tokenizer(tokenizer_config)

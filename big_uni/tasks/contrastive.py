@@ -44,7 +44,6 @@ def contrastive_loss(image_embed, text_embed, scale, bias, kind: str, valid=None
 class ContrastiveTask(base.Task):
 
   def __init__(self, config):
-    base.check_vocab_size(config, config.model.text.vocab_size)
     self.model = build_model(config.model)
     self.loss_kind = config.get('contrastive_loss', 'softmax')
     if self.loss_kind not in LOSSES:

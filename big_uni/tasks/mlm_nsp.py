@@ -17,7 +17,6 @@ from big_uni.tasks import base
 class MlmNspTask(base.Task):
 
   def __init__(self, config):
-    base.check_vocab_size(config)
     self.model = build_model(config.model)
     self.vocab_size = config.model.vocab_size
     self.seq_len = config.input.max_seq_len

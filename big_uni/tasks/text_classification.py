@@ -14,7 +14,6 @@ from big_uni.tasks.classification import classification_loss, classification_sum
 class TextClassificationTask(base.Task):
 
   def __init__(self, config):
-    base.check_vocab_size(config)
     self.model = build_model(config.model)
     self.vocab_size = config.model.vocab_size
     self.num_classes = config.model.num_classes

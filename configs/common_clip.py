@@ -1,0 +1,63 @@
+"""Shared pieces of the CLIP configs: OpenAI's tower shapes and the contrastive recipe."""
+import ml_collections
+
+from configs import common, common_bert
+
+# OpenAI CLIP: (image variant, text size, joint width); the text tower is 12 layers, 8 (B) or
+# 12 (L) heads, a 49,408-token BPE vocabulary and 77 positions.
+TOWERS = {'B/16': ('B/16', 'clip_b', 512), 'L/14': ('L/14', 'clip_l', 768)}
+
+
+def openai_model(variant: str) -> ml_collections.ConfigDict:
+  image_variant, text_variant, embed_dim = TOWERS[variant]
+  return ml_collections.ConfigDict(dict(
+      name='clip', embed_dim=embed_dim, text_pool='last', lock_image=False,
+      image=dict(variant=image_variant, pool='cls', patch_bias=False, pre_norm=True,
+                 activation='quick_gelu', layer_norm_eps=1e-5, dropout=0.0, drop_path=0.0,
+                 remat_policy='none', dtype='float32', attention_impl='auto'),
+      text=dict(variant=text_variant, vocab_size=49408, max_len=77, type_vocab_size=0,
+                embed_norm=False, causal=True, norm_first=True, activation='quick_gelu',
+                layer_norm_eps=1e-5, dropout=0.0, remat_policy='none', dtype='float32',
+                attention_impl='auto')))
+
+
+def pretraining(variant: str) -> ml_collections.ConfigDict:
+  """OpenAI's recipe: batch 32,768, 32 epochs, AdamW (b2 0.98, eps 1e-6), wd 0.2, 2k warmup,
+  cosine; here on TFDS coco_captions (OpenAI's 400M pairs are not public)."""
+  config = common.base(task='mlm_nsp', num_epochs=32.0, log_every_steps=50,
+                       eval_every_steps=1000, checkpoint_every_steps=1000)
+  config.task = 'contrastive'
+  config.contrastive_loss = 'softmax'
+  config.model = openai_model(variant)
+  config.input = ml_collections.ConfigDict(dict(
+      kind='image_text', dataset='coco_captions', data_dir='', download=False,
+      train_split='train', eval_split='val', image_size=224, channels=3, batch_size=32768,
+      eval_batch_size=1024, augment='random_resized_crop', crop_scale=(0.9, 1.0),
+      crop_ratio=(3 / 4, 4 / 3), pad=0, flip=False, mean=(0.48145466, 0.4578275, 0.40821073),
+      std=(0.26862954, 0.26130258, 0.27577711), shuffle_buffer=50_000, cache=False,
+      max_text_len=77, templates=(), class_names=(),
+      tokenizer=common_bert.wordpiece_tokenizer()))
+  # OpenAI's BPE is not among the tokenizers here: give a 49,408-token one with
+  # --config.input.tokenizer.path=..., or change model.text.vocab_size to the tokenizer's.
+  config.input.tokenizer.vocab_size = 49408
+  config.optimizer.update(dict(lr=5e-4, weight_decay=0.2, b1=0.9, b2=0.98, eps=1e-6,
+                               warmup_steps=2000, decay='cosine', grad_clip_norm=1.0))
+  return config
+
+
+def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A few steps of 2-layer, 32-wide towers on captioned sklearn digits (8x8)."""
+  config.update(dict(total_steps=4, log_every_steps=2, eval_every_steps=0,
+                     checkpoint_every_steps=2))
+  config.model.embed_dim = 16
+  config.model.image.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, patch_size=4))
+  config.model.text.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, vocab_size=1000,
+                                max_len=16))
+  config.input.update(dict(
+      dataset='digits', train_split='train', eval_split='test', image_size=8, channels=1,
+      batch_size=16, eval_batch_size=64, augment='pad_crop', pad=1, flip=False, mean=(0.5,),
+      std=(0.5,), shuffle_buffer=2000, cache=True, max_text_len=16,
+      templates=('a photo of the number {label}.', 'a digit: {label}.'),
+      tokenizer=common_bert.austen_tokenizer(1000)))
+  config.optimizer.update(dict(warmup_steps=1, lr=1e-3))
+  return config
