@@ -3,6 +3,8 @@
 `config.input.kind` picks the pipeline; each module is imported when first used, so text
 pipelines and tokenizers do not pay for (or need) TensorFlow until they read a TFDS dataset:
   image                tf.data over TFDS datasets, offline builders and image folders (images.py)
+  image_text           (image, caption) pairs for CLIP: class names in templates, or captioned
+                       data (coco_captions, captions_tsv:, wds: shards) (image_text.py)
   bert_pretraining     MLM + NSP pairs from text corpora, masked on the fly (bert_pretraining.py)
   text_classification  labelled sentences and sentence pairs (text_classification.py)
 Every pipeline's `get_iterator` yields this process's share of every global batch as a dict of
@@ -12,6 +14,7 @@ import importlib
 
 KINDS = {
     'image': 'input_pipeline.images',
+    'image_text': 'input_pipeline.image_text',
     'bert_pretraining': 'input_pipeline.bert_pretraining',
     'text_classification': 'input_pipeline.text_classification',
 }

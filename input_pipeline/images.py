@@ -28,11 +28,22 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
   train=False: one ordered pass; every batch has 'mask' (bool [local_batch], False on padding)
     and all processes yield the same number of batches, so multi-host eval stays in lockstep.
   """
+  return source_batches(
+      sources.get_source(input_config), input_config, split, train=train,
+      global_batch_size=global_batch_size, seed=seed, start_step=start_step, num_steps=num_steps,
+      process_index=process_index, process_count=process_count)
+
+
+def source_batches(source, input_config, split: str, *, train: bool, global_batch_size: int,
+                   seed: int, start_step: int, num_steps: int | None, process_index: int,
+                   process_count: int, finish=lambda step, batch: batch):
+  """`get_iterator` over any source (sources.py, caption_sources.py); `finish(step, batch)`
+  completes each numpy batch (step: the train step, or the eval batch's number) before eval
+  padding, e.g. tokenizes the captions that preprocessing passed through."""
   if global_batch_size % process_count:
     raise ValueError(f'batch size {global_batch_size} is not divisible by {process_count} '
                      'processes')
   local_batch = global_batch_size // process_count
-  source = sources.get_source(input_config)
   ds = source.read(split, process_index, process_count)
   if input_config.get('cache', True):
     ds = ds.cache()
@@ -52,14 +63,16 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
     ds = ds.batch(local_batch, drop_remainder=True)
     if num_steps is not None:
       ds = ds.take(num_steps)
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(options).as_numpy_iterator()
+    ds = ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+    return itertools.starmap(finish, zip(itertools.count(start_step), ds.as_numpy_iterator()))
 
   ds = ds.map(preprocess.eval_fn(input_config), num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(local_batch).prefetch(tf.data.AUTOTUNE).with_options(options)
   # The largest process shard sets the number of batches (even_splits differ by at most one).
   per_process = math.ceil(source.num_examples(split) / process_count)
   num_batches = math.ceil(per_process / local_batch)
-  return _padded(ds.as_numpy_iterator(), local_batch, num_batches)
+  return _padded(itertools.starmap(finish, enumerate(ds.as_numpy_iterator())), local_batch,
+                 num_batches)
 
 
 def _padded(batches, local_batch: int, num_batches: int):

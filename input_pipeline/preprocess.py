@@ -1,5 +1,6 @@
 """Image preprocessing in tf ops. All randomness is stateless, seeded by the example's position
-in the stream, so a restarted pipeline reproduces an uninterrupted one exactly."""
+in the stream, so a restarted pipeline reproduces an uninterrupted one exactly. Keys other than
+'image' and 'label' (an image's captions) pass through unchanged."""
 import tensorflow as tf
 
 
@@ -46,7 +47,7 @@ def _normalize(image, input_config):
 
 
 def train_fn(input_config, seed: int, process_index: int):
-  """(position, example) -> {'image': float32 [S, S, C], 'label': int32}."""
+  """(position, example) -> {'image': float32 [S, S, C], 'label': int32, other keys}."""
   size, augment = input_config.image_size, input_config.augment
   if augment not in ('random_resized_crop', 'pad_crop', 'none'):
     raise ValueError(f"input.augment={augment!r}: use 'random_resized_crop', 'pad_crop' or 'none'")
@@ -66,19 +67,21 @@ def train_fn(input_config, seed: int, process_index: int):
       image = _resize(image, size)
     if input_config.get('flip', False):
       image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    return {'image': _normalize(image, input_config), 'label': tf.cast(example['label'], tf.int32)}
+    return {**example, 'image': _normalize(image, input_config),
+            'label': tf.cast(example['label'], tf.int32)}
 
   return preprocess
 
 
 def eval_fn(input_config):
-  """example -> {'image': float32 [S, S, C], 'label': int32}, deterministic."""
+  """example -> {'image': float32 [S, S, C], 'label': int32, other keys}, deterministic."""
   size = input_config.image_size
 
   def preprocess(example):
     image = tf.cast(_to_channels(example['image'], input_config.channels), tf.float32)
     if image.shape[0] != size or image.shape[1] != size:
       image = _center_crop(image, size)
-    return {'image': _normalize(image, input_config), 'label': tf.cast(example['label'], tf.int32)}
+    return {**example, 'image': _normalize(image, input_config),
+            'label': tf.cast(example['label'], tf.int32)}
 
   return preprocess

@@ -47,7 +47,11 @@ class TfdsSource:
     shard = tfds.even_splits(self._check_split(split), n=process_count)[process_index]
     ds = self.builder.as_dataset(split=shard, shuffle_files=False,
                                  read_config=tfds.ReadConfig(interleave_cycle_length=1))
-    return ds.map(lambda ex: {'image': ex['image'], 'label': ex['label']})
+    return ds.map(self.fields)
+
+  def fields(self, example):
+    """What the pipeline reads of a TFDS example (caption_sources.py reads the captions)."""
+    return {'image': example['image'], 'label': example['label']}
 
   def _check_split(self, split: str) -> str:
     base = split.split('[')[0]  # TFDS slicing such as 'train[:90%]' is allowed.

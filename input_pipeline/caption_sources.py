@@ -1,0 +1,178 @@
+"""Where captioned images come from (input.kind='image_text' on data with its own captions):
+
+  coco_captions (or any TFDS dataset with a captions/text feature), read from input.data_dir;
+    `tfds build coco_captions --data_dir=...` prepares it (the error says so when it is not).
+  captions_tsv:/data/pets/{split}.tsv  one 'relative/path.jpg<TAB>caption' per line, paths
+    relative to the tsv's folder; an image on several lines has several captions.
+  wds:/data/shards/{split}-*.tar  webdataset-style shards: the members of a sample are
+    consecutive and share a key (the name up to the first dot), an image key.jpg|jpeg|png and
+    its captions key.txt (one per line); other members (.json, .cls, ...) are ignored.
+
+As in sources.py, a source reads one process's shard of a split as a tf.data.Dataset, in a fixed
+order, here of {'image': uint8 [H, W, C], 'label': int64 -1, 'captions': string}: the image's
+captions joined by newlines, chosen from and tokenized after batching (image_text.py).
+"""
+import glob
+import os
+import tarfile
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from input_pipeline import sources
+
+PREFIXES = ('captions_tsv:', 'wds:')
+_NO_LABEL = -1
+
+
+def is_captioned(input_config) -> bool:
+  """Whether input.dataset has its own captions (else they are made from its class names)."""
+  dataset = input_config.dataset
+  if dataset.startswith(PREFIXES):
+    return True
+  if dataset.startswith('image_folder:') or dataset in (*sources.OFFLINE, 'fashion_mnist'):
+    return False
+  builder = tfds.builder(dataset, data_dir=input_config.get('data_dir') or None)
+  return 'captions' in builder.info.features
+
+
+def _joined(captions) -> str:
+  return '\n'.join(' '.join(c.split()) for c in captions)
+
+
+def _example(image, captions):
+  return {'image': image, 'label': tf.constant(_NO_LABEL, tf.int64), 'captions': captions}
+
+
+def _decode(channels: int):
+  return lambda image, captions: _example(
+      tf.io.decode_image(image, channels=channels, expand_animations=False), captions)
+
+
+class TfdsCaptionsSource(sources.TfdsSource):
+  """A TFDS dataset whose 'captions' feature is a sequence of {'text': ...} (coco_captions)."""
+  class_names = None
+
+  def fields(self, example):
+    text = tf.strings.regex_replace(example['captions']['text'], r'\s+', ' ')
+    return _example(example['image'], tf.strings.reduce_join(text, separator='\n'))
+
+
+def _split_path(pattern: str, split: str) -> str:
+  if '{split}' not in pattern:
+    raise ValueError(f'{pattern!r} names no split: put {{split}} where the split name goes, '
+                     'e.g. captions_tsv:/data/{split}.tsv or wds:/data/{split}-*.tar')
+  return pattern.replace('{split}', split)
+
+
+class TsvSource:
+  """Images listed with their captions in <folder>/<split>.tsv (see the module docstring)."""
+  class_names = None
+
+  def __init__(self, pattern: str, channels: int):
+    self.pattern, self.channels = pattern, channels
+
+  def _pairs(self, split: str) -> tuple[list[str], list[str]]:
+    """(image paths, their captions joined by newlines), in order of first appearance."""
+    path = _split_path(self.pattern, split)
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f'captions_tsv: {path} does not exist (split {split!r})')
+    captions = {}
+    with open(path, encoding='utf-8') as f:
+      for number, line in enumerate(f, 1):
+        if not line.strip():
+          continue
+        image, _, caption = line.rstrip('\n').partition('\t')
+        if not caption.strip():
+          raise ValueError(f'{path}:{number}: expected "relative/image/path<TAB>caption"')
+        captions.setdefault(os.path.join(os.path.dirname(path), image), []).append(caption)
+    if not captions:
+      raise ValueError(f'{path} lists no images')
+    return list(captions), [_joined(c) for c in captions.values()]
+
+  def num_examples(self, split: str) -> int:
+    return len(self._pairs(split)[0])
+
+  def read(self, split: str, process_index: int, process_count: int) -> tf.data.Dataset:
+    paths, captions = self._pairs(split)
+    ds = tf.data.Dataset.from_tensor_slices((paths[process_index::process_count],
+                                             captions[process_index::process_count]))
+    decode = _decode(self.channels)
+    return ds.map(lambda path, text: decode(tf.io.read_file(path), text),
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _samples(shards: list[str]):
+  """(shard, tar, key, {extension: member}) of each sample, in shard order."""
+  for shard in shards:
+    with tarfile.open(shard) as tar:
+      key, members = None, {}
+      for member in tar:
+        if not member.isfile():
+          continue
+        folder, name = os.path.split(member.name)
+        stem, _, extension = name.partition('.')
+        if os.path.join(folder, stem) != key:
+          if members:
+            yield shard, tar, key, members
+          key, members = os.path.join(folder, stem), {}
+        members[extension.lower()] = member
+      if members:
+        yield shard, tar, key, members
+
+
+class WdsSource:
+  """Webdataset-style tar shards (see the module docstring). Every process reads all shards and
+  keeps every process_count-th sample, so eval shards differ in size by at most one."""
+  class_names = None
+  IMAGE_EXTENSIONS = ('jpg', 'jpeg', 'png')
+
+  def __init__(self, pattern: str, channels: int):
+    self.pattern, self.channels = pattern, channels
+
+  def _shards(self, split: str) -> list[str]:
+    pattern = _split_path(self.pattern, split)
+    shards = sorted(glob.glob(pattern))
+    if not shards:
+      raise FileNotFoundError(f'wds: no shards match {pattern} (split {split!r})')
+    return shards
+
+  def _checked_samples(self, split: str):
+    """(shard, tar, image member, captions member) of each sample, checked from the headers."""
+    for shard, tar, key, members in _samples(self._shards(split)):
+      image = next((members[e] for e in self.IMAGE_EXTENSIONS if e in members), None)
+      if image is None or 'txt' not in members:
+        raise ValueError(f'{shard}: sample {key!r} has no {"/".join(self.IMAGE_EXTENSIONS)} '
+                         f'image and .txt caption pair (it has {sorted(members)})')
+      yield shard, tar, image, members['txt']
+
+  def num_examples(self, split: str) -> int:
+    return sum(1 for _ in self._checked_samples(split))  # Reads the tar headers only.
+
+  def _pairs(self, split: str, process_index: int, process_count: int):
+    """(image bytes, captions joined by newlines) of this process's samples."""
+    for index, (shard, tar, image, text) in enumerate(self._checked_samples(split)):
+      if index % process_count != process_index:
+        continue
+      captions = [c for c in tar.extractfile(text).read().decode('utf-8').splitlines()
+                  if c.strip()]
+      if not captions:
+        raise ValueError(f'{shard}: {text.name} is empty')
+      yield tar.extractfile(image).read(), _joined(captions)
+
+  def read(self, split: str, process_index: int, process_count: int) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_generator(
+        lambda: self._pairs(split, process_index, process_count),
+        output_signature=(tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.string)))
+    return ds.map(_decode(self.channels), num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=True)
+
+
+def get_source(input_config):
+  dataset = input_config.dataset
+  if dataset.startswith('captions_tsv:'):
+    return TsvSource(dataset.split(':', 1)[1], input_config.channels)
+  if dataset.startswith('wds:'):
+    return WdsSource(dataset.split(':', 1)[1], input_config.channels)
+  return TfdsCaptionsSource(dataset, input_config.get('data_dir') or None,
+                            input_config.get('download', False))

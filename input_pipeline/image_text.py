@@ -1,0 +1,181 @@
+"""(Image, caption) pairs for CLIP (input.kind='image_text'), on the image pipeline (images.py).
+
+Captions come from one of two kinds of data:
+  class-labelled images (mnist5k, fashion_mnist, digits, TFDS classification datasets,
+    image_folder:): input.templates such as ('a photo of a {label}.',) filled with the class
+    names: input.class_names if set, else READABLE_NAMES, else the dataset's own names with
+    '_' read as ' '. The [classes, templates] table is tokenized once.
+  captioned images (caption_sources.py): TFDS coco_captions, captions_tsv:, wds: shards. A train
+    example takes one of its captions at random, an eval example its first.
+Captions are chosen and tokenized after batching, in numpy: the random choices of train step s
+come from np.random.default_rng([seed, process_index, s]) and the image augmentation is seeded
+by the stream position (preprocess.py), so a restart at start_step is exact. Eval templates
+cycle with the example's index in this process's shard, or are all input.eval_template.
+
+input_config fields: those of input.kind='image' (dataset, data_dir, download, image_size,
+channels, augment, crop_scale, crop_ratio, pad, flip, mean, std, shuffle_buffer, cache),
+max_text_len, tokenizer (big_uni.tokenizers.build_tokenizer), templates (empty for captioned
+data), class_names (empty: the defaults above), eval_template (None: cycle).
+"""
+import numpy as np
+
+from big_uni import tokenizers
+from input_pipeline import caption_sources, images, sources
+
+LABEL_FIELD = '{label}'  # As in zero-shot prompts (big_uni/evaluators/zero_shot.py).
+DIGIT_NAMES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine')
+# Names that read well in a sentence, where the dataset's own do not ('T-shirt/top', '7').
+READABLE_NAMES = {
+    'fashion_mnist': ('t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt',
+                      'sneaker', 'bag', 'ankle boot'),
+    'mnist5k': DIGIT_NAMES,
+    'digits': DIGIT_NAMES,
+    'mnist': DIGIT_NAMES,
+}
+
+
+def _source(input_config):
+  """(the source of input.dataset, whether its examples have their own captions)."""
+  dataset, templates = input_config.dataset, tuple(input_config.get('templates', ()))
+  if caption_sources.is_captioned(input_config):
+    if templates:
+      raise ValueError(f'input.dataset={dataset!r} has its own captions: leave input.templates '
+                       'empty (templates caption class-labelled datasets)')
+    return caption_sources.get_source(input_config), True
+  if not templates:
+    raise ValueError(f'input.dataset={dataset!r} has class labels, not captions: set '
+                     f"input.templates, e.g. ('a photo of a {LABEL_FIELD}.',)")
+  missing = [t for t in templates if LABEL_FIELD not in t]
+  if missing:
+    raise ValueError(f'input.templates {missing} lack {LABEL_FIELD}')
+  return sources.get_source(input_config), False
+
+
+def _class_names(input_config, source) -> list[str]:
+  names = list(source.class_names)
+  override = input_config.get('class_names') or READABLE_NAMES.get(input_config.dataset)
+  if not override:
+    return [n.replace('_', ' ') for n in names]
+  if len(override) != len(names):
+    raise ValueError(f'{len(override)} class names for the {len(names)} classes of '
+                     f'{input_config.dataset!r} ({names})')
+  return list(override)
+
+
+def _caption_table(input_config, source, tokenizer) -> tuple[np.ndarray, np.ndarray]:
+  """Every template filled with every class name: (ids int32 [classes, templates, L], mask)."""
+  templates = list(input_config.templates)
+  captions = [t.replace(LABEL_FIELD, n) for n in _class_names(input_config, source)
+              for t in templates]
+  # A cut caption may lose its class name, so every one must fit ([CLS] and [SEP] included).
+  longest = max(zip((len(i) + 2 for i in tokenizer.encode_batch(captions)), captions))
+  if longest[0] > input_config.max_text_len:
+    raise ValueError(f'the caption {longest[1]!r} is {longest[0]} tokens, more than '
+                     f'input.max_text_len={input_config.max_text_len}: raise it (and the text '
+                     'model\'s max_len) or shorten input.templates')
+  ids, mask = tokenizer.encode_padded(captions, input_config.max_text_len)
+  shape = (-1, len(templates), input_config.max_text_len)
+  return ids.reshape(shape), mask.reshape(shape)
+
+
+def _template_finish(table, *, train: bool, seed: int, process_index: int, local_batch: int,
+                     eval_template: int | None):
+  ids, mask = table
+  num_templates = ids.shape[1]
+
+  def finish(step, batch):
+    labels = batch['label']
+    if train:
+      template = np.random.default_rng([seed, process_index, step]).integers(
+          num_templates, size=len(labels))
+    elif eval_template is None:
+      template = (step * local_batch + np.arange(len(labels))) % num_templates
+    else:
+      template = np.full(len(labels), eval_template)
+    return {**batch, 'text_ids': ids[labels, template], 'text_mask': mask[labels, template]}
+
+  return finish
+
+
+def _split_captions(captions: np.ndarray) -> list[list[str]]:
+  """Bytes [B], each an image's captions joined by newlines -> the captions of each image."""
+  return [c.decode('utf-8').split('\n') for c in captions]
+
+
+def _caption_finish(tokenizer, max_len: int, *, train: bool, seed: int, process_index: int):
+
+  def finish(step, batch):
+    options = _split_captions(batch.pop('captions'))
+    if train:
+      draws = np.random.default_rng([seed, process_index, step]).random(len(options))
+      chosen = [o[int(d * len(o))] for o, d in zip(options, draws)]
+    else:
+      chosen = [o[0] for o in options]
+    ids, mask = tokenizer.encode_padded(chosen, max_len)
+    return {**batch, 'text_ids': ids, 'text_mask': mask}
+
+  return finish
+
+
+def get_iterator(input_config, split: str, *, train: bool, global_batch_size: int, seed: int,
+                 start_step: int = 0, num_steps: int | None = None, process_index: int = 0,
+                 process_count: int = 1):
+  """Yields this process's share of each global batch (B = global_batch_size // process_count,
+  L = input.max_text_len): image float32 [B, S, S, C], text_ids int32 [B, L] and text_mask bool
+  [B, L] ([CLS] caption [SEP], as Tokenizer.encode_padded), label int32 [B] (-1 on captioned
+  data). Sharding, shuffling, augmentation, restarts and eval padding ('mask' bool [B]) are
+  those of images.get_iterator.
+  """
+  source, captioned = _source(input_config)
+  tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
+  if captioned:
+    finish = _caption_finish(tokenizer, input_config.max_text_len, train=train, seed=seed,
+                             process_index=process_index)
+  else:
+    finish = _template_finish(_caption_table(input_config, source, tokenizer), train=train,
+                              seed=seed, process_index=process_index,
+                              local_batch=global_batch_size // process_count,
+                              eval_template=input_config.get('eval_template', None))
+  return images.source_batches(
+      source, input_config, split, train=train, global_batch_size=global_batch_size, seed=seed,
+      start_step=start_step, num_steps=num_steps, process_index=process_index,
+      process_count=process_count, finish=finish)
+
+
+def eval_pairs(input_config, split: str) -> dict[str, np.ndarray]:
+  """Every image of `split` with all its captions, for retrieval recall@K
+  (big_uni/evaluators/retrieval.py), read by one process in order:
+  image float32 [N, S, S, C], label int32 [N], text_ids int32 [T, L], text_mask bool [T, L],
+  text_to_image int32 [T] (the image each caption describes). A captioned image has all its
+  captions (COCO: 5 or more); a class-labelled one every template of its class (T = N x
+  templates). The whole split is in memory: COCO's 5,000 val images at 224 px take 3 GB.
+  """
+  source, captioned = _source(input_config)
+  tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
+  batches = list(images.source_batches(
+      source, input_config, split, train=False,
+      global_batch_size=input_config.get('eval_batch_size', 256), seed=0, start_step=0,
+      num_steps=None, process_index=0, process_count=1))
+  pairs = {k: np.concatenate([b[k][b['mask']] for b in batches]) for k in ('image', 'label')}
+  if captioned:
+    captions = _split_captions(np.concatenate([b['captions'][b['mask']] for b in batches]))
+    ids, mask = tokenizer.encode_padded([c for cs in captions for c in cs],
+                                        input_config.max_text_len)
+    counts = [len(c) for c in captions]
+  else:
+    table_ids, table_mask = _caption_table(input_config, source, tokenizer)
+    ids = table_ids[pairs['label']].reshape(-1, input_config.max_text_len)
+    mask = table_mask[pairs['label']].reshape(-1, input_config.max_text_len)
+    counts = np.full(len(pairs['label']), table_ids.shape[1])
+  text_to_image = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+  return {**pairs, 'text_ids': ids, 'text_mask': mask, 'text_to_image': text_to_image}
+
+
+def num_examples(input_config, split: str) -> int:
+  return _source(input_config)[0].num_examples(split)
+
+
+def class_names(input_config) -> list[str] | None:
+  """The names the captions use; None for captioned data."""
+  source, captioned = _source(input_config)
+  return None if captioned else _class_names(input_config, source)
