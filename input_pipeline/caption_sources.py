@@ -112,10 +112,11 @@ def _samples(shards: list[str]):
           continue
         folder, name = os.path.split(member.name)
         stem, _, extension = name.partition('.')
-        if os.path.join(folder, stem) != key:
+        sample = os.path.join(folder, stem)
+        if sample != key:
           if members:
             yield shard, tar, key, members
-          key, members = os.path.join(folder, stem), {}
+          key, members = sample, {}
         members[extension.lower()] = member
       if members:
         yield shard, tar, key, members
