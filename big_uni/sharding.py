@@ -21,6 +21,7 @@ DEFAULT_RULES = (
     ('vocab', 'tensor'),
     ('classes', None),
     ('length', None),
+    ('layers', None),  # The stacked-layer axis of scanned params (model.scan_layers).
     ('act_batch', ('data', 'fsdp')),
     ('act_length', None),
     ('act_embed', None),

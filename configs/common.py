@@ -14,12 +14,13 @@ def base(**overrides) -> ml_collections.ConfigDict:
   config.eval_every_steps = 0  # 0: only at the end.
   config.checkpoint_every_steps = 1000
   config.checkpoint_keep = 3
+  config.grad_accum_steps = 1  # Micro-batches per step (the batch is split inside the step).
   config.mesh = ml_collections.ConfigDict({'data': -1, 'fsdp': 1, 'tensor': 1})
   config.evals = ml_collections.ConfigDict()  # Representation evaluations: evaluators/runner.py
 
   config.model = ml_collections.ConfigDict(dict(
       name='vit', variant='B/16', num_classes=1000, pool='cls', dropout=0.0, drop_path=0.0,
-      remat_policy='none', dtype='float32', attention_impl='auto'))
+      remat_policy='none', scan_layers=False, dtype='float32', attention_impl='auto'))
   config.input = ml_collections.ConfigDict(dict(
       kind='image', dataset='imagenet2012', data_dir='', download=False, train_split='train',
       eval_split='validation', image_size=224, channels=3, batch_size=1024,

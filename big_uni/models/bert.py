@@ -47,6 +47,7 @@ class TextEncoder(nn.Module):
   causal: bool = False
   drop_path: float = 0.0
   remat_policy: str = 'none'
+  scan_layers: bool = False
 
   def setup(self):
     self.token_embed = nn.Embed(
@@ -63,7 +64,8 @@ class TextEncoder(nn.Module):
       self.embed_layer_norm = transformer.layer_norm(None, self.block.layer_norm_eps,
                                                      self.block.dtype)
     self.embed_dropout = nn.Dropout(self.block.dropout)
-    self.encoder = transformer.Encoder(self.block, self.depth, self.drop_path, self.remat_policy)
+    self.encoder = transformer.Encoder(self.block, self.depth, self.drop_path, self.remat_policy,
+                                       self.scan_layers)
 
   def __call__(self, input_ids, segment_ids=None, input_mask=None, train=False):
     """input_ids, segment_ids: int [B, L]; input_mask: bool [B, L], True on real tokens."""
@@ -105,7 +107,8 @@ def text_encoder(model_config, **overrides) -> TextEncoder:
       type_vocab_size=model_config.get('type_vocab_size', 2),
       embed_norm=model_config.get('embed_norm', True), causal=model_config.get('causal', False),
       drop_path=model_config.get('drop_path', 0.0),
-      remat_policy=model_config.get('remat_policy', 'none'), **overrides)
+      remat_policy=model_config.get('remat_policy', 'none'),
+      scan_layers=model_config.get('scan_layers', False), **overrides)
 
 
 def _dense(features, names, name, dtype, init=None):

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'gelu': lambda x: nn.gelu(x, approximate=False),  # ViT, BERT: exact erf GELU.
@@ -28,6 +29,9 @@ REMAT_POLICIES = {
     'full': jax.checkpoint_policies.nothing_saveable,
     'dots_saveable': jax.checkpoint_policies.dots_saveable,
     'dots_with_no_batch_dims_saveable': jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+    # Keep only the q/k/v projections (named in MultiHeadAttention): the backward pass then
+    # recomputes the attention and MLP but not the three largest input matmuls.
+    'save_qkv_proj': jax.checkpoint_policies.save_only_these_names('query', 'key', 'value'),
 }
 
 
@@ -78,7 +82,7 @@ class MultiHeadAttention(nn.Module):
       return jnp.einsum('td,dnh->tnh', tokens, kernel).reshape(*x.shape[:2], *bias.shape) + bias
 
     qkv_names = ('act_batch', 'act_length', 'act_heads', 'act_kv')
-    query, key, value = (nn.with_logical_constraint(project(n), qkv_names)
+    query, key, value = (checkpoint_name(nn.with_logical_constraint(project(n), qkv_names), n)
                          for n in ('query', 'key', 'value'))
     # [B, L] key padding mask -> [B, 1(heads), 1(queries), L(keys)].
     attention_mask = None if mask is None else mask[:, None, None, :]
@@ -149,16 +153,31 @@ class BlockConfig:
       raise ValueError('layer_scale_init needs pre-LN blocks (norm_first=True)')
 
 
+class DropPath(nn.Module):
+  """Stochastic depth: drops a whole residual branch per example. Unlike nn.Dropout, `rate` may
+  be traced (one rate per layer under nn.scan); the same rng stream as nn.Dropout otherwise."""
+  rate: Any
+
+  @nn.compact
+  def __call__(self, y, deterministic):
+    if deterministic or (isinstance(self.rate, (int, float)) and self.rate == 0):
+      return y
+    keep = 1.0 - self.rate
+    mask = jax.random.bernoulli(self.make_rng('dropout'), keep,
+                                (y.shape[0],) + (1,) * (y.ndim - 1))
+    return jax.lax.select(jnp.broadcast_to(mask, y.shape), y / jnp.asarray(keep, y.dtype),
+                          jnp.zeros_like(y))
+
+
 class EncoderBlock(nn.Module):
   """Attention + MLP, each a residual branch with LayerNorm before (pre-LN) or after (post-LN)."""
   config: BlockConfig
-  drop_path: float = 0.0
 
   @nn.compact
-  def __call__(self, x, mask=None, causal=False, train=False):
+  def __call__(self, x, mask=None, causal=False, train=False, drop_path=0.0):
+    """drop_path: this block's stochastic depth rate (a float, or traced under nn.scan)."""
     c = self.config
-    # Stochastic depth: drop the whole residual branch per example (broadcast over L and D).
-    drop_branch = nn.Dropout(self.drop_path, broadcast_dims=(1, 2), name='drop_path')
+    drop_branch = DropPath(drop_path, name='drop_path')
 
     def residual(x, branch, norm_name, scale_name):
       if c.norm_first:
@@ -180,15 +199,24 @@ class EncoderBlock(nn.Module):
     return nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed'))
 
 
+def _scan_step(block, x, drop_path, mask, causal, train):
+  """One layer as nn.scan's body: (carry, per-layer input) -> (carry, no output)."""
+  return block(x, mask, causal, train, drop_path), None
+
+
 class Encoder(nn.Module):
   """A stack of `depth` EncoderBlocks; pre-LN stacks end with a final LayerNorm.
 
   Stochastic depth grows linearly from 0 at the first block to `drop_path` at the last.
+  scan_layers=True runs the blocks as one nn.scan: params gain a leading [depth] axis (logical
+  name 'layers', under 'layers' instead of block00, block01, ...; `stack_layers` and
+  `unstack_layers` convert) and compile time no longer grows with depth.
   """
   config: BlockConfig
   depth: int
   drop_path: float = 0.0
   remat_policy: str = 'none'
+  scan_layers: bool = False
 
   @nn.compact
   def __call__(self, x, mask=None, causal=False, train=False):
@@ -196,14 +224,61 @@ class Encoder(nn.Module):
     if self.remat_policy not in REMAT_POLICIES:
       raise ValueError(f'unknown remat_policy {self.remat_policy!r}; '
                        f'choose one of {sorted(REMAT_POLICIES)}')
+    rates = [self.drop_path * i / max(self.depth - 1, 1) for i in range(self.depth)]
     block_cls = EncoderBlock
     if self.remat_policy != 'none':
+      # causal, train (and the unscanned float rate) are Python values, not traced. Under scan
+      # the loop already keeps XLA from merging the recomputation into the forward pass.
       block_cls = nn.remat(EncoderBlock, policy=REMAT_POLICIES[self.remat_policy],
-                           static_argnums=(3, 4))  # causal, train
+                           static_argnums=(3, 4) if self.scan_layers else (3, 4, 5),
+                           prevent_cse=not self.scan_layers)
     x = nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed'))
-    for i in range(self.depth):
-      rate = self.drop_path * i / max(self.depth - 1, 1)
-      x = block_cls(self.config, rate, name=f'block{i:02d}')(x, mask, causal, train)
+    if self.scan_layers:
+      scan = nn.scan(_scan_step, variable_axes={'params': 0, 'intermediates': 0},
+                     split_rngs={'params': True, 'dropout': True}, length=self.depth,
+                     in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast),
+                     metadata_params={nn.PARTITION_NAME: 'layers'})
+      x, _ = scan(block_cls(self.config, name='layers'), x, jnp.asarray(rates, jnp.float32),
+                  mask, causal, train)
+    else:
+      for i, rate in enumerate(rates):
+        x = block_cls(self.config, name=f'block{i:02d}')(x, mask, causal, train, rate)
     if self.config.norm_first:
       x = layer_norm('final_norm', self.config.layer_norm_eps, self.config.dtype)(x)
     return x
+
+
+def _block_names(tree: dict) -> list[str]:
+  return sorted(k for k in tree if k.startswith('block') and k[5:].isdigit())
+
+
+def _stack(tree):
+  if not isinstance(tree, dict):
+    return tree
+  blocks = _block_names(tree)
+  out = {k: _stack(v) for k, v in tree.items() if k not in blocks}
+  if blocks:
+    out['layers'] = jax.tree.map(lambda *xs: jnp.stack(xs), *(tree[k] for k in blocks))
+  return out
+
+
+def _unstack(tree):
+  if not isinstance(tree, dict):
+    return tree
+  out = {k: _unstack(v) for k, v in tree.items() if k != 'layers'}
+  if 'layers' in tree:
+    depth = jax.tree.leaves(tree['layers'])[0].shape[0]
+    for i in range(depth):
+      out[f'block{i:02d}'] = jax.tree.map(lambda x, i=i: x[i], tree['layers'])
+  return out
+
+
+def stack_layers(tree):
+  """Unscanned -> scanned layout: every dict holding block00..blockNN gets them as one 'layers'
+  subtree with stacked leaves. Works on params and on optimizer states (any pytree of dicts)."""
+  return jax.tree.map(_stack, tree, is_leaf=lambda x: isinstance(x, dict))
+
+
+def unstack_layers(tree):
+  """Scanned -> unscanned layout: the inverse of `stack_layers`."""
+  return jax.tree.map(_unstack, tree, is_leaf=lambda x: isinstance(x, dict))

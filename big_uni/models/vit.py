@@ -91,6 +91,7 @@ class ViT(nn.Module):
   drop_path: float = 0.0
   layer_norm_eps: float = 1e-6
   remat_policy: str = 'none'
+  scan_layers: bool = False
   dtype: jnp.dtype = jnp.float32
   attention_impl: str | None = None
   activation: str = 'gelu'  # 'quick_gelu' in OpenAI CLIP
@@ -138,7 +139,7 @@ class ViT(nn.Module):
         dtype=self.dtype, attention_impl=self.attention_impl,
         layer_scale_init=self.layer_scale_init)
     encoded = transformer.Encoder(block, self.depth, self.drop_path, self.remat_policy,
-                                  name='encoder')(tokens, train=train)
+                                  self.scan_layers, name='encoder')(tokens, train=train)
 
     pre_logits = encoded[:, 0] if self.pool == 'cls' else encoded.mean(axis=1)  # [B, D]
     features = {'pre_logits': pre_logits, 'tokens': encoded}
