@@ -79,8 +79,10 @@ class Trainer:
 
   def _train_step(self, state: TrainState, batch):
     rng = jax.random.fold_in(self.dropout_rng, state.step)
-    (loss, metrics), grads = jax.value_and_grad(self.task.loss_and_metrics, has_aux=True)(
-        state.params, batch, rng)
+    grad_fn = jax.value_and_grad(self.task.loss_and_metrics, has_aux=True)
+    (loss, metrics), grads = accumulate_gradients(
+        grad_fn, state.params, batch, rng, self.config.get('grad_accum_steps', 1),
+        self.state_shardings.params)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
@@ -116,6 +118,34 @@ def resolve_total_steps(config) -> int:
 def _mean_metrics(step_metrics: list[dict]) -> dict[str, float]:
   fetched = jax.device_get(step_metrics)
   return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+
+
+def accumulate_gradients(grad_fn, params, batch, rng, steps: int, grad_shardings):
+  """`grad_fn(params, batch, rng)` -> ((loss, metrics), grads), averaged over `steps`
+  micro-batches of `batch` in float32 by a scan (one micro-batch's activations live at a time).
+
+  Micro-batch i takes rows i, i + steps, i + 2 * steps, ...: each device splits its own rows, so
+  every micro-batch stays sharded over all the batch devices and no data moves."""
+  if steps == 1:
+    return grad_fn(params, batch, rng)
+
+  def split(x):  # [B, ...] -> [steps, B / steps, ...]
+    if x.shape[0] % steps:
+      raise ValueError(f'batch of {x.shape[0]} is not divisible by grad_accum_steps={steps}')
+    x = x.reshape(x.shape[0] // steps, steps, *x.shape[1:]).swapaxes(0, 1)
+    return nn.with_logical_constraint(x, (None, 'act_batch'))
+
+  def accumulate(totals, micro):
+    micro_batch, index = micro
+    out = grad_fn(params, micro_batch, jax.random.fold_in(rng, index))
+    return jax.tree.map(lambda total, x: total + x.astype(jnp.float32), totals, out), None
+
+  micro_batches = jax.tree.map(split, batch)
+  shapes = jax.eval_shape(grad_fn, params, jax.tree.map(lambda x: x[0], micro_batches), rng)
+  (loss, metrics), grads = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.float32), shapes)
+  zeros = (loss, metrics), jax.lax.with_sharding_constraint(grads, grad_shardings)
+  totals, _ = jax.lax.scan(accumulate, zeros, (micro_batches, jnp.arange(steps)))
+  return jax.tree.map(lambda total: total / steps, totals)
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
