@@ -7,6 +7,10 @@ _TENSORFLOW = [
     'tensorflow>=2.20; platform_system != "Linux" or platform_machine != "x86_64"',
 ]
 
+# TPU compiler for --mode=aot (compiles for a TPU pod on any Linux machine). Pinned because the
+# memory figures differ slightly between versions (jax[tpu] pins an older 0.0.42.x).
+_TPU_AOT = ['libtpu==0.0.52; platform_system == "Linux"']
+
 setuptools.setup(
     name='big_uni',
     version='0.1.0',
@@ -42,7 +46,8 @@ setuptools.setup(
         # imported weights are checked against. torch is pinned: 2.13.0's CPU wheel is what the
         # CI machines hold, and an unpinned torch pulls a multi-GB CUDA build.
         'test': ['pytest>=8', 'pytest-xdist>=3', 'nbformat', 'nbclient', 'ipykernel', 'matplotlib',
-                 'torch==2.13.0', 'transformers>=4.50', 'onnxruntime>=1.18'],
+                 'torch==2.13.0', 'transformers>=4.50', 'onnxruntime>=1.18', *_TPU_AOT],
+        'tpu_aot': _TPU_AOT,
         'notebooks': ['jupyter', 'nbclient', 'ipykernel', 'matplotlib', 'scikit-image'],
     },
 )

@@ -16,9 +16,13 @@ from big_uni import errors, shapes, train  # pylint: disable=g-import-not-at-top
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, optionally :variant.',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and metrics go.')
-_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'shapes'],
-                          'train (resumes from workdir), eval (latest checkpoint) or shapes '
-                          '(parameter tree without allocating).')
+_MODE = flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'shapes', 'aot'],
+                          'train (resumes from workdir), eval (latest checkpoint), shapes '
+                          '(parameter tree without allocating) or aot (compile for --topology).')
+_TOPOLOGY = flags.DEFINE_string('topology', 'v5e-256',
+                                '--mode=aot: the TPU slice to compile for (big_uni/aot.py).')
+_FIND_MAX_BATCH = flags.DEFINE_bool('find_max_batch', False,
+                                    '--mode=aot: also search the largest global batch that fits.')
 
 
 def main(argv):
@@ -30,6 +34,13 @@ def main(argv):
   config = _CONFIG.value
   if _MODE.value == 'shapes':
     print(shapes.describe(config))
+    return
+  if _MODE.value == 'aot':
+    from big_uni import aot  # pylint: disable=g-import-not-at-top
+    try:
+      aot.run(config, _TOPOLOGY.value, _FIND_MAX_BATCH.value)
+    except errors.UserInputError as e:
+      sys.exit(f'error: {e}')
     return
   if not _WORKDIR.value:
     raise app.UsageError('--workdir is required for --mode=train and --mode=eval')

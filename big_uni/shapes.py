@@ -7,7 +7,7 @@ import numpy as np
 from big_uni import train
 
 
-def _per_device_bytes(abstract_tree) -> int:
+def per_device_bytes(abstract_tree) -> int:
   """Bytes of the largest shard of each leaf on one device, summed over leaves."""
   return sum(math.prod(x.sharding.shard_shape(x.shape)) * np.dtype(x.dtype).itemsize
              for x in jax.tree.leaves(abstract_tree))
@@ -22,7 +22,7 @@ def describe(config) -> str:
     lines.append(f'{name:<60} {str(leaf.shape):<22} {math.prod(leaf.shape):>13,}')
   total = sum(math.prod(x.shape) for x in jax.tree.leaves(params))
   lines.append(f'mesh {dict(trainer.mesh.shape)}: per device '
-               f'params {_per_device_bytes(params) / 2**20:,.1f} MiB, '
-               f'optimizer {_per_device_bytes(trainer.abstract_state.opt_state) / 2**20:,.1f} MiB')
+               f'params {per_device_bytes(params) / 2**20:,.1f} MiB, '
+               f'optimizer {per_device_bytes(trainer.abstract_state.opt_state) / 2**20:,.1f} MiB')
   lines.append(f'total_params={total}')
   return '\n'.join(lines)
