@@ -52,11 +52,11 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.model.embed_dim = 16
   config.model.image.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, patch_size=4))
   config.model.text.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, vocab_size=1000,
-                                max_len=16))
+                                max_len=24))
   config.input.update(dict(
       dataset='digits', train_split='train', eval_split='test', image_size=8, channels=1,
       batch_size=16, eval_batch_size=64, augment='pad_crop', pad=1, flip=False, mean=(0.5,),
-      std=(0.5,), shuffle_buffer=2000, cache=True, max_text_len=16,
+      std=(0.5,), shuffle_buffer=2000, cache=True, max_text_len=24,
       templates=('a photo of the number {label}.', 'a digit: {label}.'),
       tokenizer=common_bert.austen_tokenizer(1000)))
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))

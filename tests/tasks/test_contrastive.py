@@ -1,0 +1,110 @@
+"""CLIP: OpenAI's parameter counts, the losses against numpy, the global batch, LiT freezing."""
+import json
+import os
+import subprocess
+import sys
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from big_uni import sharding, train
+from big_uni.models import build_model
+from big_uni.tasks import contrastive
+from configs import clip_b16, common_clip
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize('variant,expected', [('B/16', 149_620_737), ('L/14', 427_616_513)])
+def test_openai_parameter_counts(variant, expected):
+  model = build_model(common_clip.openai_model(variant))
+  ids = jnp.zeros((1, 77), jnp.int32)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 224, 224, 3)), ids,
+                          ids == 0)
+  assert sum(x.size for x in jax.tree.leaves(nn.unbox(shapes))) == expected
+
+
+def _log_softmax(x, axis):
+  x = x - x.max(axis, keepdims=True)
+  return x - np.log(np.exp(x).sum(axis, keepdims=True))
+
+
+def _numpy_losses(image, text, scale, bias):
+  logits = scale * image @ text.T
+  diagonal = np.arange(len(image))
+  softmax = -(_log_softmax(logits, 1)[diagonal, diagonal]
+              + _log_softmax(logits, 0)[diagonal, diagonal]).mean() / 2
+  signs = 2 * np.eye(len(image)) - 1
+  sigmoid = np.log1p(np.exp(-signs * (logits + bias))).sum() / len(image)
+  return softmax, sigmoid
+
+
+def test_losses_match_numpy_and_ignore_padding_rows():
+  rng = np.random.default_rng(0)
+  image, text = (rng.standard_normal((6, 8)).astype(np.float32) for _ in range(2))
+  softmax, sigmoid = _numpy_losses(image, text, 5.0, -2.0)
+  assert float(contrastive.contrastive_loss(image, text, 5.0, 0.0, 'softmax')) == pytest.approx(
+      softmax, rel=1e-5)
+  assert float(contrastive.contrastive_loss(image, text, 5.0, -2.0, 'sigmoid')) == pytest.approx(
+      sigmoid, rel=1e-5)
+  # Two padding rows appended (valid=False): the loss is that of the 6 real pairs.
+  padded_image = np.concatenate([image, rng.standard_normal((2, 8)).astype(np.float32)])
+  padded_text = np.concatenate([text, rng.standard_normal((2, 8)).astype(np.float32)])
+  valid = np.arange(8) < 6
+  for kind, bias, expected in (('softmax', 0.0, softmax), ('sigmoid', -2.0, sigmoid)):
+    loss = contrastive.contrastive_loss(padded_image, padded_text, 5.0, bias, kind, valid)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+def test_loss_over_8_devices_equals_one_device():
+  out = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'tasks',
+                                                     'contrastive_devices.py')],
+                       capture_output=True, text=True, cwd=ROOT, check=True,
+                       env={**os.environ, 'PYTHONPATH': ROOT})
+  results = json.loads(out.stdout.strip().splitlines()[-1])
+  for kind in ('softmax', 'sigmoid'):
+    assert results[kind]['sharded'] == pytest.approx(results[kind]['single'], abs=1e-6)
+
+
+def _smoke_config(**overrides):
+  config = clip_b16.get_config('smoke')
+  config.input.dataset = 'synthetic'
+  config.update(overrides)
+  return config
+
+
+def test_tiny_clip_learns_to_pair_a_batch():
+  config = _smoke_config(total_steps=60)
+  config.optimizer.update(dict(lr=3e-3, warmup_steps=5, weight_decay=0.0))
+  trainer = train.Trainer(config)
+  batch = trainer.task.synthetic_batch(np.random.default_rng(0), 16)
+  state = trainer.init_state()
+  with trainer.context():
+    device_batch = sharding.global_batch(batch, trainer.mesh)
+    state, first = trainer.train_step(state, device_batch)
+    for _ in range(config.total_steps - 1):
+      state, metrics = trainer.train_step(state, device_batch)
+  assert float(metrics['loss']) < 0.2 * float(first['loss'])
+  assert float(metrics['train_image_to_text_accuracy']) == 1.0
+
+
+def test_locked_image_tower_does_not_move():
+  config = _smoke_config(total_steps=3)
+  config.model.lock_image = True
+  config.optimizer.frozen = ('image/.*',)
+  trainer = train.Trainer(config)
+  state = trainer.init_state()
+  before = jax.device_get(state.params)
+  with trainer.context():
+    batch = sharding.global_batch(trainer.task.synthetic_batch(np.random.default_rng(0), 16),
+                                  trainer.mesh)
+    for _ in range(3):
+      state, _ = trainer.train_step(state, batch)
+  after = jax.device_get(state.params)
+  same = jax.tree.map(np.array_equal, before['image'], after['image'])
+  assert all(jax.tree.leaves(same))
+  assert not np.array_equal(before['text_projection']['kernel'],
+                            after['text_projection']['kernel'])
