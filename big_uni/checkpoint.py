@@ -1,39 +1,211 @@
-"""Orbax checkpoints of the train state: async saves every N steps, automatic resume."""
+"""Orbax checkpoints of the train state: async saves every N steps, resume from the newest
+checkpoint that reads back intact.
+
+`<directory>/<step>/` holds the state and two checksums of every array (item `checksums`, JSON).
+- A save cut short (the process died while writing) is an orbax temporary directory: it is never
+  restored; it is reported and removed when the next run starts.
+- A checkpoint whose files were truncated or altered fails to read or to match its checksums: the
+  run resumes from the newest intact one with a warning and renames the bad one
+  `<step>.unreadable-<time>` (kept for inspection, never deleted).
+- Old checkpoints are deleted only once a newer one is complete, so a failed save (disk full)
+  never costs the last good one.
+"""
+import errno
+import glob
+import os
+import time
+
+import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from absl import logging
+from jax.experimental import multihost_utils
+
+from big_uni import errors
+
+_TMP_SUFFIX = '.orbax-checkpoint-tmp'
 
 
 class Checkpointer:
-  """Wraps an orbax CheckpointManager over `<workdir>/checkpoints/<step>/state`."""
+  """Wraps an orbax CheckpointManager over `<workdir>/checkpoints/<step>/{state,checksums}`."""
 
   def __init__(self, directory: str, *, every_steps: int, keep: int, async_save: bool = True):
+    self._directory = directory
     self._every_steps = every_steps
+    self._pending_step = None  # The step of the async save in flight, if any.
+    _report_incomplete_saves(directory)
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep,
-        enable_async_checkpointing=async_save, create=True)
-    self._manager = ocp.CheckpointManager(directory, options=options, item_names=('state',))
+        max_to_keep=keep, enable_async_checkpointing=async_save, create=True,
+        cleanup_tmp_directories=True)
+    self._manager = ocp.CheckpointManager(directory, options=options, item_handlers={
+        'state': ocp.StandardCheckpointHandler(), 'checksums': ocp.JsonCheckpointHandler()})
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
-  def restore(self, abstract_state, step: int | None = None):
-    """Restores onto the shardings in `abstract_state` (a tree of jax.ShapeDtypeStruct)."""
-    step = self.latest_step() if step is None else step
-    restored = self._manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
-    logging.info('Restored checkpoint at step %d', step)
+  def restore(self, abstract_state):
+    """The newest intact checkpoint, on the shardings in `abstract_state` (a tree of
+    jax.ShapeDtypeStruct). Unreadable newer ones are set aside once an older one restores."""
+    unreadable = {}  # step -> why
+    for step in reversed(self._manager.all_steps()):
+      try:
+        state = self._restore_step(step, abstract_state)
+      except errors.UserInputError:
+        raise
+      except Exception as e:  # pylint: disable=broad-except
+        # TensorStore, JSON, orbax and the checksums each raise their own kind of error.
+        unreadable[step] = _root_cause(e)
+        continue
+      self._set_aside(unreadable, step)
+      logging.info('Restored checkpoint at step %d', step)
+      return state
+    raise errors.UserInputError(
+        f'no checkpoint in {self._directory} reads back intact: '
+        + '; '.join(f'step {step}: {why}' for step, why in unreadable.items())
+        + '. They are left as they are: move them out of the way to start afresh.')
+
+  def _restore_step(self, step: int, abstract_state):
+    _check_fits(self._manager.item_metadata(step)['state']['params'], abstract_state.params,
+                step, self._directory)
+    # Checkpoints written before checksums existed restore without the check.
+    verified = os.path.isdir(os.path.join(self._directory, str(step), 'checksums'))
+    items = {'state': ocp.args.StandardRestore(abstract_state)}
+    if verified:
+      items['checksums'] = ocp.args.JsonRestore()
+    restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+    if verified and checksums(restored.state) != restored.checksums:
+      raise ValueError('its arrays do not match their checksums')
     return restored.state
+
+  def _set_aside(self, unreadable: dict[int, str], restored_step: int):
+    """Renames unreadable step directories so that orbax no longer lists (or reuses) them."""
+    if not unreadable:
+      return
+    if jax.process_index() == 0:
+      for step, why in unreadable.items():
+        path = os.path.join(self._directory, str(step))
+        kept = f'{path}.unreadable-{int(time.time())}'
+        os.rename(path, kept)
+        logging.warning('the checkpoint at step %d is unreadable (%s): kept as %s; resuming from '
+                        'step %d, the newest intact checkpoint', step, why, kept, restored_step)
+    multihost_utils.sync_global_devices('big_uni checkpoints set aside')
+    self._manager.reload()
 
   def save(self, step: int, state, *, force: bool = False) -> bool:
     """Starts an async save if `step` is on the interval (or `force`); returns whether it did."""
     # The interval is decided here: orbax on its own would also save the first step it sees.
     if not force and step % self._every_steps:
       return False
-    return self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)),
-                              force=True)
+    self._wait()
+    try:
+      saved = self._manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), checksums=ocp.args.JsonSave(checksums(state))),
+                                 force=True)
+    except Exception as e:  # pylint: disable=broad-except
+      self._raise_if_disk_full(e, step)
+      raise
+    self._pending_step = step
+    return saved
+
+  def _wait(self):
+    """Blocks until the async save in flight is on disk; its errors name its step."""
+    try:
+      self._manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      self._raise_if_disk_full(e, self._pending_step)
+      raise
+    self._pending_step = None
+
+  def _raise_if_disk_full(self, error: Exception, step: int):
+    if not _is_disk_full(error):
+      return
+    self._manager.reload()  # Orbax forgot the steps it meant to delete after this save.
+    complete = [s for s in self._manager.all_steps() if s != step]
+    kept = (f'the newest complete checkpoint, step {max(complete)}, is kept and the rerun '
+            'resumes from it') if complete else 'no checkpoint was complete yet'
+    raise errors.DiskFullError(
+        f'the disk is full (No space left on device): saving the checkpoint of step {step} to '
+        f'{self._directory} failed. Free some space (or give a --workdir on a larger disk) and '
+        f'rerun the same command; {kept}.') from error
 
   def close(self):
     """Blocks until pending async saves are on disk."""
-    self._manager.wait_until_finished()
+    self._wait()
     self._manager.close()
 
+
+def checksums(state) -> dict[str, list[int]]:
+  """{array path: [sum of its 32-bit words, position-weighted sum]}, both modulo 2**32: any
+  altered word changes the first, swapped words the second. Computed on device, in one jit."""
+  word_sums, weighted_sums = _checksum_trees(state)
+  # Scalars are replicated: every process reads its own copy.
+  read = lambda x: int(x.addressable_data(0))
+  paths = jax.tree_util.tree_flatten_with_path(word_sums)[0]
+  return {jax.tree_util.keystr(path): [read(total), read(weighted)]
+          for (path, total), weighted in zip(paths, jax.tree.leaves(weighted_sums))}
+
+
+@jax.jit
+def _checksum_trees(state):
+  def words(x):
+    if x.dtype == jnp.bool_:
+      x = x.astype(jnp.uint8)
+    unsigned = jax.lax.bitcast_convert_type(x, jnp.dtype(f'uint{8 * x.dtype.itemsize}'))
+    return unsigned.reshape(-1).astype(jnp.uint32)
+
+  def weighted_sum(x):
+    return (words(x) * jnp.arange(1, x.size + 1, dtype=jnp.uint32)).sum(dtype=jnp.uint32)
+
+  return (jax.tree.map(lambda x: words(x).sum(dtype=jnp.uint32), state),
+          jax.tree.map(weighted_sum, state))
+
+
+def _check_fits(saved_params, model_params, step: int, directory: str):
+  """A checkpoint of another model is a config mistake, not a corrupt file: name the param."""
+  saved, model = _flatten(saved_params), _flatten(model_params)
+  fix = ('Resume with the config this run was started with (config.json in the workdir), or '
+         'train the new model in a new --workdir (config.init can load the old params).')
+  for name in sorted(saved.keys() | model.keys()):
+    if name not in saved or name not in model:
+      where = 'the model' if name in model else 'the checkpoint'
+      raise errors.UserInputError(
+          f'the checkpoint at step {step} in {directory} does not fit config.model: param {name} '
+          f'exists only in {where}. {fix}')
+    if tuple(saved[name].shape) != tuple(model[name].shape):
+      raise errors.UserInputError(
+          f'the checkpoint at step {step} in {directory} does not fit config.model: param {name} '
+          f'has shape {tuple(saved[name].shape)} in the checkpoint and '
+          f'{tuple(model[name].shape)} in the model. {fix}')
+
+
+def _flatten(tree, prefix=''):
+  if not isinstance(tree, dict):
+    return {prefix: tree}
+  flat = {}
+  for key, value in tree.items():
+    flat.update(_flatten(value, f'{prefix}/{key}' if prefix else key))
+  return flat
+
+
+def _report_incomplete_saves(directory: str):
+  for path in sorted(glob.glob(os.path.join(directory, f'*{_TMP_SUFFIX}*'))):
+    if jax.process_index() == 0:
+      logging.warning('%s is a checkpoint save that did not finish (the process stopped while '
+                      'writing it): it is removed, and the run resumes from the newest complete '
+                      'checkpoint', path)
+
+
+def _root_cause(error: BaseException) -> str:
+  """The first line of the innermost cause: TensorStore wraps its reason in a long spec."""
+  while error.__cause__ is not None:
+    error = error.__cause__
+  return str(error).splitlines()[0][:300]
+
+
+def _is_disk_full(error: BaseException | None) -> bool:
+  """ENOSPC as an OSError (Python writes) or in TensorStore's message (array writes)."""
+  while error is not None:
+    if getattr(error, 'errno', None) == errno.ENOSPC or 'No space left on device' in str(error):
+      return True
+    error = error.__cause__ or error.__context__
+  return False

@@ -11,7 +11,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 
-from big_uni import errors, shapes, train  # pylint: disable=g-import-not-at-top
+from big_uni import errors, overrides, shapes, train  # pylint: disable=g-import-not-at-top
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, optionally :variant.',
                                           lock_config=True)
@@ -53,6 +53,14 @@ def main(argv):
     sys.exit(f'error: {e}')
 
 
+def _parse_flags(argv):
+  """absl's flag parsing; a bad --config.x override is one line naming the fix, no traceback."""
+  try:
+    return flags.FLAGS(argv)
+  except (AttributeError, KeyError, flags.Error) as e:  # ml_collections: unknown key, bad value
+    sys.exit(f'error: {overrides.explain(argv, e, flags.FLAGS["config"])}')
+
+
 if __name__ == '__main__':
   flags.mark_flag_as_required('config')
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

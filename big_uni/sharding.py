@@ -10,6 +10,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from big_uni import errors
+
 MESH_AXES = ('data', 'fsdp', 'tensor')
 
 # (logical name, mesh axes). Parameter names first, then activation names (`act_` prefix).
@@ -58,6 +60,17 @@ def logical_rules(config) -> tuple:
   overrides = dict(config.get('sharding_rules', None) or {})
   rules = [(name, overrides.pop(name, axes)) for name, axes in DEFAULT_RULES]
   return tuple(rules) + tuple(overrides.items())
+
+
+def check_batch_size(batch_size: int, mesh: Mesh, name: str) -> None:
+  """Batches are split evenly over the data x fsdp devices (see batch_sharding)."""
+  devices = mesh.shape['data'] * mesh.shape['fsdp']
+  if batch_size % devices:
+    below, above = batch_size // devices * devices, (batch_size // devices + 1) * devices
+    raise errors.UserInputError(
+        f'{name}={batch_size} is not divisible by the {devices} devices the batch is split over '
+        f'(mesh data={mesh.shape["data"]} x fsdp={mesh.shape["fsdp"]}): use a multiple of '
+        f'{devices}, e.g. {" or ".join(str(b) for b in (below, above) if b)}')
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

@@ -6,6 +6,7 @@ task only supplies `init_params`, `loss_and_metrics` and `eval_sums`.
 import contextlib
 import math
 import os
+import tempfile
 from typing import Any
 
 import flax
@@ -15,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from big_uni import (checkpoint, data, errors, metrics_log, optim, pretrained, sharding,
-                     tasks)
+from big_uni import (checkpoint, data, errors, metrics_log, optim, preemption, pretrained,
+                     sharding, tasks)
 from big_uni.evaluators import runner
 
 
@@ -36,6 +37,9 @@ class Trainer:
     self.config = config
     self.task = tasks.build_task(config)
     self.mesh = sharding.make_mesh(config.mesh, devices)
+    for name in ('batch_size', 'eval_batch_size'):
+      sharding.check_batch_size(config.input.get(name, config.input.batch_size), self.mesh,
+                                f'input.{name}')
     self.rules = sharding.logical_rules(config)
     self.total_steps = total_steps or resolve_total_steps(config)
     self.tx, self.schedule = optim.build_optimizer(config.optimizer, self.total_steps)
@@ -87,6 +91,8 @@ class Trainer:
     params = optax.apply_updates(state.params, updates)
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
                    learning_rate=self.schedule(state.step))
+    if self.config.get('skip_nonfinite_steps', False):
+      params, opt_state, metrics = _skip_if_nonfinite(state, params, opt_state, metrics)
     return TrainState(state.step + 1, params, opt_state), metrics
 
   def evaluate(self, params, split: str) -> dict[str, float]:
@@ -103,7 +109,9 @@ class Trainer:
           previous = totals.get(name, (0.0, 0.0))
           totals[name] = (previous[0] + float(total), previous[1] + float(count))
     if not totals or not max(count for _, count in totals.values()):
-      raise ValueError(f'evaluation split {split!r} of {self.config.input.dataset!r} is empty')
+      raise errors.UserInputError(
+          f'evaluation split {split!r} of {self.config.input.dataset!r} is empty: set '
+          'input.eval_split to a split with examples')
     means = {name: total / max(count, 1.0) for name, (total, count) in totals.items()}
     return {f'{split}_{name}': value for name, value in self.task.summarize_eval(means).items()}
 
@@ -115,9 +123,47 @@ def resolve_total_steps(config) -> int:
   return int(math.ceil(config.num_epochs * examples / config.input.batch_size))
 
 
-def _mean_metrics(step_metrics: list[dict]) -> dict[str, float]:
-  fetched = jax.device_get(step_metrics)
-  return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+def _skip_if_nonfinite(state: TrainState, params, opt_state, metrics):
+  """Keeps the old params and optimizer state when the loss or a gradient is not finite; the
+  step still counts (its batch and dropout key are spent) and `skipped_steps` marks it."""
+  finite = jnp.isfinite(metrics['loss']) & jnp.isfinite(metrics['grad_norm'])
+  params, opt_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+                                   (params, opt_state), (state.params, state.opt_state))
+  return params, opt_state, dict(metrics, skipped_steps=(~finite).astype(jnp.int32))
+
+
+def _first_non_finite(step_metrics: list[dict], last_step: int) -> str | None:
+  """Names the first step (of those reported at `last_step`) with a non-finite metric, and the
+  metric: loss first, then grad_norm, then the others. Skipped steps do not count."""
+  for step, metrics in enumerate(step_metrics, last_step - len(step_metrics) + 1):
+    if metrics.get('skipped_steps', 0):
+      continue
+    for name in sorted(metrics, key=lambda name: (name != 'loss', name != 'grad_norm', name)):
+      if not np.isfinite(metrics[name]):
+        return f'non-finite {name} ({metrics[name]}) at step {step}'
+  return None
+
+
+def _means(step_metrics: list[dict]) -> dict[str, float]:
+  """Means over the steps since the last report. Skipped steps (config.skip_nonfinite_steps)
+  are left out, unless all were skipped, and `skipped_steps` is their count."""
+  applied = [m for m in step_metrics if not m.get('skipped_steps', 0)] or step_metrics
+  means = {k: float(np.mean([m[k] for m in applied])) for k in step_metrics[0]}
+  if 'skipped_steps' in means:
+    means['skipped_steps'] = float(sum(m['skipped_steps'] for m in step_metrics))
+  return means
+
+
+def _make_workdir(workdir: str):
+  """Creates `workdir` and checks that files can be written there, before any work is done."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=workdir):
+      pass
+  except OSError as e:
+    raise errors.UserInputError(
+        f'--workdir={workdir} is not writable ({e.strerror}): give a directory this user can '
+        'write to, or fix its permissions') from None
 
 
 def accumulate_gradients(grad_fn, params, batch, rng, steps: int, grad_shardings):
@@ -149,12 +195,13 @@ def accumulate_gradients(grad_fn, params, batch, rng, steps: int, grad_shardings
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
-  """Trains (resuming from `workdir` if it holds a checkpoint); returns the final eval metrics."""
-  os.makedirs(workdir, exist_ok=True)
+  """Trains (resuming from `workdir` if it holds a checkpoint); returns the final eval metrics.
+
+  SIGTERM (a preemption notice) ends the run after the current step, with a checkpoint. A
+  non-finite loss or gradient stops it before anything is saved over the last good checkpoint.
+  """
+  _make_workdir(workdir)
   trainer = Trainer(config)
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
   checkpointer = checkpoint.Checkpointer(
       os.path.join(workdir, 'checkpoints'), every_steps=config.checkpoint_every_steps,
       keep=config.get('checkpoint_keep', 3))
@@ -162,6 +209,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     state = checkpointer.restore(trainer.abstract_state)
   else:
     state = trainer.init_state()
+  # Written once the checkpoint is known to fit: a refused resume keeps the run's config.json.
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
   first_step = int(jax.device_get(state.step))
   total_steps = trainer.total_steps
   metrics_log.log(f'{config.model.name}: {count_params(state.params):,} params, '
@@ -176,25 +227,33 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   progress = metrics_log.Progress(first_step, total_steps, config.input.batch_size)
   eval_split = config.input.eval_split
   step_metrics, eval_metrics = [], {}
-  with trainer.context():
+  with trainer.context(), preemption.Notice() as notice:
     for step in range(first_step + 1, total_steps + 1):
       batch = sharding.global_batch(next(train_batches), trainer.mesh)
       state, metrics = trainer.train_step(state, batch)
       step_metrics.append(metrics)
       is_last = step == total_steps
+      preempted = notice.reached(step)
       # Checkpoint steps are also logged: the finiteness check runs before anything is saved.
       if (step % config.log_every_steps == 0 or step % config.checkpoint_every_steps == 0
-          or is_last):
-        scalars = _mean_metrics(step_metrics)
-        step_metrics = []
-        if not math.isfinite(scalars['loss']):
+          or is_last or preempted):
+        fetched, step_metrics = jax.device_get(step_metrics), []
+        non_finite = _first_non_finite(fetched, step)
+        if non_finite:
           checkpointer.close()
-          raise FloatingPointError(
-              f'non-finite loss {scalars["loss"]} at step {step}; last checkpoint kept at step '
-              f'{checkpointer.latest_step()}. Lower optimizer.lr or check the input data.')
+          raise errors.NonFiniteError(
+              f'{non_finite}; nothing after it was saved (last checkpoint: step '
+              f'{checkpointer.latest_step()}). Lower config.optimizer.lr or check the input '
+              'data; --config.skip_nonfinite_steps=True skips such steps instead.')
+        scalars = _means(fetched)
         scalars.update(progress.report(step))
         writer.write_scalars(step, scalars)
         metrics_log.log(progress.console_line(step, scalars))
+      if preempted:
+        checkpointer.save(step, state, force=True)
+        metrics_log.log(f'step {step}: stopping on SIGTERM (preemption notice) with a checkpoint; '
+                        'rerun the same command to resume')
+        break
       if (config.eval_every_steps and step % config.eval_every_steps == 0) or is_last:
         eval_metrics = trainer.evaluate(state.params, eval_split)
         writer.write_scalars(step, eval_metrics)

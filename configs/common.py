@@ -14,6 +14,9 @@ def base(**overrides) -> ml_collections.ConfigDict:
   config.eval_every_steps = 0  # 0: only at the end.
   config.checkpoint_every_steps = 1000
   config.checkpoint_keep = 3
+  # False: a non-finite loss or gradient stops the run; True: that step's update is skipped
+  # (params and optimizer state unchanged) and counted in metrics as skipped_steps.
+  config.skip_nonfinite_steps = False
   config.grad_accum_steps = 1  # Micro-batches per step (the batch is split inside the step).
   config.mesh = ml_collections.ConfigDict({'data': -1, 'fsdp': 1, 'tensor': 1})
   config.evals = ml_collections.ConfigDict()  # Representation evaluations: evaluators/runner.py
@@ -27,6 +30,9 @@ def base(**overrides) -> ml_collections.ConfigDict:
       eval_batch_size=1024, augment='random_resized_crop', crop_scale=(0.08, 1.0),
       crop_ratio=(3 / 4, 4 / 3), pad=4, flip=True, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
       shuffle_buffer=50_000, cache=False))
+  # image_folder: datasets: a file that does not decode stops the run naming it ('fail'), or is
+  # left out and counted ('skip').
+  config.input.on_corrupt_image = 'fail'
   config.optimizer = ml_collections.ConfigDict(dict(
       name='adamw', lr=1e-3, weight_decay=0.1, b1=0.9, b2=0.999, eps=1e-8, momentum=0.9,
       nesterov=False, warmup_steps=10_000, decay='cosine', end_lr_factor=0.0,

@@ -3,10 +3,13 @@
 A source reads one process's shard of a split as a tf.data.Dataset of
 {'image': uint8 [H, W, C], 'label': int64 []}, in a fixed order.
 """
+import difflib
+import functools
 import os
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from absl import logging
 
 from big_uni import errors
 from input_pipeline import builders
@@ -29,7 +32,10 @@ class TfdsSource:
 
   def __init__(self, name: str, data_dir: str | None, download: bool):
     self.name = name
-    self.builder = tfds.builder(name, data_dir=data_dir)
+    try:
+      self.builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.DatasetNotFoundError:
+      raise errors.UserInputError(_unknown_dataset_message(name)) from None
     if not _is_prepared(self.builder):
       if not (download or name.startswith('big_uni_')):  # Ours prepare from local files.
         raise DatasetNotPreparedError(_not_prepared_message(self.builder))
@@ -56,9 +62,18 @@ class TfdsSource:
   def _check_split(self, split: str) -> str:
     base = split.split('[')[0]  # TFDS slicing such as 'train[:90%]' is allowed.
     if base not in self.builder.info.splits:
-      raise ValueError(f'dataset {self.name!r} has no split {base!r}; available: '
-                       f'{sorted(self.builder.info.splits)}')
+      raise errors.UserInputError(
+          f'dataset {self.name!r} has no split {base!r}; available: '
+          f'{sorted(self.builder.info.splits)}: set input.train_split / input.eval_split to one')
     return split
+
+
+def _unknown_dataset_message(name: str) -> str:
+  ours = [*OFFLINE, 'fashion_mnist', 'synthetic']
+  close = difflib.get_close_matches(name, ours + list(tfds.list_builders()), n=3, cutoff=0.6)
+  hint = f' Did you mean {" or ".join(close)}?' if close else ''
+  return (f'unknown dataset {name!r}: input.dataset is a TFDS name, one of {ours}, or '
+          f'image_folder:<path>.{hint}')
 
 
 def _is_prepared(builder) -> bool:
@@ -77,26 +92,35 @@ def _not_prepared_message(builder) -> str:
 
 
 class ImageFolderSource:
-  """Users' own images laid out as <root>/<split>/<class name>/<file>.{jpg,jpeg,png}."""
+  """Users' own images laid out as <root>/<split>/<class name>/<file>.{jpg,jpeg,png}.
 
-  def __init__(self, root: str, channels: int):
-    self.root, self.channels = root, channels
+  A split's images are all decoded once, when it is first listed: a file that does not decode
+  stops the run naming it (on_corrupt_image='fail'), or is left out and counted ('skip')."""
+
+  def __init__(self, root: str, channels: int, on_corrupt_image: str = 'fail'):
+    self.root, self.channels, self.on_corrupt_image = root, channels, on_corrupt_image
+    if on_corrupt_image not in ('fail', 'skip'):
+      raise errors.UserInputError(f"input.on_corrupt_image={on_corrupt_image!r}: use 'fail' or "
+                                  "'skip'")
     if not os.path.isdir(root):
-      raise FileNotFoundError(f'image folder {root!r} does not exist')
+      raise errors.UserInputError(f'image folder {root!r} does not exist: check the path in '
+                                  'input.dataset=image_folder:<path>')
 
   def _files(self, split: str):
     split_dir = os.path.join(self.root, split)
     if not os.path.isdir(split_dir):
-      raise ValueError(f'image folder {self.root!r} has no split {split!r}; available: '
-                       f'{sorted(os.listdir(self.root))}')
+      raise errors.UserInputError(
+          f'image folder {self.root!r} has no split {split!r}; available: '
+          f'{sorted(os.listdir(self.root))}: set input.train_split / input.eval_split to one')
     classes = sorted(d for d in os.listdir(split_dir)
                      if os.path.isdir(os.path.join(split_dir, d)))
     files = [(os.path.join(split_dir, c, f), label) for label, c in enumerate(classes)
              for f in sorted(os.listdir(os.path.join(split_dir, c)))
              if f.lower().endswith(IMAGE_EXTENSIONS)]
     if not files:
-      raise ValueError(f'no {"/".join(IMAGE_EXTENSIONS)} images under {split_dir}/<class>/')
-    return classes, files
+      raise errors.UserInputError(f'no {"/".join(IMAGE_EXTENSIONS)} images under '
+                                  f'{split_dir}/<class>/: add images or pick another split')
+    return classes, _decodable(tuple(files), self.on_corrupt_image, split_dir)
 
   @property
   def class_names(self):
@@ -118,10 +142,34 @@ class ImageFolderSource:
         decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
+@functools.lru_cache(maxsize=None)
+def _decodable(files: tuple, on_corrupt_image: str, split_dir: str) -> list:
+  """The (path, label) pairs whose file decodes as an image, checked in one parallel pass (once
+  per process: sources are built several times per run)."""
+  paths = tf.data.Dataset.from_tensor_slices([path for path, _ in files])
+  decoded = paths.enumerate().map(
+      lambda i, path: (i, tf.shape(tf.io.decode_image(tf.io.read_file(path),
+                                                      expand_animations=False))),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=False).ignore_errors()
+  good = {int(i) for i, _ in decoded.as_numpy_iterator()}
+  corrupt = [path for i, (path, _) in enumerate(files) if i not in good]
+  if corrupt and on_corrupt_image == 'fail':
+    raise errors.UserInputError(
+        f'corrupt image {corrupt[0]} ({len(corrupt)} of the {len(files)} images under '
+        f'{split_dir} do not decode): replace or delete it, or set '
+        '--config.input.on_corrupt_image=skip to train without such images')
+  if corrupt:
+    logging.warning('skipped %d of the %d images under %s that do not decode '
+                    '(input.on_corrupt_image=skip): %s', len(corrupt), len(files), split_dir,
+                    ', '.join(corrupt[:5]) + (' ...' if len(corrupt) > 5 else ''))
+  return [pair for i, pair in enumerate(files) if i in good]
+
+
 def get_source(input_config):
   dataset = input_config.dataset
   if dataset.startswith('image_folder:'):
-    return ImageFolderSource(dataset.split(':', 1)[1], input_config.channels)
+    return ImageFolderSource(dataset.split(':', 1)[1], input_config.channels,
+                             input_config.get('on_corrupt_image', 'fail'))
   data_dir = input_config.get('data_dir') or None
   download = input_config.get('download', False)
   if dataset == 'fashion_mnist':

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from big_uni import errors
 from big_uni.models import transformer
 
 # name: (width, depth, mlp_dim, num_heads), from the ViT paper's Table 1 (Ti, S from DeiT).
@@ -103,8 +104,9 @@ class ViT(nn.Module):
   def __call__(self, images, train=False):
     height, width = images.shape[1:3]
     if height % self.patch_size or width % self.patch_size:
-      raise ValueError(f'image size {height}x{width} is not divisible by patch size '
-                       f'{self.patch_size}: change input.image_size or model.variant')
+      raise errors.UserInputError(
+          f'image size {height}x{width} is not divisible by patch size {self.patch_size}: '
+          'change input.image_size or model.variant (model.patch_size)')
     patches = nn.Conv(
         self.width, (self.patch_size, self.patch_size), strides=self.patch_size,
         padding='VALID', dtype=self.dtype, name='patch_embed', use_bias=self.patch_bias,

@@ -1,0 +1,82 @@
+"""Helpers of the reliability tests: real `python -m big_uni.main` runs, killed and rerun."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from big_uni import pretrained
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# ViT smoke on sklearn digits through the real tf.data pipeline, with dropout and stochastic
+# depth so that the dropout key matters too.
+VIT = ('configs/vit_mnist5k.py:smoke', '--config.total_steps=20',
+       '--config.checkpoint_every_steps=5', '--config.log_every_steps=5',
+       '--config.model.dropout=0.1', '--config.model.drop_path=0.1')
+
+
+def command(workdir, config: str, *overrides: str) -> list[str]:
+  return [sys.executable, '-m', 'big_uni.main', f'--config={config}', f'--workdir={workdir}',
+          *overrides]
+
+
+def environment(**extra) -> dict:
+  return {**os.environ, 'PYTHONPATH': ROOT, **extra}
+
+
+def run(cmd: list[str], timeout: int = 600, **extra_env) -> subprocess.CompletedProcess:
+  return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+                        env=environment(**extra_env))
+
+
+def start(cmd: list[str], log_path) -> subprocess.Popen:
+  """Runs in the background; stdout and stderr go to `log_path` (a pipe could fill up)."""
+  with open(log_path, 'w') as log:
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                            env=environment())
+
+
+def committed_steps(workdir) -> list[int]:
+  directory = os.path.join(workdir, 'checkpoints')
+  if not os.path.isdir(directory):
+    return []
+  return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+
+
+def wait_for_checkpoint_after(process: subprocess.Popen, workdir, step: int,
+                              timeout: float = 600) -> bool:
+  """Polls until a checkpoint newer than `step` is committed; False if the process ended first."""
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if any(s > step for s in committed_steps(workdir)):
+      return True
+    if process.poll() is not None:
+      return False
+    time.sleep(0.01)
+  raise TimeoutError(f'no checkpoint after step {step} in {workdir} within {timeout} s')
+
+
+def kill(process: subprocess.Popen, signum=signal.SIGKILL) -> int:
+  process.send_signal(signum)
+  return process.wait(timeout=600)
+
+
+def resumed_from(output: str) -> int:
+  """The first step of a (resumed) run, from its 'steps <first> -> <total>' line."""
+  return int(re.search(r'steps (\d+) -> \d+', output)[1])
+
+
+def final_params(workdir) -> dict:
+  """The newest checkpoint's params as numpy arrays, read the way config.init reads them."""
+  source = ml_collections.ConfigDict(dict(kind='checkpoint', path=str(workdir)))
+  return pretrained.load_source(source, None)
+
+
+def assert_same_params(expected: dict, actual: dict):
+  """Bitwise: every array equal, not merely close."""
+  jax.tree.map(np.testing.assert_array_equal, expected, actual)
