@@ -1,0 +1,62 @@
+"""Multi-host: 2 processes x 4 devices (jax.distributed on localhost) train exactly like 1 process
+x 8 devices, only process 0 writes logs, and checkpoints move between process counts and meshes."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DP2_FSDP4 = {'data': 2, 'fsdp': 4}
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def _train(workdir, num_processes: int, mesh: dict, total_steps: int) -> list[str]:
+  """Launches the processes of one run; returns their stdouts."""
+  port = _free_port()
+  env = {**os.environ, 'PYTHONPATH': ROOT, 'JAX_PLATFORMS': 'cpu'}
+  procs = [subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, 'tests', 'multihost_steps.py'), str(i),
+       str(num_processes), str(port), str(workdir), str(total_steps), json.dumps(mesh)],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+      for i in range(num_processes)]
+  outputs = [p.communicate(timeout=600) for p in procs]
+  for p, (_, err) in zip(procs, outputs):
+    assert p.returncode == 0, err[-3000:]
+  return [out for out, _ in outputs]
+
+
+def _losses(workdir) -> dict[int, float]:
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    rows = [json.loads(line) for line in f]
+  train_rows = [row for row in rows if 'loss' in row]
+  steps = [row['step'] for row in train_rows]
+  assert len(steps) == len(set(steps)), 'a step was logged twice: more than one process logs'
+  return {row['step']: row['loss'] for row in train_rows}
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_and_checkpoints_cross_process_counts(tmp_path):
+  one, two = tmp_path / 'one_process', tmp_path / 'two_processes'
+  _train(one, 1, DP2_FSDP4, total_steps=4)
+  outputs = _train(two, 2, DP2_FSDP4, total_steps=4)
+  assert 'step 4/4' in outputs[0] and 'step' not in outputs[1]  # process 1 prints no progress
+  losses_one, losses_two = _losses(one), _losses(two)
+  assert sorted(losses_one) == [1, 2, 3, 4]
+  for step, loss in losses_one.items():
+    assert abs(loss - losses_two[step]) < 1e-6, step
+
+  # Each run's step-4 checkpoint resumes in the other process count, on another mesh (a run
+  # that started afresh would log steps 1-4 twice).
+  _train(two, 1, {'fsdp': 4, 'tensor': 2}, total_steps=6)
+  _train(one, 2, {'fsdp': 8}, total_steps=6)
+  resumed_one, resumed_two = _losses(one), _losses(two)
+  for step in (5, 6):
+    assert abs(resumed_one[step] - resumed_two[step]) < 1e-5, step
