@@ -9,6 +9,7 @@ not fit fails here as it would on the pod (as MaxText's train_compile does). Pri
 `key=value` per line.
 """
 import importlib.util
+import math
 import os
 import re
 import time
@@ -74,17 +75,20 @@ def flops_per_step(config, global_batch: int) -> float:
   return float(_lower(trainer, global_batch).cost_analysis()['flops'])
 
 
-def compile_step(trainer: train.Trainer, global_batch: int, hbm_bytes: int) -> dict:
-  """Per-device bytes of the compiled step and whether they fit in `hbm_bytes`; when the TPU
-  compiler runs out of memory, fits=False and its message."""
+def compile_step(trainer: train.Trainer, global_batch: int) -> dict:
+  """Per-device bytes of the compiled step. When the TPU compiler runs out of memory: fits=False,
+  its message, and the bytes it needed and could use (when the message gives them)."""
   start = time.perf_counter()
   try:
     compiled = _lower(trainer, global_batch).compile()
   except jax.errors.JaxRuntimeError as e:
     if 'RESOURCE_EXHAUSTED' not in str(e):
       raise
+    message = str(e)
+    required, usable = _out_of_memory_bytes(message)
     return {'global_batch': global_batch, 'compile_s': time.perf_counter() - start,
-            'fits': False, 'error': _out_of_memory_message(e)}
+            'fits': False, 'error': message.strip().splitlines()[0][:300],
+            'total_bytes': required, 'usable_bytes': usable}
   memory = compiled.memory_analysis()
   figures = {
       'global_batch': global_batch,
@@ -98,40 +102,63 @@ def compile_step(trainer: train.Trainer, global_batch: int, hbm_bytes: int) -> d
   figures['total_bytes'] = (figures['argument_bytes'] + figures['output_bytes']
                             - figures['alias_bytes'] + figures['temp_bytes']
                             + figures['generated_code_bytes'])
-  figures['fits'] = figures['total_bytes'] <= hbm_bytes
+  figures['fits'] = True  # The TPU compiler refuses programs that do not fit.
   return figures
 
 
-def _out_of_memory_message(error) -> str:
-  message = str(error)
-  used = re.search(r'Used [^\n]* of [^\n]* hbm[^\n]*', message)
-  return used.group(0) if used else message.splitlines()[0][:300]
+_SIZE = r'([\d.]+)([KMGT]?)'
+# The TPU compiler's out-of-memory messages: (bytes needed, bytes the chip can give).
+_OUT_OF_MEMORY = (rf'required for HLO temporaries \({_SIZE}\) exceeds available HBM \({_SIZE}\)',
+                  rf'Used {_SIZE} of {_SIZE} hbm')
 
 
-def find_max_batch(total_bytes, start: int, unit: int, hbm_bytes: int,
-                   limit: int = 2**20) -> int:
-  """Largest multiple of `unit` (<= limit) whose step fits: `total_bytes(global_batch)` gives the
-  per-device bytes, None when the compiler ran out of memory. 0 when not even `unit` fits.
+def _out_of_memory_bytes(message: str) -> tuple[int | None, int | None]:
+  for pattern in _OUT_OF_MEMORY:
+    found = re.search(pattern, message)
+    if found:
+      sizes = found.groups()
+      return tuple(int(float(number) * 1024 ** ' KMGT'.index(unit or ' '))
+                   for number, unit in (sizes[:2], sizes[2:]))
+  return None, None
 
-  Memory grows about linearly with the batch, so each probe is the line through the two largest
-  measured batches (doubling until there are two), kept inside the bracket: 3-5 compiles."""
-  low, high, measured = 0, limit // unit + 1, {}  # in units: low fits (or 0), high does not
+
+def find_max_batch(measure, start: int, unit: int, hbm_bytes: int, limit: int = 2**20) -> int:
+  """Largest multiple of `unit` (<= limit) whose step fits; 0 when not even `unit` does.
+  `measure(global_batch)` -> (fits, per-device bytes, bytes the compiler says it can use), the
+  last two None where unknown.
+
+  Memory grows about linearly with the batch, so each probe is where the line through the two
+  measured batches nearest the boundary meets the capacity. A line pointing outside the bracket
+  is checked one step inside its edge, then the bracket is bisected: usually 3-5 compiles."""
+  ceiling = limit // unit + 1
+  low, high, capacity, measured, beside = 0, ceiling, hbm_bytes, {}, False  # low fits, high not
   probe = min(max(start // unit, 1), high - 1)
   while high - low > 1:
-    total = total_bytes(probe * unit)
+    fits, total, usable = measure(probe * unit)
     if total is not None:
       measured[probe] = total
-    if total is not None and total <= hbm_bytes:
-      low = probe
+    capacity = min(capacity, usable or capacity)
+    low, high = (probe, high) if fits else (low, probe)
+    guess = _line_guess(measured, capacity, low, high)
+    if guess is not None and low < guess < high:
+      probe, beside = guess, False
+    elif guess is not None and not beside:
+      probe, beside = (low + 1 if guess <= low else high - 1), True
     else:
-      high = probe
-    if len(measured) >= 2:
-      (n1, b1), (n2, b2) = sorted(measured.items())[-2:]
-      guess = n2 + int((hbm_bytes - b2) * (n2 - n1) / max(b2 - b1, 1))
-    else:
-      guess = 2 * low if low else probe // 2
-    probe = min(max(guess, low + 1), high - 1)
+      probe = 2 * low if high == ceiling else (low + high) // 2
+    probe = min(max(probe, low + 1), high - 1)
   return low * unit
+
+
+def _line_guess(measured: dict, capacity: int, low: int, high: int) -> int | None:
+  """Where the line through the measured (units, bytes) nearest the bracket reaches capacity."""
+  below = [n for n in sorted(measured) if n <= low]
+  above = [n for n in sorted(measured) if n >= high]
+  pair = below[-1:] + above[:1] if below and above else below[-2:] or above[:2]
+  if len(pair) < 2 or measured[pair[1]] <= measured[pair[0]]:
+    return None
+  (n1, n2), (b1, b2) = pair, (measured[pair[0]], measured[pair[1]])
+  return n1 + math.floor((capacity - b1) * (n2 - n1) / (b2 - b1))
 
 
 def run(config, topology_name: str, search_max_batch: bool = False) -> dict:
@@ -143,7 +170,7 @@ def run(config, topology_name: str, search_max_batch: bool = False) -> dict:
   batch = config.input.batch_size
   figures = {'topology': topology_name, 'devices': len(topology.devices),
              'mesh': dict(trainer.mesh.shape), 'hbm_bytes': hbm_bytes,
-             **compile_step(trainer, batch, hbm_bytes)}
+             **compile_step(trainer, batch)}
   figures['flops_per_step'] = flops_per_step(config, batch)
   figures['flops_per_device'] = figures['flops_per_step'] / len(topology.devices)
   _print(figures)
@@ -151,21 +178,21 @@ def run(config, topology_name: str, search_max_batch: bool = False) -> dict:
     unit = (trainer.mesh.shape['data'] * trainer.mesh.shape['fsdp']
             * config.get('grad_accum_steps', 1))
 
-    def total_bytes(global_batch):
-      probe = compile_step(trainer, global_batch, hbm_bytes)
+    def measure(global_batch):
+      probe = figures if global_batch == batch else compile_step(trainer, global_batch)
       print(f'probe global_batch={global_batch} fits={probe["fits"]} '
-            f'total_bytes={probe.get("total_bytes", probe.get("error"))} '
-            f'compile_s={probe["compile_s"]:.1f}', flush=True)
-      return probe.get('total_bytes')
+            f'total_bytes={probe["total_bytes"]} compile_s={probe["compile_s"]:.1f}'
+            + (f' error={probe["error"]}' if 'error' in probe else ''), flush=True)
+      return probe['fits'], probe['total_bytes'], probe.get('usable_bytes')
 
-    figures['max_global_batch'] = find_max_batch(total_bytes, batch, unit, hbm_bytes)
+    figures['max_global_batch'] = find_max_batch(measure, batch, unit, hbm_bytes)
     print(f'max_global_batch={figures["max_global_batch"]}')
   return figures
 
 
 def _print(figures: dict) -> None:
   for key, value in figures.items():
-    if key.endswith('_bytes'):
+    if key.endswith('_bytes') and value is not None:
       value = f'{value} ({value / 2**30:.3g} GiB)'
     elif isinstance(value, float):
       value = f'{value:.4g}'

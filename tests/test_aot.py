@@ -58,19 +58,32 @@ def test_unknown_topology_is_a_clear_error():
     aot.get_topology('v5e-7')
 
 
-@pytest.mark.parametrize('max_units', [1, 7, 100, 333])
-def test_find_max_batch_finds_the_boundary_in_few_compiles(max_units):
-  # Linear memory (4 GiB fixed + 0.036 GiB per unit of 8 examples) in 16 GiB: the answer is
-  # `max_units` units; 0 when even one unit is too much.
-  hbm = 16 * 2**30
-  per_unit = (hbm - 4 * 2**30) // max_units
+@pytest.mark.parametrize('max_units', [1, 7, 92, 333])
+@pytest.mark.parametrize('says_usable', [True, False])
+def test_find_max_batch_finds_the_boundary_in_few_compiles(max_units, says_usable):
+  # Linear memory, 4 GiB + a share per unit of 8 examples, and 15.75 of the 16 GiB usable (as
+  # on v5e); the compiler's out-of-memory message may or may not give the bytes.
+  hbm, usable = 16 * 2**30, int(15.75 * 2**30)
+  per_unit = (usable - 4 * 2**30) // max_units
   probes = []
 
-  def total_bytes(batch):
+  def measure(batch):
     probes.append(batch)
     total = 4 * 2**30 + per_unit * (batch // 8)
-    return total if total < 1.5 * hbm else None  # far over: the compiler gives up
+    if total <= usable:
+      return True, total, None
+    return (False, total, usable) if says_usable else (False, None, None)
 
-  assert aot.find_max_batch(total_bytes, start=64, unit=8, hbm_bytes=hbm) == 8 * max_units
-  assert len(probes) <= 6
-  assert aot.find_max_batch(lambda batch: None, start=64, unit=8, hbm_bytes=hbm) == 0
+  assert aot.find_max_batch(measure, start=64, unit=8, hbm_bytes=hbm) == 8 * max_units
+  assert len(probes) <= (5 if says_usable else 16), probes  # without figures: bisection
+  assert aot.find_max_batch(lambda batch: (False, None, None), start=64, unit=8,
+                            hbm_bytes=hbm) == 0
+
+
+def test_out_of_memory_messages_give_needed_and_usable_bytes():
+  message = ('RESOURCE_EXHAUSTED: E1000: CompileTimeHbmOom: Ran out of memory on HBM, the total '
+             'memory required for HLO temporaries (15.99G) exceeds available HBM (15.75G).')
+  assert aot._out_of_memory_bytes(message) == (int(15.99 * 2**30), int(15.75 * 2**30))
+  assert aot._out_of_memory_bytes('Used 17.5G of 15.75G hbm') == (int(17.5 * 2**30),
+                                                                   int(15.75 * 2**30))
+  assert aot._out_of_memory_bytes('RESOURCE_EXHAUSTED: something else') == (None, None)
