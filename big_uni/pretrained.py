@@ -1,11 +1,15 @@
 """Initialise parts of a model from pretrained weights: our checkpoints or published ones.
 
-`config.init` names zero or more sources; each loads a tree and merges it into the freshly
-initialised params at `target` (a '/'-separated subtree, '' for the root):
+`config.init` names zero or more sources; each loads a tree, takes its subtree `source` and
+merges it into the freshly initialised params at `target` ('/'-separated subtrees, '' for the
+root):
 
   config.init.bert = dict(kind='checkpoint', path='/tmp/bert_austen')   # a big_uni workdir
-  config.init.text = dict(kind='hf_bert', path='minilm', target='text')   # real MiniLM
+  config.init.text = dict(kind='hf_bert', path='minilm', source='text', target='text')  # MiniLM
   config.init.image = dict(kind='dinov2', target='image', resize='bicubic_torch')  # DINOv2-S
+
+Converters that check the architecture get the model config of the target (`config.model.text`
+for target 'text' of a CLIP model, `config.model` itself otherwise).
 
 Every param of the target subtree whose path also exists in the source is loaded (others keep
 their initialisation and are listed); `dont_load` regexes keep some fresh (e.g. a new 'head').
@@ -122,8 +126,14 @@ def initialise(params, init_config, model_config):
   shardings = jax.tree.map(lambda x: x.sharding, params)
   host = jax.device_get(params)
   for name, source_config in init_config.items():
-    loaded = load_source(source_config, model_config)
-    host, fresh = merge(host, loaded, target=source_config.get('target', ''),
+    target = source_config.get('target', '')
+    loaded = load_source(source_config, model_config.get(target, model_config))
+    for key in filter(None, source_config.get('source', '').split('/')):
+      if key not in loaded:
+        raise errors.UserInputError(f'init {name}: the {source_config.kind} weights have no '
+                                    f'subtree {key!r} (they have {sorted(loaded)})')
+      loaded = loaded[key]
+    host, fresh = merge(host, loaded, target=target,
                         dont_load=tuple(source_config.get('dont_load', ())),
                         resize=source_config.get('resize', 'bilinear'))
     logging.warning('init %s (%s): %d params left initialised: %s', name, source_config.kind,

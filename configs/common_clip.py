@@ -11,7 +11,7 @@ TOWERS = {'B/16': ('B/16', 'clip_b', 512), 'L/14': ('L/14', 'clip_l', 768)}
 def openai_model(variant: str) -> ml_collections.ConfigDict:
   image_variant, text_variant, embed_dim = TOWERS[variant]
   return ml_collections.ConfigDict(dict(
-      name='clip', embed_dim=embed_dim, text_pool='last', lock_image=False,
+      name='clip', embed_dim=embed_dim, text_pool='last', lock_image=False, lock_text=False,
       image=dict(variant=image_variant, pool='cls', patch_bias=False, pre_norm=True,
                  activation='quick_gelu', layer_norm_eps=1e-5, dropout=0.0, drop_path=0.0,
                  remat_policy='none', scan_layers=False, dtype='float32', attention_impl='auto'),

@@ -79,7 +79,9 @@ def eval_fn(input_config):
 
   def preprocess(example):
     image = tf.cast(_to_channels(example['image'], input_config.channels), tf.float32)
-    if image.shape[0] != size or image.shape[1] != size:
+    if image.shape[0] is not None and max(image.shape[:2]) <= size:
+      image = _resize(image, size)  # Small images (28 px digits) are upsampled whole.
+    elif image.shape[0] != size or image.shape[1] != size:
       image = _center_crop(image, size)
     return {**example, 'image': _normalize(image, input_config),
             'label': tf.cast(example['label'], tf.int32)}

@@ -43,7 +43,8 @@ def build_clip(model_config) -> clip.CLIP:
     image_config.num_classes = 0
   return clip.CLIP(build_vit(image_config), _text_encoder(model_config.text),
                    model_config.embed_dim, model_config.get('text_pool', 'last'),
-                   **{k: model_config[k] for k in ('logit_scale_init', 'logit_bias_init')
+                   **{k: model_config[k] for k in ('logit_scale_init', 'logit_bias_init',
+                                                    'lock_image', 'lock_text')
                       if k in model_config})
 
 

@@ -4,6 +4,7 @@ The image tower is `vit.ViT` without a head, the text tower `bert.TextEncoder` (
 no segments, pooled at the last real token). Shapes: B batch, L text tokens, E joint width.
 """
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -28,6 +29,10 @@ class CLIP(nn.Module):
   logit_scale_init: float = float(np.log(1 / 0.07))  # SigLIP: log(10)
   logit_bias_init: float | None = None  # SigLIP: -10; None: no bias (softmax CLIP)
   max_logit_scale: float = 100.0
+  # LiT: a locked tower gets no backward pass (its projection still trains); the optimizer must
+  # also freeze it (optimizer.frozen) so that weight decay leaves it alone.
+  lock_image: bool = False
+  lock_text: bool = False
 
   def setup(self):
     if self.text_pool not in TEXT_POOLING:
@@ -49,12 +54,17 @@ class CLIP(nn.Module):
 
   def encode_image(self, images, train=False):
     """images [B, H, W, C] -> unit-norm [B, E]."""
-    _, features = self.image(images, train=train)
-    return l2_normalize(self.image_projection(features['pre_logits']).astype(jnp.float32))
+    _, features = self.image(images, train=train and not self.lock_image)
+    pooled = features['pre_logits']
+    if self.lock_image:
+      pooled = jax.lax.stop_gradient(pooled)
+    return l2_normalize(self.image_projection(pooled).astype(jnp.float32))
 
   def encode_text(self, text_ids, text_mask, train=False):
     """text_ids int [B, L], text_mask bool [B, L] (True on real tokens) -> unit-norm [B, E]."""
-    tokens = self.text(text_ids, None, text_mask, train)
+    tokens = self.text(text_ids, None, text_mask, train and not self.lock_text)
+    if self.lock_text:
+      tokens = jax.lax.stop_gradient(tokens)
     if self.text_pool == 'first':
       pooled = tokens[:, 0]
     elif self.text_pool == 'mean':

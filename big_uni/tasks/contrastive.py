@@ -48,7 +48,6 @@ class ContrastiveTask(base.Task):
     self.loss_kind = config.get('contrastive_loss', 'softmax')
     if self.loss_kind not in LOSSES:
       raise ValueError(f'contrastive_loss={self.loss_kind!r}: use one of {LOSSES}')
-    self.lock_image = config.model.get('lock_image', False)
     self.image_shape = (config.input.image_size, config.input.image_size, config.input.channels)
     self.text_len = config.input.max_text_len
     self.vocab_size = config.model.text.vocab_size
@@ -70,8 +69,6 @@ class ContrastiveTask(base.Task):
     image_embed, text_embed, scale, bias = self.model.apply(
         {'params': params}, batch['image'], batch['text_ids'], batch['text_mask'], train=train,
         rngs={'dropout': rng} if train else {})
-    if self.lock_image:  # LiT: no backward pass through the frozen image tower.
-      image_embed = jax.lax.stop_gradient(image_embed)
     return image_embed, text_embed, scale, bias
 
   def loss_and_metrics(self, params, batch, rng):

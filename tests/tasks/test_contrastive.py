@@ -106,5 +106,7 @@ def test_locked_image_tower_does_not_move():
   after = jax.device_get(state.params)
   same = jax.tree.map(np.array_equal, before['image'], after['image'])
   assert all(jax.tree.leaves(same))
+  assert not np.array_equal(before['image_projection']['kernel'],
+                            after['image_projection']['kernel'])
   assert not np.array_equal(before['text_projection']['kernel'],
                             after['text_projection']['kernel'])
