@@ -2,6 +2,7 @@
 sharded; scan over layers and gradient accumulation change nothing numerically."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -40,6 +41,27 @@ def test_every_layout_trains_like_one_device(model):
   # FSDP=8: each device holds 1/8 of every large param, not a replicated copy.
   assert results['fsdp8']['max_big_param_fraction'] == 1 / 8
   assert results['dp8']['max_big_param_fraction'] == 1.0
+
+
+def _shapes_per_device_mib(mesh_flags: list[str]) -> tuple[float, float]:
+  """(params, optimizer) MiB per device that `--mode=shapes` prints for ViT-H/14 on 8 devices."""
+  out = subprocess.run(
+      [sys.executable, '-m', 'big_uni.main', '--config=configs/vit_h14.py', '--mode=shapes',
+       *mesh_flags], capture_output=True, text=True, cwd=ROOT, check=True,
+      env={**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8'})
+  line = next(line for line in out.stdout.splitlines() if 'per device' in line)
+  params, optimizer = re.findall(r'([\d,.]+) MiB', line)
+  return float(params.replace(',', '')), float(optimizer.replace(',', ''))
+
+
+def test_shapes_mode_prints_bytes_per_device_of_the_configured_mesh():
+  replicated = _shapes_per_device_mib(['--config.mesh.data=8'])
+  fsdp = _shapes_per_device_mib(['--config.mesh.data=1', '--config.mesh.fsdp=8'])
+  assert replicated == pytest.approx((632_045_800 * 4 / 2**20, 2 * 632_045_800 * 4 / 2**20),
+                                     abs=0.1)  # f32 params; Adam's two moments
+  # FSDP=8: an eighth, plus the few small params without an `embed` axis (biases), replicated.
+  assert replicated[0] / 8 <= fsdp[0] < replicated[0] / 8 * 1.01
+  assert replicated[1] / 8 <= fsdp[1] < replicated[1] / 8 * 1.01
 
 
 def test_mesh_errors_name_the_problem():
