@@ -22,7 +22,7 @@ import numpy as np
 from absl import logging
 
 from big_uni import errors
-from big_uni.models import vit
+from big_uni.models import transformer, vit
 
 KINDS = ('checkpoint', 'hf_bert', 'dinov2')
 
@@ -133,6 +133,7 @@ def initialise(params, init_config, model_config):
         raise errors.UserInputError(f'init {name}: the {source_config.kind} weights have no '
                                     f'subtree {key!r} (they have {sorted(loaded)})')
       loaded = loaded[key]
+    loaded = transformer.match_layer_layout(loaded, host)  # scanned or not, either way round
     host, fresh = merge(host, loaded, target=target,
                         dont_load=tuple(source_config.get('dont_load', ())),
                         resize=source_config.get('resize', 'bilinear'))

@@ -282,3 +282,14 @@ def stack_layers(tree):
 def unstack_layers(tree):
   """Scanned -> unscanned layout: the inverse of `stack_layers`."""
   return jax.tree.map(_unstack, tree, is_leaf=lambda x: isinstance(x, dict))
+
+
+def _has_scanned_layers(tree) -> bool:
+  return isinstance(tree, dict) and ('layers' in tree or any(map(_has_scanned_layers,
+                                                                   tree.values())))
+
+
+def match_layer_layout(tree, reference):
+  """`tree` in the layer layout of `reference` (scanned if it holds a 'layers' subtree), e.g.
+  unscanned pretrained weights for a scanned model."""
+  return stack_layers(tree) if _has_scanned_layers(reference) else unstack_layers(tree)

@@ -7,6 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from big_uni import pretrained
 from big_uni.models import build_model, transformer
 
 
@@ -115,3 +116,16 @@ def test_vit_and_bert_take_scan_layers_from_the_config():
   assert 'layers' in transformer.stack_layers(params)['params']['text']['encoder']
   _close(plain.apply(params, ids, ids * 0, mask)[0],
          scanned.apply(transformer.stack_layers(params), ids, ids * 0, mask)[0])
+
+
+def test_pretrained_weights_load_into_either_layout():
+  images = jnp.ones((2, 8, 8, 1))
+  vit = dict(name='vit', variant='mu/4', num_classes=3, depth=2)
+  plain, scanned = (build_model(_model_config(**vit, scan_layers=s)) for s in (False, True))
+  plain_params = _params(plain, images)['params']
+  scanned_params = jax.tree.map(np.asarray, _params(scanned, images)['params'])
+  for source, target in ((plain_params, scanned_params), (scanned_params, plain_params)):
+    loaded = transformer.match_layer_layout(jax.device_get(source), target)
+    merged, fresh = pretrained.merge(target, loaded)
+    assert not fresh
+    _close(merged, transformer.match_layer_layout(source, target), atol=0)
