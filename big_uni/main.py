@@ -11,7 +11,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 
-from big_uni import errors, overrides, shapes, train  # pylint: disable=g-import-not-at-top
+from big_uni import (errors, overrides, shapes, sharding,  # pylint: disable=g-import-not-at-top
+                     train)
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, optionally :variant.',
                                           lock_config=True)
@@ -45,6 +46,7 @@ def main(argv):
   if not _WORKDIR.value:
     raise app.UsageError('--workdir is required for --mode=train and --mode=eval')
   try:
+    sharding.initialize_distributed()  # Multi-host: every process runs this same command.
     if _MODE.value == 'train':
       train.train_and_evaluate(config, _WORKDIR.value)
     else:

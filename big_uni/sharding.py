@@ -4,7 +4,10 @@
 devices. Parameters shard over `fsdp` (embed) and `tensor` (mlp, heads, vocab); the batch over
 `data` x `fsdp`. One device is a mesh too, so the same program runs everywhere.
 """
+import glob
+import importlib.util
 import math
+import os
 
 import jax
 import numpy as np
@@ -31,6 +34,30 @@ DEFAULT_RULES = (
     ('act_heads', 'tensor'),
     ('act_kv', None),
 )
+
+
+def initialize_distributed() -> None:
+  """Joins a multi-process run when the environment describes one; call it before any JAX
+  computation. JAX_COORDINATOR_ADDRESS (host:port of process 0) with JAX_NUM_PROCESSES and
+  JAX_PROCESS_ID name it explicitly; SLURM jobs of several tasks and Cloud TPU VMs are found by
+  jax.distributed itself (a TPU VM, single-host too, has TPU device files and libtpu). A single
+  process elsewhere does nothing."""
+  if 'JAX_COORDINATOR_ADDRESS' in os.environ:
+    try:
+      num_processes, process_id = (int(os.environ[name])
+                                   for name in ('JAX_NUM_PROCESSES', 'JAX_PROCESS_ID'))
+    except (KeyError, ValueError):
+      raise errors.UserInputError(
+          'JAX_COORDINATOR_ADDRESS is set: also set JAX_NUM_PROCESSES and JAX_PROCESS_ID '
+          '(0 .. JAX_NUM_PROCESSES - 1) to integers') from None
+    jax.distributed.initialize(num_processes=num_processes, process_id=process_id)
+  elif int(os.environ.get('SLURM_NTASKS', '1')) > 1 or _on_tpu_vm():
+    jax.distributed.initialize()  # coordinator, process count and index found in the environment
+
+
+def _on_tpu_vm() -> bool:
+  devices = glob.glob('/dev/accel[0-9]*') + glob.glob('/dev/vfio/[0-9]*')
+  return bool(devices) and importlib.util.find_spec('libtpu') is not None
 
 
 def make_mesh(mesh_config, devices=None) -> Mesh:

@@ -1,5 +1,6 @@
-"""Multi-host: 2 processes x 4 devices (jax.distributed on localhost) train exactly like 1 process
-x 8 devices, only process 0 writes logs, and checkpoints move between process counts and meshes."""
+"""Multi-host: 2 processes x 4 devices (jax.distributed on localhost, joined by the entry point from
+JAX_COORDINATOR_ADDRESS/JAX_NUM_PROCESSES/JAX_PROCESS_ID) train exactly like 1 process x 8
+devices, only process 0 writes logs, and checkpoints move between process counts and meshes."""
 import json
 import os
 import socket
@@ -7,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+
+from big_uni import errors, sharding
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DP2_FSDP4 = {'data': 2, 'fsdp': 4}
@@ -19,14 +22,22 @@ def _free_port() -> int:
 
 
 def _train(workdir, num_processes: int, mesh: dict, total_steps: int) -> list[str]:
-  """Launches the processes of one run; returns their stdouts."""
-  port = _free_port()
-  env = {**os.environ, 'PYTHONPATH': ROOT, 'JAX_PLATFORMS': 'cpu'}
-  procs = [subprocess.Popen(
-      [sys.executable, os.path.join(ROOT, 'tests', 'multihost_steps.py'), str(i),
-       str(num_processes), str(port), str(workdir), str(total_steps), json.dumps(mesh)],
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
-      for i in range(num_processes)]
+  """One run of the real entry point on BERT's smoke config (Austen text; each process reads
+  only its rows) in `num_processes` processes of 8 / num_processes CPU devices; their stdouts."""
+  overrides = dict(total_steps=total_steps, log_every_steps=1, checkpoint_every_steps=2,
+                   **{'optimizer.decay': 'constant', 'optimizer.warmup_steps': 0},
+                   **{f'mesh.{axis}': mesh.get(axis, 1) for axis in ('data', 'fsdp', 'tensor')})
+  # A constant learning rate: a run resumed with more total steps repeats the same first steps.
+  command = [sys.executable, '-m', 'big_uni.main', '--config=configs/bert_base.py:smoke',
+             f'--workdir={workdir}', *(f'--config.{k}={v}' for k, v in overrides.items())]
+  env = {**os.environ, 'JAX_PLATFORMS': 'cpu',
+         'XLA_FLAGS': f'--xla_force_host_platform_device_count={8 // num_processes}'}
+  if num_processes > 1:
+    env.update(JAX_COORDINATOR_ADDRESS=f'localhost:{_free_port()}',
+               JAX_NUM_PROCESSES=str(num_processes))
+  procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env={**env, 'JAX_PROCESS_ID': str(i)})
+           for i in range(num_processes)]
   outputs = [p.communicate(timeout=600) for p in procs]
   for p, (_, err) in zip(procs, outputs):
     assert p.returncode == 0, err[-3000:]
@@ -60,3 +71,10 @@ def test_two_processes_equal_one_and_checkpoints_cross_process_counts(tmp_path):
   resumed_one, resumed_two = _losses(one), _losses(two)
   for step in (5, 6):
     assert abs(resumed_one[step] - resumed_two[step]) < 1e-5, step
+
+
+def test_coordinator_without_process_count_is_a_clear_error(monkeypatch):
+  monkeypatch.setenv('JAX_COORDINATOR_ADDRESS', 'localhost:1234')
+  monkeypatch.delenv('JAX_NUM_PROCESSES', raising=False)
+  with pytest.raises(errors.UserInputError, match='JAX_NUM_PROCESSES and JAX_PROCESS_ID'):
+    sharding.initialize_distributed()
