@@ -1,6 +1,8 @@
 """Helpers of the reliability tests: real `python -m big_uni.main` runs, killed and rerun."""
+import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +20,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VIT = ('configs/vit_mnist5k.py:smoke', '--config.total_steps=20',
        '--config.checkpoint_every_steps=5', '--config.log_every_steps=5',
        '--config.model.dropout=0.1', '--config.model.drop_path=0.1')
+
+
+def shared_dir(tmp_path_factory, name: str, produce):
+  """A directory that `produce(path)` fills once per test session, also when pytest-xdist
+  workers share the tests (they share the parent of their base temporary directories)."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get('PYTEST_XDIST_WORKER'):
+    root = root.parent
+  path = root / name
+  with open(root / f'{name}.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (path / 'DONE').exists():
+      shutil.rmtree(path, ignore_errors=True)
+      path.mkdir()
+      produce(path)
+      (path / 'DONE').touch()
+  return path
 
 
 def command(workdir, config: str, *overrides: str) -> list[str]:

@@ -24,7 +24,7 @@ from configs import common, vit_mnist5k
 
 def _synthetic_config(**overrides):
   config = vit_mnist5k.get_config('smoke')
-  config.input.dataset = 'synthetic'
+  config.input.update(dict(dataset='synthetic', eval_examples=128))
   config.update(overrides)
   return config
 
@@ -78,7 +78,7 @@ def test_skip_nonfinite_steps_keeps_params_and_counts_skips(tmp_path, monkeypatc
   # ... and none changed the params or the optimizer state (Adam's count included).
   jax.tree.map(np.testing.assert_array_equal, (initial.params, initial.opt_state),
                (final.params, final.opt_state))
-  rows = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')]
+  rows = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['skipped_steps'] for r in rows if 'skipped_steps' in r] == [3.0, 3.0]
 
 
@@ -242,9 +242,10 @@ def test_no_pickle_loading_anywhere():
     for folder, _, files in os.walk(os.path.join(runs.ROOT, package)):
       for name in (n for n in files if n.endswith('.py')):
         path = os.path.join(folder, name)
-        offenders += [f'{path}: {line.strip()}' for line in open(path)
-                      if banned.search(line) or ('np.load(' in line
-                                                 and 'allow_pickle=False' not in line)]
+        with open(path) as f:
+          offenders += [f'{path}: {line.strip()}' for line in f
+                        if banned.search(line) or ('np.load(' in line
+                                                   and 'allow_pickle=False' not in line)]
   assert not offenders
 
 

@@ -18,13 +18,13 @@ from big_uni import checkpoint, errors, train
 from configs import vit_mnist5k
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def straight_vit(tmp_path_factory):
   """The params of the uninterrupted ViT run the interrupted ones must reproduce."""
-  workdir = tmp_path_factory.mktemp('straight_vit')
-  out = runs.run(runs.command(workdir, *runs.VIT))
-  assert out.returncode == 0, out.stderr[-3000:]
-  return runs.final_params(workdir)
+  def produce(workdir):
+    out = runs.run(runs.command(workdir, *runs.VIT))
+    assert out.returncode == 0, out.stderr[-3000:]
+  return runs.final_params(runs.shared_dir(tmp_path_factory, 'straight_vit', produce))
 
 
 def _kill_after_first_checkpoint(cmd, workdir, signum):
@@ -103,27 +103,29 @@ runpy.run_module('big_uni.main', run_name='__main__')
 
 def _synthetic_config(**overrides):
   config = vit_mnist5k.get_config('smoke')
-  config.input.dataset = 'synthetic'
+  config.input.update(dict(dataset='synthetic', eval_examples=128))
   config.update(overrides)
   return config
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def four_steps(tmp_path_factory):
   """A workdir with checkpoints at steps 2 and 4, and the params of a straight 6-step run."""
-  workdir = tmp_path_factory.mktemp('four_steps')
-  train.train_and_evaluate(_synthetic_config(total_steps=4), str(workdir))
-  straight = tmp_path_factory.mktemp('six_steps')
-  train.train_and_evaluate(_synthetic_config(total_steps=6), str(straight))
-  return workdir, runs.final_params(straight)
+  def produce(path):
+    train.train_and_evaluate(_synthetic_config(total_steps=4), str(path / 'four'))
+    train.train_and_evaluate(_synthetic_config(total_steps=6), str(path / 'six'))
+  path = runs.shared_dir(tmp_path_factory, 'four_steps', produce)
+  return path / 'four', runs.final_params(path / 'six')
 
 
 def _flip_a_byte_of_the_largest_array_file(step_dir):
   files = glob.glob(os.path.join(step_dir, 'state', 'ocdbt.process_0', 'd', '*'))
   path = max(files, key=os.path.getsize)
-  data = bytearray(open(path, 'rb').read())
-  data[len(data) // 2] ^= 0x01  # One bit: the file still parses; only the checksums notice.
-  open(path, 'wb').write(data)
+  with open(path, 'r+b') as f:  # One bit: the file still parses; only the checksums notice.
+    f.seek(os.path.getsize(path) // 2)
+    byte = f.read(1)[0]
+    f.seek(-1, os.SEEK_CUR)
+    f.write(bytes([byte ^ 0x01]))
 
 
 def _truncate_the_largest_array_file(step_dir):
@@ -169,6 +171,7 @@ def test_no_intact_checkpoint_stops_and_leaves_the_files_alone(tmp_path, four_st
                                          keep=3)
   with pytest.raises(errors.UserInputError, match='no checkpoint .* reads back intact: step 4'):
     checkpointer.restore(trainer.abstract_state)
+  checkpointer.close()
   assert runs.committed_steps(tmp_path / 'run') == [2, 4]
 
 
