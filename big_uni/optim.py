@@ -7,8 +7,10 @@ import optax
 
 
 def learning_rate_schedule(opt_config, total_steps: int) -> optax.Schedule:
-  """Linear warmup from 0 to `lr`, then `decay` ('cosine' | 'linear' | 'constant') to the end."""
-  warmup = int(opt_config.get('warmup_steps', 0))
+  """Linear warmup from 0 to `lr` over `warmup_steps` (or `warmup_fraction` of the run), then
+  `decay` ('cosine' | 'linear' | 'constant') to the end."""
+  warmup = int(opt_config.get('warmup_steps', 0) or
+               round(opt_config.get('warmup_fraction', 0.0) * total_steps))
   peak = opt_config.lr
   decay_steps = max(total_steps - warmup, 1)
   end = peak * opt_config.get('end_lr_factor', 0.0)

@@ -45,14 +45,20 @@ def _labelled(input_config, split: str):
         input_config.dataset, split, min_confidence=input_config.get('min_confidence', 0.0),
         data_dir=input_config.get('data_dir') or None,
         download=input_config.get('download', False))
-    size = key[-1] or 0
-    if 0 < size < len(labels):
-      keep = np.sort(np.random.default_rng(_SUBSET_SEED).choice(len(labels), size, replace=False))
+    keep = subset(len(labels), key[-1] or 0)
+    if keep is not None:
       texts_a = [texts_a[i] for i in keep]
       texts_b = texts_b and [texts_b[i] for i in keep]
       labels = labels[keep]
     _LOADED[key] = texts_a, texts_b, labels, names
   return _LOADED[key]
+
+
+def subset(num_examples: int, size: int) -> np.ndarray | None:
+  """Sorted indices of the fixed random `size`-example subset (None: keep all)."""
+  if not 0 < size < num_examples:
+    return None
+  return np.sort(np.random.default_rng(_SUBSET_SEED).choice(num_examples, size, replace=False))
 
 
 def pair_lengths(length_a: np.ndarray, length_b: np.ndarray, budget: int):

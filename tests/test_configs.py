@@ -18,8 +18,9 @@ CONFIG_NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(R
 
 
 def test_configs_are_found():
-  assert {'vit_ti16', 'vit_s16', 'vit_b16', 'vit_l16', 'vit_h14', 'vit_mnist5k'} <= set(
-      CONFIG_NAMES)
+  assert {'vit_ti16', 'vit_s16', 'vit_b16', 'vit_l16', 'vit_h14', 'vit_mnist5k', 'bert_base',
+          'bert_large', 'bert_austen', 'bert_classify', 'clip_b16', 'clip_l14',
+          'clip_fashion_mnist'} <= set(CONFIG_NAMES)
 
 
 @pytest.mark.parametrize('name', CONFIG_NAMES)
@@ -28,9 +29,7 @@ def test_smoke_variant_trains_a_step(name):
   config.input.dataset = 'synthetic'  # Same shapes as the smoke data, no input pipeline.
   trainer = train.Trainer(config, total_steps=2)
   state = trainer.init_state()
-  size, channels = config.input.image_size, config.input.channels
-  batch = {'image': np.zeros((config.input.batch_size, size, size, channels), np.float32),
-           'label': np.zeros(config.input.batch_size, np.int32)}
+  batch = trainer.task.synthetic_batch(np.random.default_rng(0), config.input.batch_size)
   with trainer.context():
     state, metrics = trainer.train_step(state, sharding.global_batch(batch, trainer.mesh))
   assert int(state.step) == 1 and np.isfinite(float(metrics['loss']))
