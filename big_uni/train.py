@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding, PartitionSpec
 
 from big_uni import (checkpoint, data, errors, metrics_log, optim, preemption, pretrained,
                      sharding, tasks)
@@ -51,8 +52,7 @@ class Trainer:
 
     # Shapes and logical axis names without allocating anything.
     boxed = jax.eval_shape(init_boxed, init_rng)
-    self.state_shardings = nn.logical_to_mesh_sharding(
-        nn.get_partition_spec(boxed), self.mesh, self.rules)
+    self.state_shardings = mesh_shardings(boxed, self.mesh, self.rules)
     self.abstract_state = jax.tree.map(
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
         nn.unbox(boxed), self.state_shardings)
@@ -114,6 +114,18 @@ class Trainer:
           'input.eval_split to a split with examples')
     means = {name: total / max(count, 1.0) for name, (total, count) in totals.items()}
     return {f'{split}_{name}': value for name, value in self.task.summarize_eval(means).items()}
+
+
+def mesh_shardings(boxed_tree, mesh, rules):
+  """NamedShardings of a tree of boxed (logically named) params and optimizer state; unboxed
+  leaves are replicated. Unlike nn.get_partition_spec + nn.logical_to_mesh_sharding, leafless
+  nodes (optax.MaskedNode of frozen params) stay as they are, so the tree keeps its structure."""
+  def sharding(x):
+    if isinstance(x, nn.Partitioned) and not jax.tree.leaves(x.value):
+      return x.value  # A frozen param's slot in the trained optimizer state: nothing to place.
+    logical = x.get_partition_spec() if isinstance(x, nn.Partitioned) else PartitionSpec()
+    return NamedSharding(mesh, nn.logical_to_mesh_axes(logical, rules))
+  return jax.tree.map(sharding, boxed_tree, is_leaf=lambda x: isinstance(x, nn.Partitioned))
 
 
 def resolve_total_steps(config) -> int:
