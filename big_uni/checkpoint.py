@@ -182,18 +182,20 @@ def _flatten(tree, prefix=''):
 
 
 def _report_incomplete_saves(directory: str):
+  if jax.process_index() != 0:
+    return
   for path in sorted(glob.glob(os.path.join(directory, f'*{_TMP_SUFFIX}*'))):
-    if jax.process_index() == 0:
-      logging.warning('%s is a checkpoint save that did not finish (the process stopped while '
-                      'writing it): it is removed, and the run resumes from the newest complete '
-                      'checkpoint', path)
+    logging.warning('%s is a checkpoint save that did not finish (the process stopped while '
+                    'writing it): it is removed, and the run resumes from the newest complete '
+                    'checkpoint', path)
 
 
 def _root_cause(error: BaseException) -> str:
   """The first line of the innermost cause: TensorStore wraps its reason in a long spec."""
   while error.__cause__ is not None:
     error = error.__cause__
-  return str(error).splitlines()[0][:300]
+  lines = str(error).splitlines()
+  return lines[0][:300] if lines else type(error).__name__
 
 
 def _is_disk_full(error: BaseException | None) -> bool:

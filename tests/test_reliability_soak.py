@@ -36,11 +36,12 @@ def test_random_sigkills_during_2000_steps_end_with_the_clean_params(tmp_path):
       break
     process = runs.start(cmd, tmp_path / f'attempt{attempt}.log')
     latest = (runs.committed_steps(workdir) or [0])[-1]
-    # Somewhere after the next checkpoint: mid-step, mid-save or while the next one starts.
+    # Somewhere after the next checkpoint: mid-step or mid-save, before the last checkpoint.
     if runs.wait_for_checkpoint_after(process, workdir, latest):
-      time.sleep(rng.uniform(0.0, 4.0))
-    if process.poll() is not None:
-      break  # Finished before the kill.
+      time.sleep(rng.uniform(0.0, 2.0))
+    if process.poll() is not None or runs.committed_steps(workdir)[-1] == 2000:
+      process.wait(timeout=600)  # Left to finish: a kill after the last checkpoint tests nothing.
+      break
     assert runs.kill(process) == -signal.SIGKILL
     kills += 1
     resumed_at.append(runs.committed_steps(workdir)[-1])
