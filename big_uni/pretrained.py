@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from big_uni import errors
+from big_uni import checkpoint, errors
 from big_uni.models import transformer, vit
 
 KINDS = ('checkpoint', 'hf_bert', 'dinov2')
@@ -53,7 +53,10 @@ def _checkpoint_params(path: str, step: int | None) -> dict:
   if not os.path.isdir(directory):
     raise errors.UserInputError(f'init checkpoint {path!r} does not exist: give a workdir of a '
                                 'finished run (with checkpoints/) or one of its step folders')
-  manager = ocp.CheckpointManager(directory, item_names=('state',))
+  manager = ocp.CheckpointManager(
+      directory, options=ocp.CheckpointManagerOptions(create=False),
+      item_handlers={'state': ocp.StandardCheckpointHandler(),
+                     'checksums': ocp.JsonCheckpointHandler()})
   step = manager.latest_step() if step is None else step
   if step is None:
     raise errors.UserInputError(f'no checkpoint in {directory}: train the source run first')
@@ -61,10 +64,20 @@ def _checkpoint_params(path: str, step: int | None) -> dict:
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                           metadata)
-  state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+  state = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract), checksums=ocp.args.JsonRestore()))
   manager.close()
+  if _by_name(checkpoint.checksums(state.state)) != _by_name(state.checksums):
+    raise errors.UserInputError(f'the checkpoint {directory}/{step} does not match its '
+                                'checksums: it is corrupt')
   logging.info('Loaded params of %s at step %d', directory, step)
   return jax.device_get(state.state['params'])
+
+
+def _by_name(sums: dict[str, int]) -> dict[str, int]:
+  """Checksums keyed by names: the saved keys come from a TrainState (".params['w']"), the
+  restored tree is a dict ("['params']['w']")."""
+  return {'/'.join(re.findall(r"\w+", key)): value for key, value in sums.items()}
 
 
 def _flatten(tree, prefix=''):
