@@ -28,8 +28,8 @@ def base(**overrides) -> ml_collections.ConfigDict:
       kind='image', dataset='imagenet2012', data_dir='', download=False, train_split='train',
       eval_split='validation', image_size=224, channels=3, batch_size=1024,
       eval_batch_size=1024, augment='random_resized_crop', crop_scale=(0.08, 1.0),
-      crop_ratio=(3 / 4, 4 / 3), pad=4, flip=True, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-      shuffle_buffer=50_000, cache=False))
+      crop_ratio=(3 / 4, 4 / 3), pad=4, flip=True, random_erasing=0.0, mean=(0.5, 0.5, 0.5),
+      std=(0.5, 0.5, 0.5), shuffle_buffer=50_000, cache=False))
   # image_folder: datasets: a file that does not decode stops the run naming it ('fail'), or is
   # left out and counted ('skip').
   config.input.on_corrupt_image = 'fail'

@@ -1,6 +1,8 @@
 """Image preprocessing in tf ops. All randomness is stateless, seeded by the example's position
 in the stream, so a restarted pipeline reproduces an uninterrupted one exactly. Keys other than
 'image' and 'label' (an image's captions) pass through unchanged."""
+import math
+
 import tensorflow as tf
 
 
@@ -40,6 +42,24 @@ def _center_crop(image, size: int):
   return tf.image.resize_with_crop_or_pad(resized, size, size)
 
 
+def _random_erasing(image, seed, probability: float, area=(0.02, 0.25), ratio=(0.3, 3.3)):
+  """Random erasing (Zhong et al. 2020): with `probability`, a rectangle of random area and
+  aspect ratio is set to 0 (the dataset mean after normalisation)."""
+  seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
+  height, width = image.shape[0], image.shape[1]
+  target = tf.random.stateless_uniform([], seeds[0], *area) * height * width
+  log_ratio = tf.random.stateless_uniform([], seeds[1], *(math.log(r) for r in ratio))
+  aspect = tf.exp(log_ratio)
+  box_h = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(target * aspect)), tf.int32), 1, height)
+  box_w = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(target / aspect)), tf.int32), 1, width)
+  top = tf.random.stateless_uniform([], seeds[2], 0, height - box_h + 1, tf.int32)
+  left = tf.random.stateless_uniform([], seeds[3], 0, width - box_w + 1, tf.int32)
+  rows, cols = tf.range(height)[:, None], tf.range(width)[None, :]
+  inside = (rows >= top) & (rows < top + box_h) & (cols >= left) & (cols < left + box_w)
+  erase = inside & (tf.random.stateless_uniform([], seeds[4]) < probability)
+  return tf.where(erase[..., None], tf.zeros_like(image), image)
+
+
 def _normalize(image, input_config):
   mean = tf.constant(input_config.mean, tf.float32)
   std = tf.constant(input_config.std, tf.float32)
@@ -54,8 +74,8 @@ def train_fn(input_config, seed: int, process_index: int):
   base_seed = tf.constant([seed, process_index], tf.int64)
 
   def preprocess(position, example):
-    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(
-        tf.random.experimental.stateless_fold_in(base_seed, position), 2))
+    crop_seed, flip_seed, erase_seed = tf.unstack(tf.random.experimental.stateless_split(
+        tf.random.experimental.stateless_fold_in(base_seed, position), 3))
     image = tf.cast(_to_channels(example['image'], input_config.channels), tf.float32)
     if augment == 'random_resized_crop':
       image = _random_resized_crop(image, crop_seed, size,
@@ -67,7 +87,10 @@ def train_fn(input_config, seed: int, process_index: int):
       image = _resize(image, size)
     if input_config.get('flip', False):
       image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    return {**example, 'image': _normalize(image, input_config),
+    image = _normalize(image, input_config)
+    if input_config.get('random_erasing', 0.0):
+      image = _random_erasing(image, erase_seed, input_config.random_erasing)
+    return {**example, 'image': image,
             'label': tf.cast(example['label'], tf.int32)}
 
   return preprocess
