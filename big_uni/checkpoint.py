@@ -30,6 +30,7 @@ class Checkpointer:
   """Wraps an orbax CheckpointManager over `<workdir>/checkpoints/<step>/{state,checksums}`."""
 
   def __init__(self, directory: str, *, every_steps: int, keep: int, async_save: bool = True):
+    directory = os.path.abspath(directory)  # Orbax refuses relative paths (--workdir=runs/x).
     self._directory = directory
     self._every_steps = every_steps
     self._pending_step = None  # The step of the async save in flight, if any.

@@ -40,6 +40,14 @@ def test_tiny_config_overfits_a_small_batch():
   assert float(metrics['train_accuracy']) == 1.0
 
 
+def test_relative_workdir_checkpoints_and_resumes(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  config = _smoke_config(total_steps=4)
+  train.train_and_evaluate(config, 'runs/relative')
+  assert sorted(os.listdir(tmp_path / 'runs/relative/checkpoints')) == ['2', '4']
+  assert _final_params('runs/relative')[0] == 4
+
+
 def _final_params(workdir):
   config = _smoke_config()
   trainer = train.Trainer(config)
