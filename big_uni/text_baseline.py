@@ -1,19 +1,27 @@
-"""The classical baseline for text classification: TF-IDF n-grams + logistic regression.
+"""Baselines that BERT's figures are read against. Prints `key=value` lines.
+
+Text classification, TF-IDF n-grams + logistic regression:
 
   python -m big_uni.text_baseline --dataset=tweets
 
 Word 1-2-grams and character 2-5-grams (within word boundaries), sublinear TF-IDF, multinomial
 logistic regression with C chosen on the validation split, then refit on train + validation and
-scored once on test. Prints `key=value` lines.
+scored once on test.
+
+Pretraining, a model that ignores its input (the most frequent token for MLM, the more common
+label for NSP), on the evaluation pass of the config's eval_split:
+
+  python -m big_uni.text_baseline --pretraining_config=configs/bert_austen.py
 """
 import time
 
 import numpy as np
 from absl import app, flags
+from ml_collections import config_flags
 from scipy import sparse
 from sklearn import feature_extraction, linear_model
 
-from input_pipeline import text_classification, text_corpora
+from input_pipeline import bert_pretraining, text_classification, text_corpora
 
 _DATASET = flags.DEFINE_string('dataset', 'tweets', 'A text_corpora.labelled_texts name.')
 _NUM_TRAIN = flags.DEFINE_integer('num_train_examples', 0,
@@ -21,6 +29,8 @@ _NUM_TRAIN = flags.DEFINE_integer('num_train_examples', 0,
                                   'input.num_train_examples does for BERT.')
 _MIN_CONFIDENCE = flags.DEFINE_float('min_confidence', 0.0,
                                      'tweets: keep labels with at least this annotator confidence.')
+_PRETRAINING_CONFIG = config_flags.DEFINE_config_file(
+    'pretraining_config', None, 'A BERT pretraining config: print its MLM and NSP baselines.')
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 
@@ -66,7 +76,10 @@ def tfidf_baseline(dataset: str, num_train_examples: int = 0, min_confidence: fl
 def main(argv):
   del argv
   start = time.perf_counter()
-  results = tfidf_baseline(_DATASET.value, _NUM_TRAIN.value, _MIN_CONFIDENCE.value)
+  if _PRETRAINING_CONFIG.value is not None:
+    results = bert_pretraining.baselines(_PRETRAINING_CONFIG.value.input)
+  else:
+    results = tfidf_baseline(_DATASET.value, _NUM_TRAIN.value, _MIN_CONFIDENCE.value)
   results['seconds'] = time.perf_counter() - start
   for key, value in results.items():
     print(f'{key}={value:.4f}' if isinstance(value, float) else f'{key}={value}')

@@ -333,16 +333,20 @@ def class_names(input_config) -> None:
   del input_config  # Pretraining has no classes.
 
 
-def most_frequent_token_accuracy(input_config, batch_size: int = 256) -> float:
-  """The unigram baseline of masked LM accuracy: always predicting the most frequent
-  non-special token of train_split, at the masked positions of eval_split's evaluation pass."""
+def baselines(input_config, batch_size: int = 256) -> dict[str, float]:
+  """What a model that ignores its input scores on eval_split's evaluation pass: MLM accuracy
+  of always predicting the most frequent non-special token of train_split (the unigram
+  baseline), and NSP accuracy of always predicting the more common label (chance: ~0.5)."""
   train = _Pipeline(input_config, input_config.train_split)
   counts = np.bincount(train.corpus.tokens, minlength=train.tokenizer.vocab_size)
   counts[list(train.tokenizer.special_ids())] = 0
   guess = counts.argmax()
   hits = total = 0.0
+  nsp_counts = np.zeros(2)
   for batch in get_iterator(input_config, input_config.eval_split, train=False,
                             global_batch_size=batch_size, seed=EVAL_SEED):
     hits += ((batch['masked_ids'] == guess) * batch['masked_weights']).sum()
     total += batch['masked_weights'].sum()
-  return float(hits / total)
+    nsp_counts += np.bincount(batch['next_sentence_label'][batch['mask']], minlength=2)
+  return {'mlm_most_frequent_token_accuracy': float(hits / total),
+          'nsp_majority_accuracy': float(nsp_counts.max() / nsp_counts.sum())}

@@ -60,11 +60,13 @@ class TfdsSource:
     return {'image': example['image'], 'label': example['label']}
 
   def _check_split(self, split: str) -> str:
-    base = split.split('[')[0]  # TFDS slicing such as 'train[:90%]' is allowed.
-    if base not in self.builder.info.splits:
-      raise errors.UserInputError(
-          f'dataset {self.name!r} has no split {base!r}; available: '
-          f'{sorted(self.builder.info.splits)}: set input.train_split / input.eval_split to one')
+    # TFDS slicing and unions such as 'train[:90%]' and 'train+validation' are allowed.
+    for base in (part.split('[')[0] for part in split.split('+')):
+      if base not in self.builder.info.splits:
+        raise errors.UserInputError(
+            f'dataset {self.name!r} has no split {base!r}; available: '
+            f'{sorted(self.builder.info.splits)}: set input.train_split / input.eval_split to '
+            'one')
     return split
 
 

@@ -5,12 +5,12 @@ import os
 import ml_collections
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from PIL import Image
 
 import input_pipeline
 from input_pipeline import builders, sources
 from configs import common, vit_mnist5k
+from tests import generated_tfds
 
 
 @pytest.fixture(scope='module')
@@ -161,38 +161,10 @@ def test_fashion_mnist_from_the_debian_package(tmp_path):
   assert input_pipeline.class_names(config)[-1] == 'Ankle boot'
 
 
-def _prepare_generated(name, data_dir, num_examples):
-  """Prepares the real TFDS builder `name` from generated examples of its own feature spec, so
-  its real metadata, records and image decoding run offline (random-size RGB images)."""
-  builder = tfds.builder(name, data_dir=data_dir)
-  rng = np.random.default_rng(0)
-
-  def example(i):
-    values = {}
-    for key, feature in builder.info.features.items():
-      if isinstance(feature, tfds.features.Image):
-        values[key] = rng.integers(0, 255, (*rng.integers(40, 90, 2), 3), dtype=np.uint8)
-      elif isinstance(feature, tfds.features.ClassLabel):
-        values[key] = int(rng.integers(feature.num_classes))
-      elif isinstance(feature, tfds.features.Text):
-        values[key] = f'generated_{i}.jpg'
-      else:
-        raise TypeError(f'no generator for feature {key}: {feature}')
-    return values
-
-  def split_generators(dl_manager, **unused_kwargs):
-    del dl_manager  # Nothing is downloaded.
-    return {split: ((i, example(i)) for i in range(num_examples))
-            for split in ('train', 'validation')}
-
-  builder._split_generators = split_generators  # pylint: disable=protected-access
-  builder.download_and_prepare()
-
-
 @pytest.mark.parametrize('name,num_classes', [('oxford_flowers102', 102),
                                               ('imagenet2012', 1000)])
 def test_real_tfds_datasets_run_through_train_and_eval_paths(tmp_path, name, num_classes):
-  _prepare_generated(name, str(tmp_path), num_examples=12)
+  generated_tfds.prepare(name, str(tmp_path), {'train': 12, 'validation': 12})
   config = _digits_input(str(tmp_path), dataset=name, image_size=32, channels=3,
                          augment='random_resized_crop', flip=True, mean=(0.5,) * 3,
                          std=(0.5,) * 3, cache=False)

@@ -13,6 +13,7 @@ import pytest
 import input_pipeline
 from big_uni import tokenizers
 from input_pipeline import bert_pretraining, text_classification, text_corpora
+from tests import generated_tfds
 from tests.conftest import requires
 
 needs_austen = requires(os.path.exists(text_corpora.AUSTEN_DATA + '.rdb'),
@@ -221,9 +222,10 @@ def test_eval_pass_is_fixed_padded_and_in_step_across_processes(pretraining):
   assert input_pipeline.class_names(pretraining) is None
 
 
-def test_unigram_baseline(pretraining):
-  accuracy = bert_pretraining.most_frequent_token_accuracy(pretraining)
-  assert 0.01 < accuracy < 0.3
+def test_pretraining_baselines(pretraining):
+  results = bert_pretraining.baselines(pretraining)
+  assert 0.01 < results['mlm_most_frequent_token_accuracy'] < 0.3
+  assert 0.5 <= results['nsp_majority_accuracy'] < 0.6
 
 
 def _classification_config(pretraining, dataset, **overrides):
@@ -287,34 +289,10 @@ def test_austen_novel_classification(pretraining):
   np.testing.assert_array_equal(labels, text_corpora.austen_passages('test')[1])
 
 
-def _prepare_generated(tfds, name, data_dir, split_sizes):
-  """Prepares the real TFDS builder `name` (its metadata and features) from generated texts."""
-  builder = tfds.builder(name, data_dir=data_dir)
-
-  def example(i):
-    values = {}
-    for key, feature in builder.info.features.items():
-      if isinstance(feature, tfds.features.Text):
-        values[key] = f'The {key} of example {i}. It has two sentences.\nA second paragraph.'
-      elif isinstance(feature, tfds.features.ClassLabel):
-        values[key] = i % feature.num_classes
-      else:
-        values[key] = i
-    return values
-
-  def split_generators(dl_manager, **unused_kwargs):
-    del dl_manager  # Nothing is downloaded.
-    return {split: ((i, example(i)) for i in range(size)) for split, size in split_sizes.items()}
-
-  builder._split_generators = split_generators  # pylint: disable=protected-access
-  builder.download_and_prepare()
-
-
 def test_tfds_text_datasets(tmp_path, pretraining):
-  tfds = pytest.importorskip('tensorflow_datasets')
   with pytest.raises(FileNotFoundError, match=f'tfds build glue/mrpc --data_dir={tmp_path}'):
     text_corpora.labelled_texts('glue/mrpc', 'train', data_dir=str(tmp_path))
-  _prepare_generated(tfds, 'glue/mrpc', str(tmp_path), {'train': 30, 'validation': 10})
+  generated_tfds.prepare('glue/mrpc', str(tmp_path), {'train': 30, 'validation': 10})
   texts_a, texts_b, labels, names = text_corpora.labelled_texts('glue/mrpc', 'validation',
                                                                 data_dir=str(tmp_path))
   assert names == ['not_equivalent', 'equivalent'] and len(texts_a) == len(texts_b) == 10
@@ -324,7 +302,7 @@ def test_tfds_text_datasets(tmp_path, pretraining):
   batch = next(input_pipeline.get_iterator(config, 'validation', train=False,
                                            global_batch_size=16, seed=0))
   assert batch['mask'].sum() == 10 and batch['segment_ids'][:10].any(axis=1).all()
-  _prepare_generated(tfds, 'imdb_reviews', str(tmp_path), {'train': 40})
+  generated_tfds.prepare('imdb_reviews', str(tmp_path), {'train': 40})
   documents = text_corpora.load_documents('imdb_reviews', 'test', data_dir=str(tmp_path))
   assert len(documents) == 2  # Documents 19 and 39 of the 40 (TFDS stores them shuffled).
   assert all(d[0].startswith('The text of example') and d[1:] == [
