@@ -286,15 +286,22 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
 
 
 def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
-  """`--mode=eval`: the latest checkpoint in `workdir` on `config.input.eval_split`."""
+  """`--mode=eval`: the latest checkpoint in `workdir` on `config.input.eval_split`; without one,
+  the pretrained weights `config.init` names, as they load (e.g. DINOv2 features for kNN)."""
   trainer = Trainer(config, total_steps=1)  # The lr schedule plays no part in evaluation.
   checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'), every_steps=1,
                                          keep=config.get('checkpoint_keep', 3))
   step = checkpointer.latest_step()
-  if step is None:
+  if step is not None:
+    state = checkpointer.restore(trainer.abstract_state)
+  elif config.get('init', None):
+    metrics_log.log(f'no checkpoint in {workdir}/checkpoints: evaluating the weights config.init '
+                    f'loads ({", ".join(e.kind for e in config.init.values())}), step 0')
+    step, state = 0, trainer.init_state()
+  else:
+    checkpointer.close()
     raise errors.UserInputError(f'no checkpoint in {workdir}/checkpoints: train first with '
                                 f'--mode=train --workdir={workdir}')
-  state = checkpointer.restore(trainer.abstract_state)
   checkpointer.close()
   metrics = trainer.evaluate(state.params, config.input.eval_split)
   metrics_log.log(f'step {step} | ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()))

@@ -2,27 +2,44 @@
 
 Corpus: Debian `r-cran-janeaustenr` (chapters are documents; every 20th chapter, offset 9, is held
 out for validation, offset 19 for test). Tokenizer: an 8k sentencepiece unigram vocabulary trained
-on the training chapters (about a second, cached). Model: BERT's post-LN architecture, 4 layers,
-128 wide, sequences of 128 tokens.
+on the training chapters (about a second, cached). Model: 4 pre-LN layers, 128 wide.
+
+Two phases, as in the BERT paper (short sequences first, then long ones): 32-token pairs, then
+128-token pairs initialised from the first phase. Learned absolute positions are what hold a
+small BERT back: with 128-token sequences from the start it sat at ~14% MLM accuracy for 2,000
+steps (it had not learned to look at its neighbours), while 32-token sequences broke through
+(28% after 600 steps).
 
 COMMAND:
-  python -m big_uni.main --config=configs/bert_austen.py --workdir=/tmp/bert_austen
-Expected: see the README (measured figures, with the unigram baseline and NSP chance beside them).
+  python -m big_uni.main --config=configs/bert_austen.py --workdir=/tmp/bert_austen_seq32
+  python -m big_uni.main --config=configs/bert_austen.py:seq128 --workdir=/tmp/bert_austen
+Baselines: python -m big_uni.text_baseline --pretraining_config=configs/bert_austen.py:seq128
+Expected: see the README (measured curves, beside the unigram baseline and NSP chance).
 """
+import ml_collections
 
 from configs import common, common_bert
+
+PHASE1_WORKDIR = '/tmp/bert_austen_seq32'
 
 
 def get_config(arg: str = 'default'):
   config = common_bert.pretraining('mini')
-  config.update(dict(total_steps=3000, log_every_steps=50, eval_every_steps=500,
+  config.update(dict(total_steps=2200, log_every_steps=50, eval_every_steps=200,
                      checkpoint_every_steps=500))
-  # Pre-LN: at this learning rate the published post-LN stack stayed at the unigram plateau
-  # (6% MLM accuracy after 550 steps, pre-LN 12% after 300).
+  # Pre-LN: at this learning rate the published post-LN stack stayed at the unigram baseline.
   config.model.update(dict(width=128, depth=4, mlp_dim=512, num_heads=2, vocab_size=8000,
                            max_len=128, dropout=0.0, norm_first=True))
-  config.input.update(dict(dataset='austen', max_seq_len=128, max_predictions=20, batch_size=64,
-                           eval_batch_size=128, tokenizer=common_bert.austen_tokenizer(8000)))
-  config.optimizer.update(dict(lr=2e-3, weight_decay=0.01, warmup_steps=300, decay='linear',
+  config.input.update(dict(dataset='austen', max_seq_len=32, max_predictions=5, batch_size=256,
+                           eval_batch_size=512, tokenizer=common_bert.austen_tokenizer(8000)))
+  config.optimizer.update(dict(lr=2e-3, weight_decay=0.01, warmup_steps=100, decay='linear',
                                b2=0.98))
+  if arg == 'seq128':
+    config.update(dict(total_steps=800, eval_every_steps=200))
+    config.input.update(dict(max_seq_len=128, max_predictions=20, batch_size=64,
+                             eval_batch_size=128))
+    config.init = ml_collections.ConfigDict({'bert': dict(kind='checkpoint',
+                                                          path=PHASE1_WORKDIR)})
+    config.optimizer.update(dict(lr=1e-3, warmup_steps=80))
+    return config
   return common.select_variant(config, arg, common_bert.smoke)

@@ -46,11 +46,7 @@ def _evals() -> ml_collections.ConfigDict:
       'zero_shot_held_out_3': dict(kind='zero_shot', split='test', templates=HELD_OUT_TEMPLATES,
                                    **data),
       'retrieval': dict(kind='retrieval', split='test', templates=(HELD_OUT_TEMPLATE,), **data),
-      # 10k of the 60k training images as the kNN gallery and probe training set: a locked
-      # DINOv2 tower takes ~2 minutes per 10k images on 2 CPU cores.
-      'knn': dict(kind='knn', train_split='train[:10000]', test_split='test', **data),
-      'linear_probe': dict(kind='linear_probe', train_split='train[:10000]', test_split='test',
-                           **data),
+      **common.feature_evals('fashion_mnist'),
   })
 
 

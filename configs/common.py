@@ -64,6 +64,16 @@ def fashion_mnist_input(config: ml_collections.ConfigDict) -> None:
                            shuffle_buffer=60_000))
 
 
+def feature_evals(dataset: str, train_split: str = 'train[:10000]',
+                  test_split: str = 'test') -> ml_collections.ConfigDict:
+  """kNN (K = 1..21) and a linear probe on frozen image features. 10k training images are the
+  kNN gallery and the probe's training set: feature extraction through a 22M-param tower is
+  what takes the time on a CPU."""
+  data = dict(dataset=dataset, train_split=train_split, test_split=test_split)
+  return ml_collections.ConfigDict({'knn': dict(kind='knn', **data),
+                                    'linear_probe': dict(kind='linear_probe', **data)})
+
+
 def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A few steps of a 2-layer, 32-wide model of the same family on sklearn digits (8x8)."""
   config.update(dict(total_steps=4, log_every_steps=2, eval_every_steps=0,

@@ -11,10 +11,14 @@ Variants (`--config=configs/vit_finetune.py:<variant>`):
   pets        oxford_iiit_pet (TFDS, 37 breeds): 3,680 train / 3,669 test, 224 px
   flowers102  oxford_flowers102 (TFDS): 2,040 train+validation / 6,149 test, 224 px
   mnist5k     the CPU demonstration: DINOv2-S/14 on MNIST-5k at 56 px (37x37 grid -> 4x4)
+  fashion_mnist  DINOv2-S/14 on Fashion-MNIST at 56 px, with kNN and linear-probe evaluations;
+              `--mode=eval` on an empty workdir evaluates the real DINOv2 features as loaded
   smoke       a few steps of a tiny ViT on 8x8 digits
 
 COMMAND (pets/flowers102 need `tfds build oxford_iiit_pet` or --config.input.download=True):
   python -m big_uni.main --config=configs/vit_finetune.py:mnist5k --workdir=/tmp/finetune_mnist5k
+  python -m big_uni.main --config=configs/vit_finetune.py:fashion_mnist --mode=eval \
+      --workdir=/tmp/dinov2_fashion_mnist
   python -m big_uni.main --config=configs/vit_finetune.py:pets --workdir=/tmp/finetune_pets
 Expected: see the README (measured, mnist5k).
 """
@@ -67,10 +71,19 @@ def get_config(arg: str = 'pets'):
                              eval_batch_size=250))
     _dinov2(config)  # After mnist5k_input: ImageNet normalisation, RGB.
     return config
+  if arg == 'fashion_mnist':
+    config = _transfer(steps=600, batch_size=64, lr=0.01)
+    common.fashion_mnist_input(config)
+    config.input.update(dict(image_size=56, channels=3, augment='pad_crop', pad=4, flip=True,
+                             eval_batch_size=250))
+    _dinov2(config)
+    config.evals = common.feature_evals('fashion_mnist')
+    return config
   if arg == 'smoke':
     config = common.smoke(_transfer(steps=4, batch_size=32, lr=0.01))
     config.init = ml_collections.ConfigDict()
     config.model.update(dict(variant='mu/4', layer_scale_init=0.0))
     config.input.update(dict(channels=1, mean=(0.5,), std=(0.5,)))
     return config
-  raise ValueError(f'unknown variant {arg!r}: pets, flowers102, mnist5k or smoke')
+  raise ValueError(f'unknown variant {arg!r}: pets, flowers102, mnist5k, fashion_mnist or '
+                   'smoke')

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 from sklearn import datasets
@@ -46,6 +47,17 @@ def test_relative_workdir_checkpoints_and_resumes(tmp_path, monkeypatch):
   train.train_and_evaluate(config, 'runs/relative')
   assert sorted(os.listdir(tmp_path / 'runs/relative/checkpoints')) == ['2', '4']
   assert _final_params('runs/relative')[0] == 4
+
+
+def test_eval_without_a_checkpoint_evaluates_the_weights_init_names(tmp_path):
+  source = str(tmp_path / 'source')
+  trained = train.train_and_evaluate(_smoke_config(), source)
+  with pytest.raises(errors.UserInputError, match='train first'):
+    train.evaluate_checkpoint(_smoke_config(), str(tmp_path / 'empty'))
+  config = _smoke_config()
+  config.init = ml_collections.ConfigDict({'vit': dict(kind='checkpoint', path=source)})
+  evaluated = train.evaluate_checkpoint(config, str(tmp_path / 'empty'))
+  assert evaluated == pytest.approx(trained, abs=1e-6)
 
 
 def _final_params(workdir):

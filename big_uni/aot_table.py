@@ -1,0 +1,60 @@
+"""The README's TPU table: published configs compiled ahead of time for TPU slices, on this CPU.
+
+  python -m big_uni.aot_table --topologies=v5e-256,v5p-128 [--configs=vit_b16,bert_large]
+
+Every config runs at its own (published) batch size with the settings a pod run would use:
+float32 params, bfloat16 compute, scanned layers, FSDP over all chips. A step that does not fit
+is compiled again with full rematerialisation. Then the largest global batch that fits is
+searched (aot.find_max_batch). Prints each compile's figures as it goes and a Markdown table last.
+"""
+import importlib
+
+from absl import app, flags
+
+from big_uni import aot
+
+CONFIGS = ('vit_b16', 'vit_l16', 'vit_h14', 'bert_base', 'bert_large', 'clip_b16', 'clip_l14')
+_CONFIGS = flags.DEFINE_list('configs', list(CONFIGS), 'Config files (configs/<name>.py).')
+_TOPOLOGIES = flags.DEFINE_list('topologies', ['v5e-256', 'v5p-128'], 'TPU slices (aot.py).')
+_MAX_BATCH = flags.DEFINE_bool('find_max_batch', True, 'Also search the largest batch that fits.')
+
+
+def pod_config(name: str, remat_policy: str = 'none'):
+  """`configs/<name>.py` as it would run on a pod: f32 params, bf16 compute, scanned layers,
+  every chip in the fsdp axis."""
+  config = importlib.import_module(f'configs.{name}').get_config()
+  towers = [config.model[k] for k in ('image', 'text') if k in config.model] or [config.model]
+  for tower in towers:
+    tower.update(dict(dtype='bfloat16', scan_layers=True, remat_policy=remat_policy))
+  config.mesh.update(dict(data=1, fsdp=-1, tensor=1))
+  return config
+
+
+def _row(name: str, topology: str, figures: dict, remat: str) -> str:
+  gib = lambda b: '-' if b is None else f'{b / 2**30:.2f}'
+  fits = 'yes' if figures['fits'] else 'no'
+  max_batch = figures.get('max_global_batch', '-')
+  return (f'| {name} | {topology} | {figures["global_batch"]:,} | {remat} | '
+          f'{gib(figures["total_bytes"])} | {figures["flops_per_step"] / 1e15:.3g} | {fits} | '
+          f'{max_batch if isinstance(max_batch, str) else f"{max_batch:,}"} |')
+
+
+def main(argv):
+  del argv
+  rows = []
+  for topology in _TOPOLOGIES.value:
+    for name in _CONFIGS.value:
+      for remat in ('none', 'full'):
+        print(f'--- {name} on {topology}, remat {remat}', flush=True)
+        figures = aot.run(pod_config(name, remat), topology, _MAX_BATCH.value)
+        rows.append(_row(name, topology, figures, remat))
+        if figures['fits']:
+          break
+  print('| config | topology | global batch | remat | GiB per chip | PFLOPs per step | fits | '
+        'largest batch that fits |')
+  print('|---|---|---|---|---|---|---|---|')
+  print('\n'.join(rows))
+
+
+if __name__ == '__main__':
+  app.run(main)
