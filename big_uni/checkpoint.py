@@ -21,7 +21,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
 
-from big_uni import errors
+from big_uni import errors, trees
 
 _TMP_SUFFIX = '.orbax-checkpoint-tmp'
 
@@ -157,7 +157,7 @@ def _local_sum(array: jax.Array) -> int:
 
 def _check_fits(saved_params, model_params, step: int, directory: str):
   """A checkpoint of another model is a config mistake, not a corrupt file: name the param."""
-  saved, model = _flatten(saved_params), _flatten(model_params)
+  saved, model = trees.flatten(saved_params), trees.flatten(model_params)
   fix = ('Resume with the config this run was started with (config.json in the workdir), or '
          'train the new model in a new --workdir (config.init can load the old params).')
   for name in sorted(saved.keys() | model.keys()):
@@ -173,13 +173,6 @@ def _check_fits(saved_params, model_params, step: int, directory: str):
           f'{tuple(model[name].shape)} in the model. {fix}')
 
 
-def _flatten(tree, prefix=''):
-  if not isinstance(tree, dict):
-    return {prefix: tree}
-  flat = {}
-  for key, value in tree.items():
-    flat.update(_flatten(value, f'{prefix}/{key}' if prefix else key))
-  return flat
 
 
 def _report_incomplete_saves(directory: str):

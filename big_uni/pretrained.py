@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from big_uni import checkpoint, errors
+from big_uni import checkpoint, errors, trees
 from big_uni.models import transformer, vit
 
 KINDS = ('checkpoint', 'hf_bert', 'dinov2')
@@ -80,13 +80,6 @@ def _by_name(sums: dict[str, int]) -> dict[str, int]:
   return {'/'.join(re.findall(r"\w+", key)): value for key, value in sums.items()}
 
 
-def _flatten(tree, prefix=''):
-  if not isinstance(tree, dict):
-    return {prefix: tree}
-  flat = {}
-  for key, value in tree.items():
-    flat.update(_flatten(value, f'{prefix}/{key}' if prefix else key))
-  return flat
 
 
 def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
@@ -96,9 +89,9 @@ def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
   Shapes must agree, except ViT position embeddings, which are resized to the model's patch
   grid with `resize` (see vit.resize_pos_embedding); a mismatch names the param and both shapes.
   """
-  flat = _flatten(params)
+  flat = trees.flatten(params)
   prefix = f'{target}/' if target else ''
-  source = {prefix + name: value for name, value in _flatten(loaded).items()}
+  source = {prefix + name: value for name, value in trees.flatten(loaded).items()}
   skipped = [re.compile(pattern) for pattern in dont_load]
   fresh = []
   for name, value in flat.items():
@@ -118,18 +111,9 @@ def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
   if len(fresh) == sum(name.startswith(prefix) for name in flat):
     raise errors.UserInputError(f'no pretrained param matches the model under {target!r}: '
                                 'check the init target and the source model')
-  return _unflatten(flat), fresh
+  return trees.unflatten(flat), fresh
 
 
-def _unflatten(flat: dict) -> dict:
-  tree = {}
-  for name, value in flat.items():
-    *parents, leaf = name.split('/')
-    node = tree
-    for key in parents:
-      node = node.setdefault(key, {})
-    node[leaf] = value
-  return tree
 
 
 def initialise(params, init_config, model_config):

@@ -4,18 +4,22 @@ Data: the Debian package `dataset-fashion-mnist` (offline), else TFDS `fashion_m
 
 COMMAND:
   python -m big_uni.main --config=configs/vit_fashion_mnist.py --workdir=/tmp/vit_fashion_mnist
-Expected (measured): test_accuracy=0.9026 on the official 10k test set after 11,250 steps (24 epochs),
-21 min 48 s wall on a 2-core x86-64 CPU; train accuracy reaches 96%, so it overfits.
+Expected (measured): test_accuracy=0.9167 on the official 10k test set after 17,813 steps (38
+epochs), 24 min 41 s wall on a 2-core x86-64 CPU (evaluations included). On the features before the
+head (10k training images as the gallery): kNN 0.9179 (K=21, weighted), linear probe 0.9151.
 """
 from configs import common
 
 
 def get_config(arg: str = 'default'):
-  config = common.base(num_epochs=24.0, log_every_steps=200, eval_every_steps=2000,
-                       checkpoint_every_steps=2000, label_smoothing=0.1)
+  config = common.base(num_epochs=38.0, log_every_steps=200, eval_every_steps=3000,
+                       checkpoint_every_steps=3000, label_smoothing=0.1)
   common.fashion_mnist_input(config)
   config.model.update(dict(variant='mu/7', width=96, mlp_dim=384, pool='gap'))
-  # Flips only: with 2-pixel shifts too, this small model learned too slowly for the budget.
-  config.input.update(dict(batch_size=128, eval_batch_size=1000, augment='none', flip=True))
+  # 1-pixel shifts, flips and random erasing: with flips alone it overfit (90.3% test at 96%
+  # train accuracy after 24 epochs); flips and erasing gave 90.4% after 28.
+  config.input.update(dict(batch_size=128, eval_batch_size=1000, augment='pad_crop', pad=1,
+                           flip=True, random_erasing=0.25))
   config.optimizer.update(dict(lr=3e-3, weight_decay=0.05, warmup_steps=500, grad_clip_norm=1.0))
+  config.evals = common.feature_evals('fashion_mnist')  # kNN and linear probe, at the end
   return common.select_variant(config, arg)

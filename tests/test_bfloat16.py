@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from big_uni import sharding, train
 from configs import bert_base, vit_mnist5k
+from tests import synthetic_steps
 
 
 def _losses(config, dtype: str, steps: int = 3):
@@ -13,17 +13,9 @@ def _losses(config, dtype: str, steps: int = 3):
   config.optimizer.warmup_steps = 0  # ViT's zero-initialised head: the loss moves from step 2.
   config.model.dtype = dtype
   config.model.dropout = 0.0
-  trainer = train.Trainer(config, total_steps=steps)
-  state = trainer.init_state()
-  rng = np.random.default_rng(0)
-  losses = []
-  with trainer.context():
-    for _ in range(steps):
-      batch = trainer.task.synthetic_batch(rng, config.input.batch_size)
-      state, metrics = trainer.train_step(state, sharding.global_batch(batch, trainer.mesh))
-      losses.append(float(metrics['loss']))
+  metrics, state = synthetic_steps.train_steps(config, steps)
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))  # master weights
-  return losses
+  return [float(m['loss']) for m in metrics]
 
 
 @pytest.mark.parametrize('get_config', [vit_mnist5k.get_config, bert_base.get_config],

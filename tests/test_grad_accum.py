@@ -3,8 +3,8 @@ import jax
 import numpy as np
 import pytest
 
-from big_uni import sharding, train
 from configs import vit_mnist5k
+from tests import synthetic_steps
 
 
 def _run(grad_accum_steps: int, steps: int = 3):
@@ -12,16 +12,8 @@ def _run(grad_accum_steps: int, steps: int = 3):
   config.input.dataset = 'synthetic'
   config.grad_accum_steps = grad_accum_steps
   config.optimizer.warmup_steps = 0
-  trainer = train.Trainer(config, total_steps=steps)
-  state = trainer.init_state()
-  rng = np.random.default_rng(0)
-  losses = []
-  with trainer.context():
-    for _ in range(steps):
-      batch = trainer.task.synthetic_batch(rng, 32)
-      state, metrics = trainer.train_step(state, sharding.global_batch(batch, trainer.mesh))
-      losses.append(jax.device_get(metrics))
-  return losses, jax.device_get(state.params)
+  metrics, state = synthetic_steps.train_steps(config, steps, batch_size=32)
+  return metrics, jax.device_get(state.params)
 
 
 def test_four_micro_batches_equal_one_batch():
