@@ -64,20 +64,15 @@ def get_config(arg: str = 'pets'):
                              image_size=size, shuffle_buffer=10_000))
     config.model.num_classes = num_classes
     return config
-  if arg == 'mnist5k':
-    config = _transfer(steps=150, batch_size=64, lr=0.01)
-    common.mnist5k_input(config)
-    config.input.update(dict(image_size=56, channels=3, augment='pad_crop', pad=4, flip=False,
-                             eval_batch_size=250))
-    _dinov2(config)  # After mnist5k_input: ImageNet normalisation, RGB.
-    return config
-  if arg == 'fashion_mnist':
-    config = _transfer(steps=600, batch_size=64, lr=0.01)
-    common.fashion_mnist_input(config)
-    config.input.update(dict(image_size=56, channels=3, augment='pad_crop', pad=4, flip=True,
-                             eval_batch_size=250))
-    _dinov2(config)
-    config.evals = common.feature_evals('fashion_mnist')
+  if arg in ('mnist5k', 'fashion_mnist'):
+    # 28 px grey digits / clothes at 56 px (4x4 patches of 14), RGB with ImageNet normalisation.
+    config = _transfer(steps=150 if arg == 'mnist5k' else 600, batch_size=64, lr=0.01)
+    (common.mnist5k_input if arg == 'mnist5k' else common.fashion_mnist_input)(config)
+    config.input.update(dict(image_size=56, channels=3, augment='pad_crop', pad=4,
+                             flip=arg == 'fashion_mnist', eval_batch_size=250))
+    _dinov2(config)  # After the dataset's input settings: its normalisation and channels.
+    if arg == 'fashion_mnist':
+      config.evals = common.feature_evals('fashion_mnist')
     return config
   if arg == 'smoke':
     config = common.smoke(_transfer(steps=4, batch_size=32, lr=0.01))

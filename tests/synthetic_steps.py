@@ -17,3 +17,20 @@ def train_steps(config, steps: int, batch_size: int | None = None):
       state, step_metrics = trainer.train_step(state, sharding.global_batch(batch, trainer.mesh))
       metrics.append(jax.device_get(step_metrics))
   return metrics, state
+
+
+def overfit(config, batch=None, batch_size: int = 8, lr: float = 3e-3, warmup_steps: int = 10):
+  """Trains config.total_steps steps on one batch (the task's synthetic batch unless given), at
+  a high learning rate without weight decay. -> [metrics of each step, on the host]."""
+  config.optimizer.update(dict(lr=lr, warmup_steps=warmup_steps, weight_decay=0.0))
+  trainer = train.Trainer(config)
+  if batch is None:
+    batch = trainer.task.synthetic_batch(np.random.default_rng(0), batch_size)
+  state = trainer.init_state()
+  metrics = []
+  with trainer.context():
+    device_batch = sharding.global_batch(batch, trainer.mesh)
+    for _ in range(config.total_steps):
+      state, step_metrics = trainer.train_step(state, device_batch)
+      metrics.append(jax.device_get(step_metrics))
+  return metrics

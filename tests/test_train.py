@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from sklearn import datasets
 
-from big_uni import checkpoint, errors, sharding, train
+from big_uni import checkpoint, errors, train
 from configs import vit_mnist5k
+from tests import synthetic_steps
 
 
 def _smoke_config(**overrides):
@@ -23,22 +24,13 @@ def _smoke_config(**overrides):
 
 
 def test_tiny_config_overfits_a_small_batch():
-  config = _smoke_config(total_steps=150)
-  config.optimizer.update(dict(lr=3e-3, warmup_steps=10, weight_decay=0.0))
-  trainer = train.Trainer(config)
   digits = datasets.load_digits()
   batch = {'image': (digits.images[:32, :, :, None] / 16.0 - 0.5).astype(np.float32) / 0.5,
            'label': digits.target[:32].astype(np.int32)}
-  state = trainer.init_state()
-  losses = []
-  with trainer.context():
-    global_batch = sharding.global_batch(batch, trainer.mesh)
-    for _ in range(config.total_steps):
-      state, metrics = trainer.train_step(state, global_batch)
-      losses.append(float(metrics['loss']))
-  assert losses[0] > 2.0  # ln(10) = 2.30 from the zero-initialised head.
-  assert losses[-1] < 0.05
-  assert float(metrics['train_accuracy']) == 1.0
+  metrics = synthetic_steps.overfit(_smoke_config(total_steps=150), batch)
+  assert float(metrics[0]['loss']) > 2.0  # ln(10) = 2.30 from the zero-initialised head.
+  assert float(metrics[-1]['loss']) < 0.05
+  assert float(metrics[-1]['train_accuracy']) == 1.0
 
 
 def test_relative_workdir_checkpoints_and_resumes(tmp_path, monkeypatch):

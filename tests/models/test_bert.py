@@ -5,9 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from big_uni import sharding, train
+from big_uni import train
 from big_uni.models import build_model
 from configs import bert_base, common_bert
+from tests import synthetic_steps
 
 
 def _count(tree):
@@ -71,14 +72,6 @@ def test_mlm_loss_counts_only_weighted_masked_positions():
 
 
 def test_tiny_bert_overfits_a_batch():
-  config = _tiny_task(total_steps=120)
-  config.optimizer.update(dict(lr=3e-3, warmup_steps=10, weight_decay=0.0))
-  trainer = train.Trainer(config)
-  batch = trainer.task.synthetic_batch(np.random.default_rng(0), 8)
-  state = trainer.init_state()
-  with trainer.context():
-    device_batch = sharding.global_batch(batch, trainer.mesh)
-    for _ in range(config.total_steps):
-      state, metrics = trainer.train_step(state, device_batch)
+  metrics = synthetic_steps.overfit(_tiny_task(total_steps=120))[-1]
   assert float(metrics['train_mlm_accuracy']) == 1.0
   assert float(metrics['train_nsp_accuracy']) == 1.0

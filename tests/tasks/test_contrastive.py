@@ -14,6 +14,7 @@ from big_uni import sharding, train
 from big_uni.models import build_model
 from big_uni.tasks import contrastive
 from configs import clip_b16, common_clip
+from tests import synthetic_steps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -77,18 +78,9 @@ def _smoke_config(**overrides):
 
 
 def test_tiny_clip_learns_to_pair_a_batch():
-  config = _smoke_config(total_steps=60)
-  config.optimizer.update(dict(lr=3e-3, warmup_steps=5, weight_decay=0.0))
-  trainer = train.Trainer(config)
-  batch = trainer.task.synthetic_batch(np.random.default_rng(0), 16)
-  state = trainer.init_state()
-  with trainer.context():
-    device_batch = sharding.global_batch(batch, trainer.mesh)
-    state, first = trainer.train_step(state, device_batch)
-    for _ in range(config.total_steps - 1):
-      state, metrics = trainer.train_step(state, device_batch)
-  assert float(metrics['loss']) < 0.2 * float(first['loss'])
-  assert float(metrics['train_image_to_text_accuracy']) == 1.0
+  metrics = synthetic_steps.overfit(_smoke_config(total_steps=60), batch_size=16, warmup_steps=5)
+  assert float(metrics[-1]['loss']) < 0.2 * float(metrics[0]['loss'])
+  assert float(metrics[-1]['train_image_to_text_accuracy']) == 1.0
 
 
 def test_locked_image_tower_does_not_move():
