@@ -173,8 +173,6 @@ def _check_fits(saved_params, model_params, step: int, directory: str):
           f'{tuple(model[name].shape)} in the model. {fix}')
 
 
-
-
 def _report_incomplete_saves(directory: str):
   if jax.process_index() != 0:
     return

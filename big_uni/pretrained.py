@@ -80,8 +80,6 @@ def _by_name(sums: dict[str, int]) -> dict[str, int]:
   return {'/'.join(re.findall(r"\w+", key)): value for key, value in sums.items()}
 
 
-
-
 def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
           resize: str = 'bilinear') -> tuple[dict, list]:
   """Returns (params with `loaded` copied into subtree `target`, names left initialised).
@@ -112,8 +110,6 @@ def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
     raise errors.UserInputError(f'no pretrained param matches the model under {target!r}: '
                                 'check the init target and the source model')
   return trees.unflatten(flat), fresh
-
-
 
 
 def initialise(params, init_config, model_config):
