@@ -5,16 +5,22 @@ import numpy as np
 from big_uni import sharding, train
 
 
-def train_steps(config, steps: int, batch_size: int | None = None):
-  """-> ([metrics of each step, on the host], final TrainState)."""
+def train_steps(config, steps: int, batch_size: int | None = None, batch=None,
+                repeat_batch: bool = False):
+  """-> ([metrics of each step, on the host], final TrainState). Every step trains on `batch`
+  when given; otherwise on a fresh synthetic batch, or with repeat_batch on the first one again."""
   trainer = train.Trainer(config, total_steps=steps)
   state = trainer.init_state()
   rng = np.random.default_rng(0)
   metrics = []
   with trainer.context():
     for _ in range(steps):
-      batch = trainer.task.synthetic_batch(rng, batch_size or config.input.batch_size)
-      state, step_metrics = trainer.train_step(state, sharding.global_batch(batch, trainer.mesh))
+      step_batch = batch if batch is not None else trainer.task.synthetic_batch(
+          rng, batch_size or config.input.batch_size)
+      if repeat_batch:
+        batch = step_batch
+      state, step_metrics = trainer.train_step(state,
+                                               sharding.global_batch(step_batch, trainer.mesh))
       metrics.append(jax.device_get(step_metrics))
   return metrics, state
 
@@ -23,14 +29,4 @@ def overfit(config, batch=None, batch_size: int = 8, lr: float = 3e-3, warmup_st
   """Trains config.total_steps steps on one batch (the task's synthetic batch unless given), at
   a high learning rate without weight decay. -> [metrics of each step, on the host]."""
   config.optimizer.update(dict(lr=lr, warmup_steps=warmup_steps, weight_decay=0.0))
-  trainer = train.Trainer(config)
-  if batch is None:
-    batch = trainer.task.synthetic_batch(np.random.default_rng(0), batch_size)
-  state = trainer.init_state()
-  metrics = []
-  with trainer.context():
-    device_batch = sharding.global_batch(batch, trainer.mesh)
-    for _ in range(config.total_steps):
-      state, step_metrics = trainer.train_step(state, device_batch)
-      metrics.append(jax.device_get(step_metrics))
-  return metrics
+  return train_steps(config, config.total_steps, batch_size, batch, repeat_batch=True)[0]
