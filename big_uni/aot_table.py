@@ -6,8 +6,14 @@ Every config runs at its own (published) batch size with the settings a pod run 
 float32 params, bfloat16 compute, scanned layers, FSDP over all chips. A step that does not fit
 is compiled again with full rematerialisation. Then the largest global batch that fits is
 searched (aot.find_max_batch). Prints each compile's figures as it goes and a Markdown table last.
+
+Each row compiles in a fresh process: one process compiling every row in turn kept the host memory
+of the earlier compiles and was killed on a 24 GiB machine at CLIP B/16's largest batches (one
+compile there needs 11 GiB).
 """
+import concurrent.futures
 import importlib
+import multiprocessing
 
 from absl import app, flags
 
@@ -20,9 +26,10 @@ _MAX_BATCH = flags.DEFINE_bool('find_max_batch', True, 'Also search the largest 
 
 
 def pod_config(name: str, remat_policy: str = 'none'):
-  """`configs/<name>.py` as it would run on a pod: f32 params, bf16 compute, scanned layers,
-  every chip in the fsdp axis."""
-  config = importlib.import_module(f'configs.{name}').get_config()
+  """`configs/<name>.py` (or `<name>:<variant>`) as it would run on a pod: f32 params, bf16
+  compute, scanned layers, every chip in the fsdp axis."""
+  module, *variant = name.split(':', 1)
+  config = importlib.import_module(f'configs.{module}').get_config(*variant)
   towers = [config.model[k] for k in ('image', 'text') if k in config.model] or [config.model]
   for tower in towers:
     tower.update(dict(dtype='bfloat16', scan_layers=True, remat_policy=remat_policy))
@@ -39,6 +46,10 @@ def _row(name: str, topology: str, figures: dict, remat: str) -> str:
           f'{max_batch if isinstance(max_batch, str) else f"{max_batch:,}"} |')
 
 
+def compile_row(name: str, topology: str, remat: str, find_max_batch: bool) -> dict:
+  return aot.run(pod_config(name, remat), topology, find_max_batch)
+
+
 def main(argv):
   del argv
   rows = []
@@ -46,7 +57,10 @@ def main(argv):
     for name in _CONFIGS.value:
       for remat in ('none', 'full'):
         print(f'--- {name} on {topology}, remat {remat}', flush=True)
-        figures = aot.run(pod_config(name, remat), topology, _MAX_BATCH.value)
+        with concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context('spawn')) as fresh_process:
+          figures = fresh_process.submit(
+              compile_row, name, topology, remat, _MAX_BATCH.value).result()
         rows.append(_row(name, topology, figures, remat))
         if figures['fits']:
           break

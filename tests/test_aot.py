@@ -53,6 +53,20 @@ def test_cli_compiles_for_a_topology():
   assert 'topology=v4-8' in out.stdout and 'fits=True' in out.stdout
 
 
+@needs_libtpu
+def test_table_compiles_config_variants_in_child_processes():
+  out = subprocess.run(
+      [sys.executable, '-m', 'big_uni.aot_table', '--configs=vit_b16:smoke,bert_base:smoke',
+       '--topologies=v4-8', '--find_max_batch=False'],
+      capture_output=True, text=True, cwd=ROOT, check=False)
+  assert out.returncode == 0, out.stderr[-2000:]
+  rows = [line for line in out.stdout.splitlines() if line.startswith('| ') and 'v4-8' in line]
+  assert [row.split(' | ')[:2] for row in rows] == [['| vit_b16:smoke', 'v4-8'],
+                                                     ['| bert_base:smoke', 'v4-8']]
+  assert all(row.endswith('| yes | - |') for row in rows), rows
+  assert out.stdout.count('topology=v4-8') == 2  # The children's figures reach the output.
+
+
 def test_unknown_topology_is_a_clear_error():
   with pytest.raises(errors.UserInputError, match='known:.*v5e-256'):
     aot.get_topology('v5e-7')
