@@ -4,7 +4,9 @@ Runs are real `python -m big_uni.main` processes, killed and rerun with the same
 final params must equal an uninterrupted run's bit for bit (CPU, float32).
 """
 import glob
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -121,7 +123,7 @@ def four_steps(tmp_path_factory):
 def _flip_a_byte_of_the_largest_array_file(step_dir):
   files = glob.glob(os.path.join(step_dir, 'state', 'ocdbt.process_0', 'd', '*'))
   path = max(files, key=os.path.getsize)
-  with open(path, 'r+b') as f:  # One bit: the file still parses; only the checksums notice.
+  with open(path, 'r+b') as f:  # One bit: usually only the checksums notice (see below).
     f.seek(os.path.getsize(path) // 2)
     byte = f.read(1)[0]
     f.seek(-1, os.SEEK_CUR)
@@ -134,13 +136,26 @@ def _truncate_the_largest_array_file(step_dir):
   os.truncate(path, os.path.getsize(path) // 2)
 
 
+def _change_one_stored_checksum(step_dir):
+  path = os.path.join(step_dir, 'checksums', 'metadata')
+  with open(path) as f:
+    stored = json.load(f)
+  key = next(k for k in stored if 'kernel' in k)
+  stored[key] ^= 1
+  with open(path, 'w') as f:
+    json.dump(stored, f)
+
+
 def _truncate_the_tree_metadata(step_dir):
   path = os.path.join(step_dir, 'state', '_METADATA')
   os.truncate(path, os.path.getsize(path) // 2)
 
 
 @pytest.mark.parametrize('corrupt,why', [
-    (_flip_a_byte_of_the_largest_array_file, 'its arrays do not match their checksums'),
+    # The data file holds zstd frames: where the flipped bit lands in a frame header, decompression
+    # fails before the checksums are compared (it happened once in a full run of the suite).
+    (_flip_a_byte_of_the_largest_array_file, 'its arrays do not match their checksums|.*ZSTD'),
+    (_change_one_stored_checksum, 'its arrays do not match their checksums'),
     (_truncate_the_largest_array_file, 'OUT_OF_RANGE'),
     (_truncate_the_tree_metadata, '')])
 def test_corrupt_newest_checkpoint_resumes_from_the_newest_intact_one(tmp_path, four_steps,
@@ -154,7 +169,7 @@ def test_corrupt_newest_checkpoint_resumes_from_the_newest_intact_one(tmp_path, 
   train.train_and_evaluate(_synthetic_config(total_steps=6), str(workdir))
   assert signal.getsignal(signal.SIGTERM) is sigterm_handler  # Restored after the run.
   assert 'steps 2 -> 6' in capsys.readouterr().out
-  assert f'the checkpoint at step 4 is unreadable ({why}' in caplog.text
+  assert re.search(rf'the checkpoint at step 4 is unreadable \(({why})', caplog.text), caplog.text
   # Kept for inspection, out of orbax's way; the run wrote a new step 4 and went on.
   assert len(glob.glob(str(workdir / 'checkpoints' / '4.unreadable-*'))) == 1
   assert runs.committed_steps(workdir)[-1] == 6
