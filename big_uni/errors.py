@@ -1,11 +1,9 @@
 """Errors caused by the user's config, data or workdir rather than by a bug.
 
 Their message names the cause and the fix; `big_uni.main` prints it without a traceback.
+The base class lives in the data layer (input_pipeline), which big_uni imports, never the reverse.
 """
-
-
-class UserInputError(ValueError):
-  """Bad config, missing data or checkpoint: the message says what to do."""
+from input_pipeline.errors import UserInputError
 
 
 class NonFiniteError(UserInputError, FloatingPointError):

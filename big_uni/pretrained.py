@@ -23,6 +23,7 @@ from absl import logging
 
 from big_uni import checkpoint, errors, trees
 from big_uni.models import transformer, vit
+from input_pipeline import wheel_files
 
 KINDS = ('checkpoint', 'hf_bert', 'dinov2')
 
@@ -34,7 +35,7 @@ def load_source(source_config, model_config) -> dict:
     return _checkpoint_params(path, source_config.get('step', None))
   if kind == 'hf_bert':
     from big_uni.convert import hf_bert  # pylint: disable=g-import-not-at-top
-    path = hf_bert.minilm_file('model.safetensors') if path == 'minilm' else path
+    path = wheel_files.minilm_file('model.safetensors') if path == 'minilm' else path
     return hf_bert.load(path, model_config)
   if kind == 'dinov2':
     from big_uni.convert import dinov2_onnx  # pylint: disable=g-import-not-at-top

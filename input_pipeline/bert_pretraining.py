@@ -9,7 +9,7 @@ of a multi-host run each compute their own slice of the same global batch.
 
 input_config fields: dataset (a corpus name, e.g. 'austen'), train_split, eval_split,
 max_seq_len (128), max_predictions (20), mask_prob (0.15), random_next_prob (0.5),
-whole_word_mask (False), short_seq_prob (0.1), tokenizer (see big_uni.tokenizers), and for TFDS
+whole_word_mask (False), short_seq_prob (0.1), tokenizer (see input_pipeline.tokenizers), and for TFDS
 corpora data_dir and download.
 """
 import dataclasses
@@ -18,8 +18,7 @@ import math
 
 import numpy as np
 
-from big_uni import tokenizers
-from input_pipeline import text_corpora
+from input_pipeline import text_corpora, tokenizers
 
 # Evaluation pairs and their masks use this seed whatever the run's seed, so every run of a
 # corpus is evaluated on the same batches.

@@ -14,13 +14,12 @@ cycle with the example's index in this process's shard, or are all input.eval_te
 
 input_config fields: those of input.kind='image' (dataset, data_dir, download, image_size,
 channels, augment, crop_scale, crop_ratio, pad, flip, mean, std, shuffle_buffer, cache),
-max_text_len, tokenizer (big_uni.tokenizers.build_tokenizer), templates (empty for captioned
+max_text_len, tokenizer (input_pipeline.tokenizers.build_tokenizer), templates (empty for captioned
 data), class_names (empty: the defaults above), eval_template (None: cycle).
 """
 import numpy as np
 
-from big_uni import tokenizers
-from input_pipeline import caption_sources, images, sources
+from input_pipeline import caption_sources, images, sources, tokenizers
 
 LABEL_FIELD = '{label}'  # As in zero-shot prompts (big_uni/evaluators/zero_shot.py).
 DIGIT_NAMES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine')

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from big_uni import errors
+from input_pipeline import errors
 from input_pipeline import builders
 
 # Config names of the offline datasets -> their builders (prepared on first use, no download).

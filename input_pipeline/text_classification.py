@@ -5,7 +5,7 @@ once per process; the batch at step s is a pure function of (seed, s), so restar
 
 input_config fields: dataset ('austen_novels', 'tweets', 'glue/sst2', 'glue/mrpc', ...; see
 text_corpora.labelled_texts), train_split, eval_split, max_seq_len, tokenizer (see
-big_uni.tokenizers), num_train_examples (optional: a fixed random subset of train_split of this
+input_pipeline.tokenizers), num_train_examples (optional: a fixed random subset of train_split of this
 size), min_confidence (tweets), data_dir and download (TFDS).
 """
 import dataclasses
@@ -14,8 +14,7 @@ import math
 
 import numpy as np
 
-from big_uni import tokenizers
-from input_pipeline import text_corpora
+from input_pipeline import text_corpora, tokenizers
 
 _SUBSET_SEED = 0  # num_train_examples picks the same subset in every run.
 _LOADED = {}  # Cache key -> (texts_a, texts_b, labels, class names).

@@ -25,7 +25,7 @@ import zlib
 
 import numpy as np
 
-from big_uni import errors
+from input_pipeline import errors
 
 SPLITS = ('train', 'validation', 'test')
 AUSTEN_DATA = '/usr/lib/R/site-library/janeaustenr/data/Rdata'  # .rdx index + .rdb records.

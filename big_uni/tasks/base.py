@@ -8,7 +8,7 @@ from big_uni import errors
 
 def check_vocab_size(config, vocab_size: int) -> None:
   """The tokenizer of `config.input` must have the model's vocabulary size."""
-  from big_uni import tokenizers  # pylint: disable=g-import-not-at-top
+  from input_pipeline import tokenizers  # pylint: disable=g-import-not-at-top
   tokenizer_config = config.input.tokenizer
   tokenizer = tokenizers.build_tokenizer(tokenizer_config)
   source = tokenizer_config.path or f'trained on {tokenizer_config.train_corpus}'

@@ -9,6 +9,7 @@ from big_uni import errors, pretrained
 from big_uni.convert import hf_bert
 from big_uni.models import build_model
 from configs import common_bert
+from input_pipeline import wheel_files
 
 torch = pytest.importorskip('torch')
 transformers = pytest.importorskip('transformers')
@@ -22,7 +23,7 @@ def _minilm_config():
 
 def test_minilm_matches_transformers_bert_model():
   os.environ['HF_HUB_OFFLINE'] = '1'
-  path = hf_bert.minilm_file('model.safetensors')
+  path = wheel_files.minilm_file('model.safetensors')
   config = _minilm_config()
   params = hf_bert.load(path, config)
   reference = transformers.BertModel.from_pretrained(os.path.dirname(path)).eval()
@@ -48,7 +49,7 @@ def test_config_mismatch_is_named():
   config = _minilm_config()
   config.variant = 'base'
   with pytest.raises(ValueError, match='hidden_size is 384 there, 768 here'):
-    hf_bert.load(hf_bert.minilm_file('model.safetensors'), config)
+    hf_bert.load(wheel_files.minilm_file('model.safetensors'), config)
 
 
 def test_merge_names_a_shape_mismatch():

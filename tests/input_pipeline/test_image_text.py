@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import input_pipeline
-from big_uni import tokenizers
+from input_pipeline import tokenizers
 from input_pipeline import builders, image_text, sources
 
 TEMPLATES = ('a photo of the number {label}.', 'a digit: {label}.', 'the {label}, written.')

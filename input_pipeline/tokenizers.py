@@ -4,7 +4,7 @@ or a published WordPiece vocabulary (through Hugging Face `tokenizers`).
 Both give a vocabulary with [PAD], [UNK], [CLS], [SEP] and [MASK]; `encode` adds no special
 tokens (the input pipelines place them). Train and inspect a sentencepiece model with
 
-    python -m big_uni.tokenizers --corpus=austen --vocab_size=8000 --output=/tmp/austen_8k.model
+    python -m input_pipeline.tokenizers --corpus=austen --vocab_size=8000 --output=/tmp/austen_8k.model
 """
 import argparse
 import hashlib
@@ -18,9 +18,7 @@ import numpy as np
 import sentencepiece as spm
 import tokenizers as hf_tokenizers
 
-from big_uni import errors
-from big_uni.convert import hf_bert
-from input_pipeline import text_corpora
+from input_pipeline import errors, text_corpora, wheel_files
 
 CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'big_uni', 'tokenizers')
 SPECIAL_PIECES = ('[CLS]', '[SEP]', '[MASK]')
@@ -54,7 +52,7 @@ class Tokenizer:
     missing = [p for p in (pad, unk, *SPECIAL_PIECES) if p not in ids]
     if missing:
       raise TokenizerFileError(f'the {kind} vocabulary has no {missing}: BERT needs them (train '
-                               f'a sentencepiece model with `python -m big_uni.tokenizers`)')
+                               f'a sentencepiece model with `python -m input_pipeline.tokenizers`)')
     self.pad_id, self.unk_id = ids[pad], ids[unk]
     self.cls_id, self.sep_id, self.mask_id = (ids[p] for p in SPECIAL_PIECES)
 
@@ -67,7 +65,7 @@ class Tokenizer:
     processor = spm.SentencePieceProcessor(model_file=path)
     if processor.pad_id() < 0:
       raise TokenizerFileError(f'{path} has no pad id: train it with pad_id set (as '
-                               f'`python -m big_uni.tokenizers` does)')
+                               f'`python -m input_pipeline.tokenizers` does)')
     pieces = [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
     digest = hashlib.sha256(processor.serialized_model_proto())
     digest.update(str(lowercase).encode())
@@ -192,7 +190,7 @@ def build_tokenizer(tokenizer_config) -> Tokenizer:
     return Tokenizer.sentencepiece(path, lowercase)
   if kind == 'wordpiece':
     if path == 'minilm':
-      path = hf_bert.minilm_file('vocab.txt')
+      path = wheel_files.minilm_file('vocab.txt')
     return Tokenizer.wordpiece(path, lowercase)
   raise ValueError(f'tokenizer.kind={kind!r}: use \'sentencepiece\' or \'wordpiece\'')
 
