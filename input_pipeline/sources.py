@@ -1,18 +1,21 @@
 """Where examples come from: TFDS datasets by name (ours prepare offline) and image folders.
 
-A source reads one process's shard of a split as a tf.data.Dataset of
-{'image': uint8 [H, W, C], 'label': int64 []}, in a fixed order.
+A source opens a split as `Examples`: random access by index, so a pipeline reads exactly the
+rows of each batch (sampling.py) and a restart at any step costs one permutation. An example is
+{'image': encoded image bytes (PNG/JPEG), 'label': int64} plus, for captioned data
+(caption_sources.py), 'captions': bytes (an image's captions joined by newlines).
 """
+import dataclasses
 import difflib
 import functools
 import os
+from typing import Callable
 
-import tensorflow as tf
-import tensorflow_datasets as tfds
+import numpy as np
 from absl import logging
 
-from input_pipeline import errors
-from input_pipeline import builders
+from input_pipeline import builders, errors
+from input_pipeline.tf_cpu import tf, tfds
 
 # Config names of the offline datasets -> their builders (prepared on first use, no download).
 OFFLINE = {
@@ -21,17 +24,42 @@ OFFLINE = {
 }
 OFFLINE_CONFIGS = 'configs/vit_mnist5k.py (MNIST-5k, pip-only) or configs/vit_fashion_mnist.py'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+IMAGE_SIGNATURE = {'image': tf.TensorSpec((), tf.string), 'label': tf.TensorSpec((), tf.int64)}
 
 
 class DatasetNotPreparedError(errors.UserInputError, FileNotFoundError):
   """A TFDS dataset that must be downloaded or prepared by hand first."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Examples:
+  """Random access to the examples of one split: `read(indices int64 [n])` gives
+  {key: numpy array [n, ...]} with the keys and per-example tf.TensorSpecs of `signature`
+  (tf.string as object arrays of bytes)."""
+  size: int
+  signature: dict
+  read: Callable[[np.ndarray], dict]
+
+  def __len__(self):
+    return self.size
+
+
+def stacked(rows: list[dict], signature: dict) -> dict:
+  """[{key: value}] -> {key: array [n, ...]}, typed by `signature`."""
+  return {key: np.array([row[key] for row in rows],
+                        object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype)
+          for key, spec in signature.items()}
+
+
 class TfdsSource:
-  """A TFDS dataset; each process reads `tfds.even_splits(split, process_count)[process_index]`."""
+  """A TFDS dataset stored as ArrayRecord (random access), read through `tfds.data_source`."""
+  signature = IMAGE_SIGNATURE
+  # Images stay encoded here: the pipeline's parallel map decodes them.
+  decoders = {'image': tfds.decode.SkipDecoding()}
 
   def __init__(self, name: str, data_dir: str | None, download: bool):
     self.name = name
+    self.key = ('tfds', name, data_dir)  # What the examples are a function of.
     try:
       self.builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.DatasetNotFoundError:
@@ -39,7 +67,9 @@ class TfdsSource:
     if not _is_prepared(self.builder):
       if not (download or name.startswith('big_uni_')):  # Ours prepare from local files.
         raise DatasetNotPreparedError(_not_prepared_message(self.builder))
-      self.builder.download_and_prepare()
+      # ArrayRecord, not TFDS's default TFRecord, which can only be read in order.
+      self.builder.download_and_prepare(file_format='array_record')
+    _restore_alternative_formats(self.builder.info)
 
   @property
   def class_names(self):
@@ -49,13 +79,17 @@ class TfdsSource:
   def num_examples(self, split: str) -> int:
     return self.builder.info.splits[self._check_split(split)].num_examples
 
-  def read(self, split: str, process_index: int, process_count: int) -> tf.data.Dataset:
-    shard = tfds.even_splits(self._check_split(split), n=process_count)[process_index]
-    ds = self.builder.as_dataset(split=shard, shuffle_files=False,
-                                 read_config=tfds.ReadConfig(interleave_cycle_length=1))
-    return ds.map(self.fields)
+  def examples(self, split: str) -> Examples:
+    split = self._check_split(split)
+    try:
+      source = self.builder.as_data_source(split=split, decoders=self.decoders)
+    except NotImplementedError:  # TFDS's answer for formats without random access.
+      raise DatasetNotPreparedError(_not_random_access_message(self.builder)) from None
+    read = lambda indices: stacked([self.fields(example) for example in
+                                    source.__getitems__(indices.tolist())], self.signature)
+    return Examples(len(source), self.signature, read)
 
-  def fields(self, example):
+  def fields(self, example) -> dict:
     """What the pipeline reads of a TFDS example (caption_sources.py reads the captions)."""
     return {'image': example['image'], 'label': example['label']}
 
@@ -70,6 +104,15 @@ class TfdsSource:
     return split
 
 
+def _restore_alternative_formats(info) -> None:
+  """TFDS 4.9 reads the formats added beside a registered dataset's files (to_array_record.py)
+  into the info proto but not into the list `as_data_source` chooses from."""
+  listed = [f.value for f in info.alternative_file_formats]
+  for file_format in list(info.as_proto.alternative_file_formats):
+    if file_format not in listed:
+      info.alternative_file_formats.append(tfds.core.file_adapters.FileFormat(file_format))
+
+
 def _unknown_dataset_message(name: str) -> str:
   ours = [*OFFLINE, 'fashion_mnist', 'synthetic']
   close = difflib.get_close_matches(name, ours + list(tfds.list_builders()), n=3, cutoff=0.6)
@@ -82,25 +125,46 @@ def _is_prepared(builder) -> bool:
   return tf.io.gfile.exists(os.path.join(builder.data_dir, 'dataset_info.json'))
 
 
+def _data_root(builder) -> str:
+  """The data_dir above <name, which may hold '/'>/<version>."""
+  root = builder.data_dir
+  for _ in range(builder.info.full_name.count('/') + 1):
+    root = os.path.dirname(root)
+  return root
+
+
 def _not_prepared_message(builder) -> str:
-  root = os.path.dirname(os.path.dirname(builder.data_dir))  # <data_dir>/<name>/<version>
+  root = _data_root(builder)
   message = (f'TFDS dataset {builder.name!r} is not prepared in {root}. Prepare it with '
-             f'`tfds build {builder.name} --data_dir={root}` (needs internet), or set '
-             f'--config.input.download=True to do it from the run.')
+             f'`tfds build {builder.name} --data_dir={root} --file_format=array_record` (needs '
+             'internet), or set --config.input.download=True to do it from the run.')
   if builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
     message += (f' {builder.name} needs a manual download first: put its files in '
                 f'{os.path.join(root, "downloads", "manual")}/ (see the TFDS catalog page).')
   return message + f' Offline alternatives: {OFFLINE_CONFIGS}.'
 
 
+def _not_random_access_message(builder) -> str:
+  return (f'TFDS dataset {builder.name!r} in {builder.data_dir} is stored as '
+          f'{builder.info.file_format.value}, which is read in order only; big_uni reads '
+          'examples by index (exact restarts at any step). Add ArrayRecord files beside it with '
+          f'`python -m input_pipeline.to_array_record --dataset_version_dir={builder.data_dir}`'
+          f', or prepare it again with `tfds build {builder.name} --file_format=array_record`.')
+
+
 class ImageFolderSource:
   """Users' own images laid out as <root>/<split>/<class name>/<file>.{jpg,jpeg,png}.
 
-  A split's images are all decoded once, when it is first listed: a file that does not decode
-  stops the run naming it (on_corrupt_image='fail'), or is left out and counted ('skip')."""
+  The classes are those of the training split, numbered in sorted order, for every split (a test
+  split that lacks a class keeps the others' labels); a class that the training split lacks is
+  an error. A split's images are all decoded once, when it is first listed: a file that does not
+  decode stops the run naming it (on_corrupt_image='fail'), or is left out and counted ('skip').
+  """
+  signature = IMAGE_SIGNATURE
 
-  def __init__(self, root: str, channels: int, on_corrupt_image: str = 'fail'):
-    self.root, self.channels, self.on_corrupt_image = root, channels, on_corrupt_image
+  def __init__(self, root: str, train_split: str, on_corrupt_image: str = 'fail'):
+    self.root, self.train_split, self.on_corrupt_image = root, train_split, on_corrupt_image
+    self.key = ('image_folder', root, train_split, on_corrupt_image)
     if on_corrupt_image not in ('fail', 'skip'):
       raise errors.UserInputError(f"input.on_corrupt_image={on_corrupt_image!r}: use 'fail' or "
                                   "'skip'")
@@ -108,40 +172,54 @@ class ImageFolderSource:
       raise errors.UserInputError(f'image folder {root!r} does not exist: check the path in '
                                   'input.dataset=image_folder:<path>')
 
-  def _files(self, split: str):
+  def _split_dir(self, split: str) -> str:
     split_dir = os.path.join(self.root, split)
     if not os.path.isdir(split_dir):
       raise errors.UserInputError(
           f'image folder {self.root!r} has no split {split!r}; available: '
           f'{sorted(os.listdir(self.root))}: set input.train_split / input.eval_split to one')
-    classes = sorted(d for d in os.listdir(split_dir)
-                     if os.path.isdir(os.path.join(split_dir, d)))
-    files = [(os.path.join(split_dir, c, f), label) for label, c in enumerate(classes)
+    return split_dir
+
+  def _classes(self, split: str) -> list[str]:
+    split_dir = self._split_dir(split)
+    return sorted(d for d in os.listdir(split_dir) if os.path.isdir(os.path.join(split_dir, d)))
+
+  @property
+  def class_names(self) -> list[str]:
+    return self._classes(self.train_split)
+
+  def _files(self, split: str) -> list[tuple[str, int]]:
+    split_dir, classes = self._split_dir(split), self.class_names
+    unknown = sorted(set(self._classes(split)) - set(classes))
+    if unknown:
+      raise errors.UserInputError(
+          f'{split_dir} has classes that the training split {self.train_split!r} lacks: '
+          f'{unknown[:5]}: a model trained on {self.train_split!r} cannot predict them; move '
+          'them to the training split too, or remove them')
+    files = [(os.path.join(split_dir, c, f), classes.index(c)) for c in self._classes(split)
              for f in sorted(os.listdir(os.path.join(split_dir, c)))
              if f.lower().endswith(IMAGE_EXTENSIONS)]
     if not files:
       raise errors.UserInputError(f'no {"/".join(IMAGE_EXTENSIONS)} images under '
                                   f'{split_dir}/<class>/: add images or pick another split')
-    return classes, _decodable(tuple(files), self.on_corrupt_image, split_dir)
-
-  @property
-  def class_names(self):
-    return self._files(sorted(os.listdir(self.root))[0])[0]
+    return _decodable(tuple(files), self.on_corrupt_image, split_dir)
 
   def num_examples(self, split: str) -> int:
-    return len(self._files(split)[1])
+    return len(self._files(split))
 
-  def read(self, split: str, process_index: int, process_count: int) -> tf.data.Dataset:
-    files = self._files(split)[1][process_index::process_count]
-    paths, labels = zip(*files)
+  def examples(self, split: str) -> Examples:
+    files = self._files(split)
 
-    def decode(path, label):
-      image = tf.io.decode_image(tf.io.read_file(path), channels=self.channels,
-                                 expand_animations=False)
-      return {'image': image, 'label': label}
+    def read(indices: np.ndarray) -> dict:
+      return stacked([{'image': read_bytes(files[i][0]), 'label': files[i][1]}
+                      for i in indices.tolist()], self.signature)
 
-    return tf.data.Dataset.from_tensor_slices((list(paths), list(labels))).map(
-        decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return Examples(len(files), self.signature, read)
+
+
+def read_bytes(path: str) -> bytes:
+  with open(path, 'rb') as f:
+    return f.read()
 
 
 @functools.lru_cache(maxsize=None)
@@ -170,7 +248,7 @@ def _decodable(files: tuple, on_corrupt_image: str, split_dir: str) -> list:
 def get_source(input_config):
   dataset = input_config.dataset
   if dataset.startswith('image_folder:'):
-    return ImageFolderSource(dataset.split(':', 1)[1], input_config.channels,
+    return ImageFolderSource(dataset.split(':', 1)[1], input_config.get('train_split', 'train'),
                              input_config.get('on_corrupt_image', 'fail'))
   data_dir = input_config.get('data_dir') or None
   download = input_config.get('download', False)

@@ -10,11 +10,10 @@ size), min_confidence (tweets), data_dir and download (TFDS).
 """
 import dataclasses
 import itertools
-import math
 
 import numpy as np
 
-from input_pipeline import text_corpora, tokenizers
+from input_pipeline import sampling, text_corpora, tokenizers
 
 _SUBSET_SEED = 0  # num_train_examples picks the same subset in every run.
 _LOADED = {}  # Cache key -> (texts_a, texts_b, labels, class names).
@@ -128,45 +127,28 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
   train=False: one ordered pass; rows past the end are padding, with a 'mask' bool [B] False on
     them, and all processes yield the same number of batches.
   """
-  if global_batch_size % process_count:
-    raise ValueError(f'batch size {global_batch_size} is not divisible by {process_count} '
-                     'processes')
-  local_batch = global_batch_size // process_count
   tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
   encoded = encode(input_config, split, tokenizer)
-  size = len(encoded.labels)
-  offsets = process_index * local_batch + np.arange(local_batch)
-  make = lambda indices: _batch(encoded, indices, input_config.max_seq_len, tokenizer.pad_id)
+  shards = dict(global_batch_size=global_batch_size, process_index=process_index,
+                process_count=process_count)
   if train:
-    steps = itertools.count(start_step) if num_steps is None else range(
-        start_step, start_step + num_steps)
-    return _train_batches(make, size, seed, steps, global_batch_size, offsets)
-  return _eval_batches(make, size, global_batch_size, offsets, tokenizer.pad_id)
+    rows = sampling.train_rows(len(encoded.labels), seed, start_step=start_step,
+                               num_steps=num_steps, **shards)
+  else:
+    rows = sampling.eval_rows(len(encoded.labels), **shards)
+  return (_padded_batch(encoded, r, input_config.max_seq_len, tokenizer.pad_id, train)
+          for r in rows)
 
 
-def _train_batches(make, size: int, seed: int, steps, global_batch_size: int,
-                   offsets: np.ndarray):
-  permutations = {}  # The epochs the current batch draws from.
-  for step in steps:
-    indices = step * global_batch_size + offsets
-    epochs = indices // size
-    for epoch in set(epochs.tolist()) - set(permutations):
-      permutations[epoch] = np.random.default_rng([seed, epoch]).permutation(size)
-    for finished in [e for e in permutations if e < epochs[0]]:
-      del permutations[finished]
-    yield make(np.array([permutations[e][i] for e, i in zip(epochs.tolist(),
-                                                            (indices % size).tolist())]))
-
-
-def _eval_batches(make, size: int, global_batch_size: int, offsets: np.ndarray, pad_id: int):
-  for step in range(math.ceil(size / global_batch_size)):
-    indices = step * global_batch_size + offsets
-    real = indices < size
-    batch = make(np.where(real, indices, 0))
-    batch = {k: v * real.reshape(-1, *[1] * (v.ndim - 1)) for k, v in batch.items()}
-    batch['input_ids'] = np.where(real[:, None], batch['input_ids'], pad_id)
-    batch['mask'] = real
-    yield batch
+def _padded_batch(encoded: Encoded, rows: sampling.Rows, max_seq_len: int, pad_id: int,
+                  train: bool) -> dict:
+  batch = _batch(encoded, rows.indices, max_seq_len, pad_id)
+  if train:
+    return batch
+  real = rows.mask
+  batch = {k: v * real.reshape(-1, *[1] * (v.ndim - 1)) for k, v in batch.items()}
+  batch['input_ids'] = np.where(real[:, None], batch['input_ids'], pad_id)
+  return {**batch, 'mask': real}
 
 
 def num_examples(input_config, split: str) -> int:

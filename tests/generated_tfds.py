@@ -4,7 +4,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 
-def prepare(name: str, data_dir: str, split_sizes: dict[str, int]):
+def prepare(name: str, data_dir: str, split_sizes: dict[str, int],
+            file_format: str = 'array_record'):
   """Prepares builder `name` with `split_sizes[split]` examples per split: random-size images,
   labels cycling through the classes, texts of two sentences and a second paragraph, one box."""
   builder = tfds.builder(name, data_dir=data_dir)
@@ -31,5 +32,5 @@ def prepare(name: str, data_dir: str, split_sizes: dict[str, int]):
     return {split: ((i, example(i)) for i in range(size)) for split, size in split_sizes.items()}
 
   builder._split_generators = split_generators  # pylint: disable=protected-access
-  builder.download_and_prepare()
+  builder.download_and_prepare(file_format=file_format)
   return builder

@@ -23,7 +23,7 @@ def test_transfer_config_trains_on_the_tfds_dataset(variant, tmp_path):
   config.update(dict(total_steps=3, log_every_steps=1, checkpoint_every_steps=3))
   config.optimizer.warmup_steps = 1
   config.input.update(dict(data_dir=str(tmp_path / 'tfds'), image_size=28, batch_size=4,
-                           eval_batch_size=4, shuffle_buffer=16))
+                           eval_batch_size=4))
   workdir = str(tmp_path / 'run')
   final = train.train_and_evaluate(config, workdir)
   assert 0.0 <= final['test_accuracy'] <= 1.0

@@ -47,7 +47,7 @@ def digits(tmp_path_factory, tokenizer_config):
   return ml_collections.ConfigDict(dict(
       kind='image_text', dataset='digits', data_dir=str(tmp_path_factory.mktemp('tfds')),
       download=False, train_split='train', eval_split='test', image_size=8, channels=1,
-      augment='pad_crop', pad=1, flip=False, mean=(0.5,), std=(0.5,), shuffle_buffer=2000,
+      augment='pad_crop', pad=1, flip=False, mean=(0.5,), std=(0.5,),
       cache=True, max_text_len=24, templates=TEMPLATES, class_names=(), eval_template=None,
       tokenizer=tokenizer_config))
 
@@ -123,14 +123,16 @@ def _digests(images) -> list[str]:
 
 
 def test_two_processes_slices_make_the_global_batch(digits):
-  config = _with(digits, augment='none')
-  slices = [_take(_stream(config, process_index=i, process_count=2, global_batch_size=64), 24)
-            for i in range(2)]
-  assert all(b['image'].shape == (32, 8, 8, 1) for s in slices for b in s)
-  seen = [set(_digests(np.concatenate([b['image'] for b in s]))) for s in slices]
-  assert not seen[0] & seen[1]  # Disjoint shards: 24 x 32 rows cover each process's half.
-  assert len(seen[0] | seen[1]) == len(set(_digests(next(_stream(
-      config, global_batch_size=1497))['image'])))
+  """Images, augmentation and caption choices follow each row's global stream position: two
+  processes' rows together are one process's batch, also after a restart in a later epoch."""
+  config = _with(digits, augment='pad_crop')
+  for start_step in (0, 70):
+    one = next(_stream(config, global_batch_size=64, start_step=start_step))
+    slices = [next(_stream(config, process_index=i, process_count=2, global_batch_size=64,
+                           start_step=start_step)) for i in range(2)]
+    assert all(s['image'].shape == (32, 8, 8, 1) for s in slices)
+    for key in ('image', 'text_ids', 'text_mask', 'label'):
+      np.testing.assert_array_equal(np.concatenate([s[key] for s in slices]), one[key])
   # Eval: the processes' rows together are the split, each (image, caption) pair as one
   # process gives it when the template is fixed.
   fixed = _with(config, eval_template=1)
@@ -283,7 +285,7 @@ def test_webdataset_shards(digits, tokenizer, tmp_path):
                               process_count=2)) for i in range(2)]
   indices = [sorted(_image_index(i) for b in p for i in b['image'][b['mask']])
              for p in per_process]
-  assert indices == [[0, 2, 4], [1, 3, 5]]
+  assert indices == [[0, 1, 4, 5], [2, 3]]  # Rows [0, 2) and [2, 4) of each batch of 4.
   _write_shard(tmp_path / 'test-000.tar', [('a', {'png': _png(0)})])
   with pytest.raises(ValueError, match=r"test-000.tar: sample 'a' has no"):
     input_pipeline.num_examples(config, 'test')
@@ -317,8 +319,8 @@ def test_coco_captions_from_generated_examples(digits, tokenizer, tmp_path):
     return {split: ((i, example(i)) for i in range(6)) for split in ('train', 'val')}
 
   builder._split_generators = split_generators  # pylint: disable=protected-access
-  builder.download_and_prepare()
+  builder.download_and_prepare(file_format='array_record')
   config = _captioned(digits, 'coco_captions')
   config.data_dir = str(tmp_path)
-  stored = tfds.as_numpy(builder.as_dataset(split='train', shuffle_files=False))
+  stored = builder.as_data_source(split='train')
   _check_captioned(config, tokenizer, order=tuple(int(e['image/id']) for e in stored))

@@ -1,9 +1,14 @@
 """input_pipeline: offline datasets, determinism, exact restart, padded eval, sharding, errors."""
 import hashlib
 import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
 from PIL import Image
 
 import input_pipeline
@@ -186,3 +191,65 @@ def test_train_stream_of_num_steps_ends_after_exactly_those_batches(data_dir):
   assert len(finite) == 3
   for a, b in zip(endless[5:], finite):
     np.testing.assert_array_equal(a['image'], b['image'])
+
+
+def test_tfrecord_dataset_names_the_conversion_that_makes_it_random_access(tmp_path):
+  """TFDS prepares TFRecord by default, which reads in order only: the error's command adds
+  ArrayRecord files beside them, and then the same config trains."""
+  builder = generated_tfds.prepare('oxford_flowers102', str(tmp_path), {'train': 6},
+                                   file_format='tfrecord')
+  config = _digits_input(str(tmp_path), dataset='oxford_flowers102', image_size=16, channels=3,
+                         mean=(0.5,) * 3, std=(0.5,) * 3, cache=False)
+  stream = lambda: input_pipeline.get_iterator(config, 'train', train=True, global_batch_size=2,
+                                               seed=0)
+  with pytest.raises(sources.DatasetNotPreparedError,
+                     match='input_pipeline.to_array_record') as error:
+    stream()
+  tfrecord_stream = builder.as_dataset(split='train', shuffle_files=False)
+  command = re.search(r'`python (-m input_pipeline.to_array_record [^`]*)`',
+                      str(error.value)).group(1).split()
+  subprocess.run([sys.executable, *command], check=True, capture_output=True)
+  assert builder.data_dir in command[2]
+  assert next(stream())['image'].shape == (2, 16, 16, 3)
+  converted = sources.get_source(config).examples('train')
+  images = converted.read(np.arange(len(converted)))['image']
+  for encoded, example in zip(images, tfds.as_numpy(tfrecord_stream), strict=True):
+    np.testing.assert_array_equal(tf.io.decode_image(encoded), example['image'])
+
+
+def test_image_folder_labels_follow_the_training_split_classes(tmp_path):
+  """A test split without 'cat' keeps 'dog' at label 1; a class unknown to train is an error."""
+  for split, names in (('train', ('cat', 'dog', 'fox')), ('test', ('dog', 'fox'))):
+    for name in names:
+      os.makedirs(tmp_path / split / name)
+      Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(tmp_path / split / name / '0.png')
+  config = _digits_input('', dataset=f'image_folder:{tmp_path}', image_size=8, channels=3,
+                         mean=(0.5,) * 3, std=(0.5,) * 3)
+  evals = list(input_pipeline.get_iterator(config, 'test', train=False, global_batch_size=2,
+                                           seed=0))
+  assert evals[0]['label'].tolist() == [1, 2]
+  os.makedirs(tmp_path / 'test' / 'owl')
+  Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / 'test' / 'owl' / '0.png')
+  with pytest.raises(ValueError, match=r"classes that the training split 'train' lacks: \['owl'\]"):
+    input_pipeline.num_examples(config, 'test')
+
+
+def test_global_batch_does_not_depend_on_the_number_of_processes(data_dir):
+  """Rows are chosen and augmented by their global stream position: 4 processes' rows, put
+  together, are the one-process batch, at the start and after a restart deep in epoch 3."""
+  config = _digits_input(data_dir, flip=True)
+  for start_step in (0, 150):
+    one = next(input_pipeline.get_iterator(config, 'train', train=True, global_batch_size=32,
+                                           seed=1, start_step=start_step))
+    parts = [next(input_pipeline.get_iterator(config, 'train', train=True,
+                                              global_batch_size=32, seed=1,
+                                              start_step=start_step, process_index=i,
+                                              process_count=4)) for i in range(4)]
+    for key in ('image', 'label'):
+      np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), one[key])
+
+
+def test_batch_size_not_divisible_by_processes_is_refused_at_once(data_dir):
+  with pytest.raises(ValueError, match='batch size 30 is not divisible by 4 processes'):
+    input_pipeline.get_iterator(_digits_input(data_dir), 'train', train=True,
+                                global_batch_size=30, seed=0, process_count=4)
