@@ -5,11 +5,11 @@ dataset is read by name. A document is a list of sentences (str). Every corpus h
 out by position (`split_of`), so the chapters a tokenizer or a BERT is pretrained on are never the
 ones its held-out metrics, or the Austen passage classification test, are measured on.
 
-Corpus names (`load_documents`):
+Corpus names (`iter_documents` streams a corpus one document at a time):
   austen               Jane Austen's 6 novels, one document per chapter (Debian r-cran-janeaustenr)
   text_files:<glob>    one document per file; paragraphs are separated by blank lines
   <TFDS name>          e.g. 'wikipedia/20230601.en': the 'text' field of its train split, one
-                       document per example, paragraphs on separate lines (held in memory)
+                       document per example, paragraphs on separate lines
 Labelled sets (`labelled_texts`): 'austen_novels', 'tweets', 'glue/<task>' or another TFDS dataset
 with 'text' and 'label' fields.
 """
@@ -22,6 +22,7 @@ import os
 import re
 import struct
 import zlib
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -208,32 +209,61 @@ def _austen_chapters() -> tuple[tuple[int, tuple[str, ...]], ...]:
                for novel, (_, chapters) in enumerate(austen_novels()) for chapter in chapters)
 
 
+def iter_documents(name: str, *, splits: tuple[str, ...] = SPLITS, data_dir: str | None = None,
+                   download: bool = False) -> Iterator[tuple[str, list[str]]]:
+  """(split, sentences) of every non-empty document of corpus `name` in `splits`, in a fixed
+  order, read one document at a time (a text file, a TFDS record): memory does not grow with
+  the corpus. Documents of other splits are skipped unread (TFDS: read, not split)."""
+  for split in splits:
+    _check_split(split)
+  for index, read in enumerate(_document_readers(name, data_dir, download)):
+    if split_of(index) in splits:
+      document = read()
+      if document:
+        yield split_of(index), document
+
+
+def _document_readers(name: str, data_dir: str | None,
+                      download: bool) -> Iterator[Callable[[], list[str]]]:
+  """For each document of the corpus, in order, a function that reads its sentences."""
+  if name == 'austen':
+    return (functools.partial(list, sentences) for _, sentences in _austen_chapters())
+  if name.startswith('text_files:'):
+    return (functools.partial(_read_sentences, path) for path in text_files(name))
+  return (functools.partial(_text_sentences, text)
+          for text in _tfds_texts(name, 'train', 'text', data_dir, download))
+
+
+def _text_sentences(text: str) -> list[str]:
+  """A TFDS text's sentences: paragraphs are on separate lines."""
+  return [s for line in text.splitlines() for s in split_sentences(line)]
+
+
+def text_files(name: str) -> list[str]:
+  """The sorted paths of a 'text_files:<glob>' corpus."""
+  pattern = name.split(':', 1)[1]
+  paths = sorted(glob.glob(pattern))
+  if not paths:
+    raise CorpusNotFoundError(f'no files match {pattern!r} (input.dataset={name!r})')
+  return paths
+
+
+def _read_sentences(path: str) -> list[str]:
+  with open(path, encoding='utf-8', errors='replace') as f:
+    return split_sentences(f.read())
+
+
 def load_documents(name: str, split: str, *, data_dir: str | None = None,
                    download: bool = False) -> list[list[str]]:
-  """The documents of corpus `name` in `split`, each a list of sentences, in a fixed order."""
-  _check_split(split)
-  if name == 'austen':
-    documents = [list(sentences) for _, sentences in _austen_chapters()]
-  elif name.startswith('text_files:'):
-    pattern = name.split(':', 1)[1]
-    paths = sorted(glob.glob(pattern))
-    if not paths:
-      raise CorpusNotFoundError(f'no files match {pattern!r} (input.dataset={name!r})')
-    documents = []
-    for path in paths:
-      with open(path, encoding='utf-8', errors='replace') as f:
-        documents.append(split_sentences(f.read()))
-  else:
-    texts = _tfds_examples(name, 'train', ('text',), data_dir, download)[0][0]
-    documents = [[s for line in text.splitlines() for s in split_sentences(line)]
-                 for text in texts]
-  return [doc for i, doc in enumerate(documents) if split_of(i) == split and doc]
+  """The documents of corpus `name` in `split`, each a list of sentences, in a fixed order (all
+  in memory: for small corpora and tests; pipelines stream `iter_documents`)."""
+  return [document for _, document in iter_documents(name, splits=(split,), data_dir=data_dir,
+                                                     download=download)]
 
 
-def _tfds_examples(name: str, split: str, fields: tuple[str, ...], data_dir: str | None,
-                   download: bool) -> tuple[list[list[str]], np.ndarray | None, list | None]:
-  """([texts of each field], labels or None, class names or None) of a TFDS split, in order."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+def _tfds_builder(name: str, split: str, data_dir: str | None, download: bool):
+  """The prepared TFDS builder of `name`, which has `split` (prepared first if `download`)."""
+  from input_pipeline.tf_cpu import tfds  # pylint: disable=g-import-not-at-top
   from input_pipeline import sources  # pylint: disable=g-import-not-at-top
   builder = tfds.builder(name, data_dir=data_dir)
   if not builder.is_prepared():
@@ -250,8 +280,32 @@ def _tfds_examples(name: str, split: str, fields: tuple[str, ...], data_dir: str
   if split not in builder.info.splits:
     raise ValueError(f'dataset {name!r} has no split {split!r}; available: '
                      f'{sorted(builder.info.splits)}')
+  return builder
+
+
+def _tfds_records(name: str, split: str, data_dir: str | None, download: bool):
+  """(builder, the examples of a TFDS split as dicts of numpy values, in order, one at a time)."""
+  from input_pipeline.tf_cpu import tfds  # pylint: disable=g-import-not-at-top
+  builder = _tfds_builder(name, split, data_dir, download)
+  if builder.info.file_format == tfds.core.file_adapters.FileFormat.ARRAY_RECORD:
+    source = builder.as_data_source(split=split)  # ArrayRecord has no tf.data reader.
+    return builder, (source[i] for i in range(len(source)))
+  return builder, tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False))
+
+
+def _tfds_texts(name: str, split: str, field: str, data_dir: str | None,
+                download: bool) -> Iterator[str]:
+  """The `field` text of each example of a TFDS split, in order, streamed."""
+  for example in _tfds_records(name, split, data_dir, download)[1]:
+    yield example[field].decode('utf-8', errors='replace')
+
+
+def _tfds_examples(name: str, split: str, fields: tuple[str, ...], data_dir: str | None,
+                   download: bool) -> tuple[list[list[str]], np.ndarray | None, list | None]:
+  """([texts of each field], labels or None, class names or None) of a TFDS split, in order."""
+  builder, examples = _tfds_records(name, split, data_dir, download)
   texts, labels = [[] for _ in fields], []
-  for example in tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)):
+  for example in examples:
     for column, field in zip(texts, fields):
       column.append(example[field].decode('utf-8', errors='replace'))
     if 'label' in example:

@@ -161,12 +161,15 @@ def train_sentencepiece(corpus: str, vocab_size: int, *, lowercase: bool = False
                                      f'{hashlib.sha256(key.encode()).hexdigest()[:16]}.model')
     if os.path.exists(output):
       return output
-  sentences = [s.lower() if lowercase else s
-               for document in text_corpora.load_documents(corpus, 'train') for s in document]
-  spm.set_random_generator_seed(0)  # Sampling of large corpora.
+  # Streamed: sentencepiece keeps a uniform sample of input_sentence_size sentences (reservoir
+  # sampling), so memory is bounded however large the corpus.
+  sentences = (s.lower() if lowercase else s
+               for _, document in text_corpora.iter_documents(corpus, splits=('train',))
+               for s in document)
+  spm.set_random_generator_seed(0)  # The sample of large corpora.
   model = io.BytesIO()
   with open(os.devnull, 'w') as log:
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model,
+    spm.SentencePieceTrainer.train(sentence_iterator=sentences, model_writer=model,
                                    logstream=log, **options)
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   partial = f'{output}.{os.getpid()}.partial'
