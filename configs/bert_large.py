@@ -3,8 +3,15 @@
 335,141,888 params in the encoder + pooler (HF bert-large-uncased has the same), 336,226,108
 with the MLM and NSP heads (BERT paper: 340M).
 
-COMMAND (Wikipedia from TFDS, prepared with `tfds build wikipedia/20230601.en`):
-  python -m big_uni.main --config=configs/bert_large.py --workdir=/tmp/bert_large
+COMMAND (Wikipedia from TFDS: download it, tokenize it once into chunks, train on them):
+  tfds build wikipedia/20230601.en --data_dir=/data/tfds
+  python -m input_pipeline.prepare_text --config=configs/bert_large.py \
+      --config.input.data_dir=/data/tfds --output=/data/wikipedia_wordpiece_128
+  python -m big_uni.main --config=configs/bert_large.py --workdir=/tmp/bert_large \
+      --config.input.prepared_dir=/data/wikipedia_wordpiece_128
+The preparation streams the articles one at a time through BERT's WordPiece on every core
+(--workers) and writes ArrayRecord files of 128-token chunks; each training process then reads
+only its rows of each batch. A run at --config.input.max_seq_len=512 needs its own preparation.
 Published reference: MLM + NSP for 1M steps at batch 256 (4 days on 16 TPU chips); big_uni has
 not been run at this scale (no accelerator on our machines).
 

@@ -31,7 +31,11 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
                        eval_every_steps=10_000, checkpoint_every_steps=10_000)
   config.model = model(variant, 30522)
   config.input = ml_collections.ConfigDict(dict(
-      kind='bert_pretraining', dataset='wikipedia/20230601.en', data_dir='', train_split='train',
+      # prepared_dir: the output of `python -m input_pipeline.prepare_text` (a TFDS corpus
+      # such as Wikipedia must be prepared once by hand; austen and text_files: are prepared
+      # into cache_dir on first use, ~/.cache/big_uni/text if empty).
+      kind='bert_pretraining', dataset='wikipedia/20230601.en', data_dir='', prepared_dir='',
+      cache_dir='', train_split='train',
       eval_split='validation', max_seq_len=128, max_predictions=20, mask_prob=0.15,
       random_next_prob=0.5, whole_word_mask=False, short_seq_prob=0.1, batch_size=256,
       eval_batch_size=256, tokenizer=wordpiece_tokenizer()))

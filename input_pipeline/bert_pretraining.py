@@ -1,123 +1,92 @@
 """BERT pretraining batches (input.kind='bert_pretraining'): masked LM and next-sentence pairs.
 
-Numpy only. The corpus (input_pipeline.text_corpora) is tokenized once per process; each epoch
-builds its sentence pairs from the documents with BERT's create_pretraining_data algorithm and
-shuffles them, both seeded by (seed, epoch), and every pair is masked afresh with a generator
-seeded by (seed, its index in the stream). The batch at step s is a pure function of (seed, s):
-a restart at `start_step` sees exactly the batches an uninterrupted run would, and the processes
-of a multi-host run each compute their own slice of the same global batch.
+Numpy only. The corpus is read from prepared chunks (input_pipeline.prepare_text: consecutive
+sentences of a document, tokenized once and stored for random access), so a process holds only
+the chunks of its own rows, whatever the size of the corpus. Position p of the training stream
+is chunk shuffle(p mod N) of epoch p // N (N chunks; a stateless permutation keyed by (seed,
+epoch)); its pair is built with BERT's create_pretraining_data algorithm and masked afresh, with
+random numbers that are functions of (seed, p) (input_pipeline.stateless_random). So the batch
+at step s is a pure function of (seed, s): a restart at any `start_step` computes its batch in
+O(1), and the processes of a multi-host run each compute their own slice of the same batch.
 
-input_config fields: dataset (a corpus name, e.g. 'austen'), train_split, eval_split,
-max_seq_len (128), max_predictions (20), mask_prob (0.15), random_next_prob (0.5),
-whole_word_mask (False), short_seq_prob (0.1), tokenizer (see input_pipeline.tokenizers), and for TFDS
-corpora data_dir and download.
+input_config fields: dataset (a corpus name, e.g. 'austen'), prepared_dir (where
+`python -m input_pipeline.prepare_text` wrote its chunks; empty: small corpora are prepared
+into cache_dir on first use), train_split, eval_split, max_seq_len (128), max_predictions (20),
+mask_prob (0.15), random_next_prob (0.5), whole_word_mask (False), short_seq_prob (0.1),
+tokenizer (see input_pipeline.tokenizers), and for TFDS corpora data_dir and download.
 """
-import dataclasses
 import itertools
-import math
 
 import numpy as np
 
-from input_pipeline import text_corpora, tokenizers
+from input_pipeline import prepare_text, sampling, stateless_random, text_chunks, tokenizers
 
 # Evaluation pairs and their masks use this seed whatever the run's seed, so every run of a
 # corpus is evaluated on the same batches.
 EVAL_SEED = 0
-_PAIRS, _MASKS = 0, 1  # Streams of the random generators: pair building, masking.
-_CORPORA = {}  # (dataset, split, tokenizer fingerprint) -> TokenizedCorpus, once per process.
+# Streams of random numbers: pair building, masking, the order of each epoch.
+_PAIRS, _MASKS, _ORDER = 0, 1, 2
 
 
-@dataclasses.dataclass(frozen=True)
-class TokenizedCorpus:
-  """All sentences of a split back to back: sentence i is tokens[sentence_starts[i]:
-  sentence_starts[i + 1]], document d is sentences document_starts[d]:document_starts[d + 1]."""
-  tokens: np.ndarray  # int32 [num_tokens]
-  sentence_starts: np.ndarray  # int64 [num_sentences + 1]
-  document_starts: np.ndarray  # int64 [num_documents + 1]
+def create_pair(read, num_chunks: int, index: int, rng: stateless_random.Draws, *,
+                max_tokens: int, short_seq_prob: float,
+                random_next_prob: float) -> tuple[np.ndarray, np.ndarray, int]:
+  """(A tokens, B tokens, is_random_next) of the pair built from chunk `index`; `read(i)` gives
+  chunk i (a text_chunks.Chunk) of the split's `num_chunks`, `rng` the row's random numbers.
 
-
-def tokenized_corpus(input_config, split: str, tokenizer) -> TokenizedCorpus:
-  """The documents of `split` tokenized (cached in memory; Austen with sentencepiece: ~1 s)."""
-  key = (input_config.dataset, split, tokenizer.fingerprint)
-  if key not in _CORPORA:
-    documents = text_corpora.load_documents(
-        input_config.dataset, split, data_dir=input_config.get('data_dir') or None,
-        download=input_config.get('download', False))
-    sentences = [tokenizer.encode_batch(document) for document in documents]
-    sentences = [[s for s in document if s] for document in sentences]
-    sentences = [document for document in sentences if document]
-    lengths = [len(s) for document in sentences for s in document]
-    if not lengths:
-      raise ValueError(f'corpus {input_config.dataset!r} has no text in split {split!r}')
-    _CORPORA[key] = TokenizedCorpus(
-        tokens=np.fromiter(itertools.chain.from_iterable(
-            itertools.chain.from_iterable(sentences)), np.int32, sum(lengths)),
-        sentence_starts=np.concatenate([[0], np.cumsum(lengths)]),
-        document_starts=np.concatenate([[0], np.cumsum([len(d) for d in sentences])]))
-  return _CORPORA[key]
-
-
-def create_pairs(corpus: TokenizedCorpus, rng: np.random.Generator, *, max_seq_len: int,
-                 short_seq_prob: float, random_next_prob: float) -> np.ndarray:
-  """One epoch of sentence pairs, in document order: int64 [num_pairs, 5] rows
-  (a_start, a_end, b_start, b_end, is_random_next), segments A and B being tokens[start:end].
-
-  BERT's create_instances_from_document: gather a document's sentences up to a target length
-  (max_seq_len - 3, or with probability short_seq_prob a random shorter one), cut them into A and
-  B at a random sentence boundary; with probability random_next_prob B is instead a span of a
-  random other document and the unused sentences go back. Then the longer segment loses tokens
-  at a random end until the pair fits. Unlike BERT, a chunk of a single sentence is cut at a
-  random token when B is to be the true continuation (BERT always gives it a random B, which
-  made 55% of Austen's pairs random instead of random_next_prob).
+  BERT's create_instances_from_document, one chunk at a time: from a random sentence of the
+  chunk, gather sentences (on into the document's next chunk) up to a target length (max_tokens,
+  or with probability short_seq_prob a random shorter one) and cut them into A and B at a random
+  sentence boundary; with probability random_next_prob B is instead a span of a random chunk of
+  another document. Then the longer segment loses tokens at a random end until the pair fits.
+  Unlike BERT, a single sentence is cut at a random token when B is to be its true
+  continuation (BERT always gives it a random B, which made 55% of Austen's pairs random).
   """
-  max_tokens = max_seq_len - 3
-  # Python ints: this loop runs once per sentence, and numpy scalars are slower.
-  starts, documents = corpus.sentence_starts.tolist(), corpus.document_starts.tolist()
-  num_documents = len(documents) - 1
-  pairs = []
-  for document in range(num_documents):
-    first, last = documents[document], documents[document + 1]  # Sentence indices.
-    target = max_tokens
-    if rng.random() < short_seq_prob:
-      target = int(rng.integers(2, max_tokens + 1))
-    chunk_start, sentence = first, first
-    while sentence < last:
-      if starts[sentence + 1] - starts[chunk_start] < target and sentence + 1 < last:
-        sentence += 1
-        continue
-      chunk_end = sentence + 1  # The chunk is sentences chunk_start:chunk_end.
-      chunk = (starts[chunk_start], starts[chunk_end])
-      random_next = int(rng.random() < random_next_prob or chunk[1] - chunk[0] < 2)
-      if chunk_end - chunk_start >= 2:  # A ends at a random sentence boundary.
-        a_end = int(rng.integers(chunk_start + 1, chunk_end))
-        a, b = (chunk[0], starts[a_end]), (starts[a_end], chunk[1])
-      else:  # A single sentence: a true B is its rest after a random token.
-        a_end = chunk_end
-        cut = int(rng.integers(chunk[0] + 1, chunk[1])) if not random_next else chunk[1]
-        a, b = (chunk[0], cut), (cut, chunk[1])
-      if random_next:
-        b = _random_span(starts, documents, rng, document, target - (a[1] - a[0]))
-        chunk_end = a_end  # The sentences of the true B start the next chunk.
-      pairs.append((*_truncate(a, b, max_tokens, rng), random_next))
-      chunk_start = sentence = chunk_end
-  return np.array(pairs, np.int64).reshape(-1, 5)
+  target = max_tokens
+  if rng.random() < short_seq_prob:
+    target = rng.integers(2, max_tokens + 1)
+  tokens, starts = _sentences(read, num_chunks, index, rng, target)
+  length = starts[-1]
+  random_next = rng.random() < random_next_prob or length < 2
+  if len(starts) > 2:  # A ends at a random sentence boundary.
+    cut = starts[rng.integers(1, len(starts) - 1)]
+  else:  # A single sentence: a true B is its rest after a random token.
+    cut = length if random_next else rng.integers(1, length)
+  a, b = tokens[:cut], tokens[cut:]
+  if random_next:
+    other = _other_chunk(read, num_chunks, index, rng)
+    b = _sentences(read, num_chunks, other, rng, target - cut)[0]
+  a_start, a_end, b_start, b_end = _truncate((0, len(a)), (0, len(b)), max_tokens, rng)
+  return a[a_start:a_end], b[b_start:b_end], int(random_next)
 
 
-def _random_span(starts: list[int], documents: list[int], rng, document: int,
-                 target: int) -> tuple[int, int]:
-  """Token range of consecutive sentences of another document, from a random sentence on,
-  until `target` tokens are reached or the document ends."""
-  num_documents = len(documents) - 1
-  for _ in range(10):  # BERT's bounded retry: a one-document corpus falls back on itself.
-    other = int(rng.integers(num_documents))
-    if other != document:
-      break
-  first, last = documents[other], documents[other + 1]
-  begin = int(rng.integers(first, last))
-  end = begin + 1
-  while end < last and starts[end] - starts[begin] < target:
+def _sentences(read, num_chunks: int, index: int, rng,
+               target: int) -> tuple[np.ndarray, list[int]]:
+  """(tokens, sentence starts) of consecutive sentences from a random sentence of chunk `index`
+  on, until `target` tokens are reached or the document ends. A chunk has at least max_tokens
+  >= target tokens unless it ends its document, so the next chunk is the most ever needed."""
+  chunk = read(index)
+  tokens, starts = chunk.tokens, chunk.starts[rng.integers(len(chunk.starts) - 1):]
+  if starts[-1] - starts[0] < target and index + 1 < num_chunks:
+    following = read(index + 1)
+    if following.document == chunk.document:
+      tokens = np.concatenate([tokens, following.tokens])
+      starts = starts + [starts[-1] + s for s in following.starts[1:]]
+  end = 1
+  while end < len(starts) - 1 and starts[end] - starts[0] < target:
     end += 1
-  return starts[begin], starts[end]
+  return tokens[starts[0]:starts[end]], [s - starts[0] for s in starts[:end + 1]]
+
+
+def _other_chunk(read, num_chunks: int, index: int, rng) -> int:
+  """A random chunk of another document (BERT's bounded retry: a one-document corpus falls back
+  on its own)."""
+  document = read(index).document
+  for _ in range(10):
+    other = rng.integers(num_chunks)
+    if read(other).document != document:
+      break
+  return other
 
 
 def _truncate(a, b, max_tokens: int, rng) -> tuple[int, int, int, int]:
@@ -132,8 +101,8 @@ def _truncate(a, b, max_tokens: int, rng) -> tuple[int, int, int, int]:
                       else (length_a, length_b - excess))
     else:  # Both end up halved; B loses the odd token.
       new_a, new_b = (max_tokens + 1) // 2, max_tokens // 2
-    front_a = rng.binomial(length_a - new_a, 0.5)
-    front_b = rng.binomial(length_b - new_b, 0.5)
+    front_a = rng.heads(length_a - new_a)
+    front_b = rng.heads(length_b - new_b)
     a = (a[0] + front_a, a[0] + front_a + new_a)
     b = (b[0] + front_b, b[0] + front_b + new_b)
   return int(a[0]), int(a[1]), int(b[0]), int(b[1])
@@ -231,30 +200,44 @@ def mask_tokens(input_ids: np.ndarray, uniforms: np.ndarray, tables: _Tables, *,
 
 
 class _Pipeline:
-  """Everything a batch is a function of: tokenized corpus, tables and masking options."""
+  """Everything a batch is a function of: prepared chunks, tables and pair and mask options."""
 
   def __init__(self, input_config, split: str):
     self.tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
-    self.corpus = tokenized_corpus(input_config, split, self.tokenizer)
+    directory, metadata = prepare_text.prepared_directory(input_config, self.tokenizer)
+    self.chunks = text_chunks.SplitReader(directory, split, metadata)
     self.tables = _Tables(self.tokenizer)
     self.max_seq_len = input_config.get('max_seq_len', 128)
-    self.pair_options = dict(max_seq_len=self.max_seq_len,
+    self.pair_options = dict(max_tokens=self.max_seq_len - 3,
                              short_seq_prob=input_config.get('short_seq_prob', 0.1),
                              random_next_prob=input_config.get('random_next_prob', 0.5))
     self.mask_options = dict(mask_prob=input_config.get('mask_prob', 0.15),
                              max_predictions=input_config.get('max_predictions', 20),
                              whole_word=input_config.get('whole_word_mask', False))
 
-  def pairs(self, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
-    rng = np.random.default_rng([seed, _PAIRS, epoch])
-    pairs = create_pairs(self.corpus, rng, **self.pair_options)
-    return pairs[rng.permutation(len(pairs))] if shuffle else pairs
+  def batch(self, chunks: np.ndarray, positions: np.ndarray, seed: int) -> dict:
+    """The masked batch of the pairs of `chunks` [n], at `positions` [n] in the stream."""
+    # Each chunk with the next, which a pair often reaches into; the rest come one by one.
+    following = chunks[chunks + 1 < self.chunks.num_chunks] + 1
+    cache = self.chunks.read(chunks.tolist() + following.tolist())
 
-  def batch(self, pairs: np.ndarray, indices: np.ndarray, seed: int) -> dict:
-    """The masked batch of `pairs` [n, 5], whose positions in the stream are `indices` [n]."""
-    batch = assemble(self.corpus.tokens, pairs, self.max_seq_len, self.tables)
-    uniforms = np.stack([np.random.default_rng([seed, _MASKS, i]).random((3, self.max_seq_len))
-                         for i in indices.tolist()])
+    def read(index: int) -> text_chunks.Chunk:
+      if index not in cache:
+        cache.update(self.chunks.read([index]))
+      return cache[index]
+
+    draws = stateless_random.batch_draws(stateless_random.row_keys(seed, _PAIRS, positions))
+    pairs = [create_pair(read, self.chunks.num_chunks, chunk, rng, **self.pair_options)
+             for chunk, rng in zip(chunks.tolist(), draws)]
+    segments = [segment for a, b, _ in pairs for segment in (a, b)]
+    ends = np.cumsum([len(s) for s in segments]).reshape(-1, 2)
+    starts = ends - [[len(a), len(b)] for a, b, _ in pairs]
+    rows = np.stack([starts[:, 0], ends[:, 0], starts[:, 1], ends[:, 1],
+                     [label for _, _, label in pairs]], axis=1)
+    tokens = np.concatenate(segments).astype(np.int32)
+    batch = assemble(tokens, rows, self.max_seq_len, self.tables)
+    uniforms = stateless_random.uniforms(stateless_random.row_keys(seed, _MASKS, positions),
+                                         3 * self.max_seq_len).reshape(-1, 3, self.max_seq_len)
     batch.update(mask_tokens(batch['input_ids'], uniforms, self.tables, **self.mask_options))
     return batch
 
@@ -271,50 +254,42 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
     masked_weights float32 [B, P] 1 for a prediction, 0 for padding
     next_sentence_label int32 [B] 0: B follows A in the text, 1: B is from another document
 
-  B = global_batch_size // process_count; a process gets rows [index * B, (index + 1) * B).
-  train=True: endless (or `num_steps` batches) from `start_step`; epoch e's pairs are built and
-    shuffled with (seed, e) (restarting in epoch e rebuilds epochs < e to count their pairs).
-  train=False: one pass over the pairs of `split` in document order, built and masked with
+  B = global_batch_size // process_count; a process gets rows [index * B, (index + 1) * B),
+  and reads only the chunks of those rows.
+  train=True: endless (or `num_steps` batches) from `start_step`; each epoch is one pair per
+    chunk, in an order keyed by (seed, epoch).
+  train=False: one pass over the chunks of `split` in document order, paired and masked with
     EVAL_SEED (the same batches in every run); rows past the end are padding, with a 'mask'
     bool [B] False on them, and all processes yield the same number of batches.
   """
-  if global_batch_size % process_count:
-    raise ValueError(f'batch size {global_batch_size} is not divisible by {process_count} '
-                     'processes')
-  local_batch = global_batch_size // process_count
+  local_batch = sampling.local_batch_size(global_batch_size, process_count)
   pipeline = _Pipeline(input_config, split)
-  offsets = process_index * local_batch + np.arange(local_batch)
   if train:
     steps = itertools.count(start_step) if num_steps is None else range(
         start_step, start_step + num_steps)
+    offsets = process_index * local_batch + np.arange(local_batch)
     return _train_batches(pipeline, seed, steps, global_batch_size, offsets)
-  return _eval_batches(pipeline, global_batch_size, offsets)
+  return _eval_batches(pipeline, sampling.eval_rows(
+      pipeline.chunks.num_chunks, global_batch_size=global_batch_size,
+      process_index=process_index, process_count=process_count))
 
 
 def _train_batches(pipeline: _Pipeline, seed: int, steps, global_batch_size: int,
                    offsets: np.ndarray):
-  epoch_starts = [0]  # Stream index of the first pair of epoch 0, 1, ...
-  epochs = {}  # Shuffled pairs of the epochs the current batch draws from.
+  size = pipeline.chunks.num_chunks
   for step in steps:
-    indices = step * global_batch_size + offsets
-    while epoch_starts[-1] <= indices[-1]:
-      epoch = len(epoch_starts) - 1
-      epochs[epoch] = pipeline.pairs(seed, epoch, shuffle=True)
-      epoch_starts.append(epoch_starts[-1] + len(epochs[epoch]))
-    for finished in [e for e in epochs if epoch_starts[e + 1] <= indices[0]]:
-      del epochs[finished]
-    epoch_of = np.searchsorted(epoch_starts, indices, side='right') - 1
-    pairs = np.concatenate([
-        epochs[e][indices[epoch_of == e] - epoch_starts[e]] for e in np.unique(epoch_of)])
-    yield pipeline.batch(pairs, indices, seed)
+    positions = step * global_batch_size + offsets
+    epochs, chunks = positions // size, np.empty_like(positions)
+    for epoch in np.unique(epochs).tolist():
+      rows = epochs == epoch
+      chunks[rows] = stateless_random.shuffle(positions[rows] % size, size, (seed, _ORDER, epoch))
+    yield pipeline.batch(chunks, positions, seed)
 
 
-def _eval_batches(pipeline: _Pipeline, global_batch_size: int, offsets: np.ndarray):
-  pairs = pipeline.pairs(EVAL_SEED, 0, shuffle=False)
-  for step in range(math.ceil(len(pairs) / global_batch_size)):
-    indices = step * global_batch_size + offsets
-    real = indices < len(pairs)
-    batch = pipeline.batch(pairs[np.where(real, indices, 0)], indices, EVAL_SEED)
+def _eval_batches(pipeline: _Pipeline, rows):
+  for row in rows:
+    real = row.mask
+    batch = pipeline.batch(row.indices, row.positions, EVAL_SEED)
     batch['input_ids'] = np.where(real[:, None], batch['input_ids'], pipeline.tables.pad_id)
     for key in ('segment_ids', 'input_mask', 'masked_positions', 'masked_ids',
                 'masked_weights', 'next_sentence_label'):
@@ -324,8 +299,8 @@ def _eval_batches(pipeline: _Pipeline, global_batch_size: int, offsets: np.ndarr
 
 
 def num_examples(input_config, split: str) -> int:
-  """Pairs in one pass over `split` (exact for evaluation; training epochs differ by ~3%)."""
-  return len(_Pipeline(input_config, split).pairs(EVAL_SEED, 0, shuffle=False))
+  """Pairs in one pass over `split`: its number of chunks (from the prepared metadata)."""
+  return _Pipeline(input_config, split).chunks.num_chunks
 
 
 def class_names(input_config) -> None:
@@ -337,7 +312,7 @@ def baselines(input_config, batch_size: int = 256) -> dict[str, float]:
   of always predicting the most frequent non-special token of train_split (the unigram
   baseline), and NSP accuracy of always predicting the more common label (chance: ~0.5)."""
   train = _Pipeline(input_config, input_config.train_split)
-  counts = np.bincount(train.corpus.tokens, minlength=train.tokenizer.vocab_size)
+  counts = np.load(train.chunks.token_counts_path)
   counts[list(train.tokenizer.special_ids())] = 0
   guess = counts.argmax()
   hits = total = 0.0

@@ -42,11 +42,13 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def pretraining(corpus, tmp_path_factory):
-  """input_config of bert_pretraining on `corpus`, with a 300-piece sentencepiece model."""
+  """input_config of bert_pretraining on `corpus`, with a 300-piece sentencepiece model (501
+  training chunks of 64-token pairs)."""
   return ml_collections.ConfigDict(dict(
       kind='bert_pretraining', dataset=corpus, train_split='train', eval_split='validation',
       max_seq_len=64, max_predictions=12, mask_prob=0.15, random_next_prob=0.5,
-      whole_word_mask=False, short_seq_prob=0.1,
+      whole_word_mask=False, short_seq_prob=0.1, prepared_dir='',
+      cache_dir=str(tmp_path_factory.mktemp('prepared_text')),
       tokenizer=dict(kind='sentencepiece', path='', train_corpus=corpus, vocab_size=300,
                      lowercase=False, cache_dir=str(tmp_path_factory.mktemp('tokenizers')))))
 
@@ -194,8 +196,8 @@ def test_whole_word_masking_selects_whole_words(pretraining):
 
 
 def test_restart_and_process_slices_reproduce_the_stream(pretraining):
-  first = _take(_stream(pretraining), 25)  # Crosses two epochs (~700 pairs each).
-  for a, b in zip(first[20:], _take(_stream(pretraining, start_step=20), 5)):
+  first = _take(_stream(pretraining), 60)  # 7.7 epochs of 501 pairs.
+  for a, b in zip(first[55:], _take(_stream(pretraining, start_step=55), 5)):  # In epoch 7.
     _assert_same(a, b)
   assert not np.array_equal(next(_stream(pretraining, seed=1))['input_ids'],
                             first[0]['input_ids'])
@@ -203,6 +205,33 @@ def test_restart_and_process_slices_reproduce_the_stream(pretraining):
             for p in range(2)]
   for step in range(3):
     _assert_same(_concat([halves[0][step], halves[1][step]]), first[9 + step])
+
+
+def test_a_deep_restart_is_the_same_stream(pretraining):
+  """Step 100,000 (epoch 12,775) computed at once equals the same stream positions read with
+  another batch size or by 2 processes: every row is a function of (seed, its position)."""
+  deep = next(_stream(pretraining, start_step=100_000))
+  _assert_same(_concat(_take(_stream(pretraining, global_batch_size=32, start_step=200_000), 2)),
+               deep)
+  _assert_same(_concat([next(_stream(pretraining, start_step=100_000, process_index=p,
+                                     process_count=2)) for p in range(2)]), deep)
+  epoch = 100_000 * 64 // input_pipeline.num_examples(pretraining, 'train')
+  assert epoch == 12_774 and not np.array_equal(deep['input_ids'], next(_stream(
+      pretraining, start_step=100_001))['input_ids'])
+
+
+def test_epochs_pair_every_chunk_once(pretraining, monkeypatch):
+  size = input_pipeline.num_examples(pretraining, 'train')
+  pipeline = bert_pretraining._Pipeline(pretraining, 'train')
+  seen = []
+  monkeypatch.setattr(bert_pretraining._Pipeline, 'batch',
+                      lambda self, chunks, positions, seed: seen.append(chunks))
+  for _ in bert_pretraining._train_batches(pipeline, 0, range(2 * size // 64 + 1), 64,
+                                           np.arange(64)):
+    pass
+  order = np.concatenate(seen)
+  assert sorted(order[:size]) == sorted(order[size:2 * size]) == list(range(size))
+  assert not np.array_equal(order[:size], order[size:2 * size])  # Each epoch reshuffled.
 
 
 def test_eval_pass_is_fixed_padded_and_in_step_across_processes(pretraining):
