@@ -23,6 +23,10 @@ setuptools.setup(
         'optax>=0.2.8',
         'orbax-checkpoint>=0.12.8',
         'ml-collections>=1.1',
+        # Workdirs local or gs://, through one path library; gcsfs is epath's gs:// client where
+        # TensorFlow is absent, and big_uni always uses it (big_uni/paths.py).
+        'etils[epath]',
+        'gcsfs>=2026.10',
         'clu>=0.0.12',
         'tensorboard>=2.20',
         'tensorflow-datasets>=4.9.10',

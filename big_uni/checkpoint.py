@@ -11,26 +11,24 @@ checkpoint that reads back intact.
   never costs the last good one.
 """
 import errno
-import glob
-import os
 import time
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+from etils import epath
 from jax.experimental import multihost_utils
 
-from big_uni import errors, trees
-
-_TMP_SUFFIX = '.orbax-checkpoint-tmp'
+from big_uni import errors, paths, trees
 
 
 class Checkpointer:
   """Wraps an orbax CheckpointManager over `<workdir>/checkpoints/<step>/{state,checksums}`."""
 
-  def __init__(self, directory: str, *, every_steps: int, keep: int, async_save: bool = True):
-    directory = os.path.abspath(directory)  # Orbax refuses relative paths (--workdir=runs/x).
+  def __init__(self, directory: epath.PathLike, *, every_steps: int, keep: int,
+               async_save: bool = True):
+    directory = paths.resolve(directory)  # Orbax refuses relative paths (--workdir=runs/x).
     self._directory = directory
     self._every_steps = every_steps
     self._pending_step = None  # The step of the async save in flight, if any.
@@ -69,7 +67,7 @@ class Checkpointer:
     _check_fits(self._manager.item_metadata(step)['state']['params'], abstract_state.params,
                 step, self._directory)
     # Checkpoints written before checksums existed restore without the check.
-    verified = os.path.isdir(os.path.join(self._directory, str(step), 'checksums'))
+    verified = (self._directory / str(step) / 'checksums').is_dir()
     items = {'state': ocp.args.StandardRestore(abstract_state)}
     if verified:
       items['checksums'] = ocp.args.JsonRestore()
@@ -84,18 +82,22 @@ class Checkpointer:
       return
     if jax.process_index() == 0:
       for step, why in unreadable.items():
-        path = os.path.join(self._directory, str(step))
-        kept = f'{path}.unreadable-{int(time.time())}'
-        os.rename(path, kept)
+        path = self._directory / str(step)
+        kept = path.parent / f'{path.name}.unreadable-{int(time.time())}'
+        path.rename(kept)
         logging.warning('the checkpoint at step %d is unreadable (%s): kept as %s; resuming from '
                         'step %d, the newest intact checkpoint', step, why, kept, restored_step)
     multihost_utils.sync_global_devices('big_uni checkpoints set aside')
     self._manager.reload()
 
+  def due(self, step: int) -> bool:
+    """Whether `step` is on the save interval."""
+    # The interval is decided here: orbax on its own would also save the first step it sees.
+    return step % self._every_steps == 0
+
   def save(self, step: int, state, *, force: bool = False) -> bool:
     """Starts an async save if `step` is on the interval (or `force`); returns whether it did."""
-    # The interval is decided here: orbax on its own would also save the first step it sees.
-    if not force and step % self._every_steps:
+    if not force and not self.due(step):
       return False
     self.wait()
     try:
@@ -155,7 +157,7 @@ def _local_sum(array: jax.Array) -> int:
   return total % 2**32
 
 
-def _check_fits(saved_params, model_params, step: int, directory: str):
+def _check_fits(saved_params, model_params, step: int, directory: epath.Path):
   """A checkpoint of another model is a config mistake, not a corrupt file: name the param."""
   saved, model = trees.flatten(saved_params), trees.flatten(model_params)
   fix = ('Resume with the config this run was started with (config.json in the workdir), or '
@@ -173,13 +175,15 @@ def _check_fits(saved_params, model_params, step: int, directory: str):
           f'{tuple(model[name].shape)} in the model. {fix}')
 
 
-def _report_incomplete_saves(directory: str):
+def _report_incomplete_saves(directory: epath.Path):
+  """Orbax's unfinished saves: local ones are temporary directories, gs:// ones step directories
+  without a commit file (an object store has no atomic rename of a directory)."""
   if jax.process_index() != 0:
     return
-  for path in sorted(glob.glob(os.path.join(directory, f'*{_TMP_SUFFIX}*'))):
+  for name in sorted(ocp.path.step.tmp_checkpoints(directory)):
     logging.warning('%s is a checkpoint save that did not finish (the process stopped while '
                     'writing it): it is removed, and the run resumes from the newest complete '
-                    'checkpoint', path)
+                    'checkpoint', directory / name)
 
 
 def _root_cause(error: BaseException) -> str:

@@ -14,14 +14,13 @@ for target 'text' of a CLIP model, `config.model` itself otherwise).
 Every param of the target subtree whose path also exists in the source is loaded (others keep
 their initialisation and are listed); `dont_load` regexes keep some fresh (e.g. a new 'head').
 """
-import os
 import re
 
 import jax
 import numpy as np
 from absl import logging
 
-from big_uni import checkpoint, errors, trees
+from big_uni import checkpoint, errors, paths, trees
 from big_uni.models import transformer, vit
 from input_pipeline import wheel_files
 
@@ -46,12 +45,12 @@ def load_source(source_config, model_config) -> dict:
 def _checkpoint_params(path: str, step: int | None) -> dict:
   """Params of a big_uni checkpoint: `path` is a workdir, its checkpoints/ or one step's dir."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  directory = path
-  if os.path.isdir(os.path.join(path, 'checkpoints')):
-    directory = os.path.join(path, 'checkpoints')
-  elif os.path.basename(os.path.normpath(path)).isdigit() and step is None:
-    directory, step = os.path.dirname(os.path.normpath(path)), int(os.path.basename(path))
-  if not os.path.isdir(directory):
+  directory = paths.resolve(path)
+  if (directory / 'checkpoints').is_dir():
+    directory = directory / 'checkpoints'
+  elif directory.name.isdigit() and step is None:
+    directory, step = directory.parent, int(directory.name)
+  if not directory.is_dir():
     raise errors.UserInputError(f'init checkpoint {path!r} does not exist: give a workdir of a '
                                 'finished run (with checkpoints/) or one of its step folders')
   manager = ocp.CheckpointManager(
