@@ -31,7 +31,8 @@ def get_config(arg: str = 'default'):
   config.model.update(dict(width=128, depth=4, mlp_dim=512, num_heads=2, vocab_size=8000,
                            max_len=128, dropout=0.0, norm_first=True))
   config.input.update(dict(dataset='austen', max_seq_len=32, max_predictions=5, batch_size=256,
-                           eval_batch_size=512, tokenizer=common_bert.austen_tokenizer(8000)))
+                           eval_batch_size=512,
+                           tokenizer=common_bert.sentencepiece_tokenizer(8000)))
   config.optimizer.update(dict(lr=2e-3, weight_decay=0.01, warmup_steps=100, decay='linear',
                                b2=0.98))
   if arg == 'seq128':

@@ -78,7 +78,7 @@ def get_config(arg: str = 'tweets'):
     config.model.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, vocab_size=1000,
                              max_len=32))
     config.input.update(dict(max_seq_len=32, batch_size=8, eval_batch_size=16,
-                             tokenizer=common_bert.austen_tokenizer(1000)))
+                             tokenizer=common_bert.sentencepiece_tokenizer(1000, 'python_help')))
     return config
   if task not in DATASETS or start not in ('', 'scratch', 'minilm'):
     raise ValueError(f'unknown variant {arg!r}: <task>[_scratch|_minilm] with task in '

@@ -74,7 +74,7 @@ def _scratch() -> ml_collections.ConfigDict:
       dataset='fashion_mnist', train_split='train', eval_split='test', image_size=28,
       channels=1, batch_size=128, eval_batch_size=500, augment='none', flip=True, mean=(0.5,),
       std=(0.5,), cache=True, max_text_len=24,
-      templates=TRAIN_TEMPLATES, tokenizer=common_bert.austen_tokenizer(8000)))
+      templates=TRAIN_TEMPLATES, tokenizer=common_bert.sentencepiece_tokenizer(8000)))
   config.optimizer.update(dict(lr=2e-3, weight_decay=0.05, warmup_steps=300, b2=0.98))
   config.evals = _evals()
   return config

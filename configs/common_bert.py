@@ -10,10 +10,11 @@ def wordpiece_tokenizer(path: str = 'minilm') -> ml_collections.ConfigDict:
                                         train_corpus='', vocab_size=30522))
 
 
-def austen_tokenizer(vocab_size: int = 8000) -> ml_collections.ConfigDict:
-  """A sentencepiece unigram vocabulary trained on the Austen novels (about a second, cached)."""
+def sentencepiece_tokenizer(vocab_size: int = 8000,
+                            corpus: str = 'austen') -> ml_collections.ConfigDict:
+  """A sentencepiece unigram vocabulary trained on `corpus` (Austen: about a second, cached)."""
   return ml_collections.ConfigDict(dict(kind='sentencepiece', path='', lowercase=False,
-                                        train_corpus='austen', vocab_size=vocab_size))
+                                        train_corpus=corpus, vocab_size=vocab_size))
 
 
 def model(variant: str, vocab_size: int, name: str = 'bert_pretraining'):
@@ -45,12 +46,14 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
 
 
 def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """A few steps of a 2-layer, 32-wide model of the same family on a small Austen vocabulary."""
+  """A few steps of a 2-layer, 32-wide model of the same family on Python's help topics (they
+  ship with Python, so smoke runs and tests need no data package), with a small vocabulary."""
   config.update(dict(total_steps=4, log_every_steps=2, eval_every_steps=0,
                      checkpoint_every_steps=2))
   config.model.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, vocab_size=1000,
                            max_len=64))
-  config.input.update(dict(dataset='austen', max_seq_len=32, max_predictions=5, batch_size=8,
-                           eval_batch_size=16, tokenizer=austen_tokenizer(1000)))
+  config.input.update(dict(dataset='python_help', max_seq_len=32, max_predictions=5,
+                           batch_size=8, eval_batch_size=16,
+                           tokenizer=sentencepiece_tokenizer(1000, 'python_help')))
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))
   return config

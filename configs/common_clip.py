@@ -58,6 +58,6 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       batch_size=16, eval_batch_size=64, augment='pad_crop', pad=1, flip=False, mean=(0.5,),
       std=(0.5,), cache=True, max_text_len=24,
       templates=('a photo of the number {label}.', 'a digit: {label}.'),
-      tokenizer=common_bert.austen_tokenizer(1000)))
+      tokenizer=common_bert.sentencepiece_tokenizer(1000, 'python_help')))
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))
   return config

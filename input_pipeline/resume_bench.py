@@ -56,11 +56,12 @@ def main():
     print(json.dumps(time_to_first_batch(args.data_dir, args.size, args.one_start_step,
                                          args.batch_size)))
     return
+  size = builders.RESUME_BENCH_SIZES[args.size]
   builder = tfds.builder(f'big_uni_resume_bench/{args.size}', data_dir=args.data_dir)
   if not builder.is_prepared():
     start = time.perf_counter()
     builder.download_and_prepare(file_format='array_record')
-    print(f'generated {builders.RESUME_BENCH_SIZES[args.size]:,} records in {time.perf_counter() - start:.0f} s')
+    print(f'generated {size:,} records in {time.perf_counter() - start:.0f} s')
   results = []
   for start_step in (int(s) for s in args.start_steps.split(',')):
     child = subprocess.run(
@@ -69,11 +70,11 @@ def main():
          f'--one_start_step={start_step}'], capture_output=True, text=True, check=True,
         env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
     result = json.loads(child.stdout.strip().splitlines()[-1])
-    epoch = start_step * args.batch_size // builders.RESUME_BENCH_SIZES[args.size]
+    epoch = start_step * args.batch_size // size
     print(f'start_step {start_step:>7,} (epoch {epoch:>3}): first batch after '
           f'{result["first_batch_s"]:.2f} s, next batch {result["second_batch_s"]:.3f} s')
     results.append(result)
-  print(json.dumps({'records': builders.RESUME_BENCH_SIZES[args.size], 'batch_size': args.batch_size,
+  print(json.dumps({'records': size, 'batch_size': args.batch_size,
                     'results': results,
                     'last_over_first': results[-1]['first_batch_s'] /
                                        results[0]['first_batch_s']}))

@@ -5,8 +5,8 @@ once per process; the batch at step s is a pure function of (seed, s), so restar
 
 input_config fields: dataset ('austen_novels', 'tweets', 'glue/sst2', 'glue/mrpc', ...; see
 text_corpora.labelled_texts), train_split, eval_split, max_seq_len, tokenizer (see
-input_pipeline.tokenizers), num_train_examples (optional: a fixed random subset of train_split of this
-size), min_confidence (tweets), data_dir and download (TFDS).
+input_pipeline.tokenizers), num_train_examples (optional: a fixed random subset of
+train_split of this size), min_confidence (tweets), data_dir and download (TFDS).
 """
 import dataclasses
 import itertools

@@ -7,6 +7,9 @@ ones its held-out metrics, or the Austen passage classification test, are measur
 
 Corpus names (`iter_documents` streams a corpus one document at a time):
   austen               Jane Austen's 6 novels, one document per chapter (Debian r-cran-janeaustenr)
+  python_help          the 79 topics of Python's interactive help (`pydoc_data`, which ships with
+                       every CPython: 465k characters of English prose), one document per topic;
+                       the smoke configs' corpus, so tests need nothing beyond pip
   text_files:<glob>    one document per file; paragraphs are separated by blank lines
   <TFDS name>          e.g. 'wikipedia/20230601.en': the 'text' field of its train split, one
                        document per example, paragraphs on separate lines
@@ -228,6 +231,10 @@ def _document_readers(name: str, data_dir: str | None,
   """For each document of the corpus, in order, a function that reads its sentences."""
   if name == 'austen':
     return (functools.partial(list, sentences) for _, sentences in _austen_chapters())
+  if name == 'python_help':
+    from pydoc_data import topics  # pylint: disable=g-import-not-at-top
+    return (functools.partial(split_sentences, topics.topics[topic])
+            for topic in sorted(topics.topics))
   if name.startswith('text_files:'):
     return (functools.partial(_read_sentences, path) for path in text_files(name))
   return (functools.partial(_text_sentences, text)

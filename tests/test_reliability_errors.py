@@ -16,10 +16,11 @@ from PIL import Image
 
 import input_pipeline
 import reliability_runs as runs
-from big_uni import checkpoint, errors, pretrained, tokenizers, train
+from big_uni import checkpoint, errors, pretrained, train
 from big_uni.convert import dinov2_onnx, hf_bert
 from big_uni.tasks import classification
 from configs import common, vit_mnist5k
+from input_pipeline import tokenizers
 
 
 def _synthetic_config(**overrides):
@@ -227,7 +228,7 @@ def test_corrupt_images_skipped_and_counted(tmp_path, caplog):
 
 def test_tokenizer_and_model_vocab_sizes_must_agree(tmp_path):
   message = _cli(tmp_path, 'configs/bert_austen.py:smoke', '--config.model.vocab_size=999')
-  assert re.fullmatch(r'error: the tokenizer \(sentencepiece, trained on austen\) has 1000 '
+  assert re.fullmatch(r'error: the tokenizer \(sentencepiece, trained on python_help\) has 1000 '
                       r'tokens but the model has vocab_size=999: set it to 1000 or use the '
                       r'matching tokenizer', message)
 
