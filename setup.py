@@ -27,8 +27,7 @@ setuptools.setup(
         # TensorFlow is absent, and big_uni always uses it (big_uni/paths.py).
         'etils[epath]',
         'gcsfs>=2026.10',
-        'clu>=0.0.12',
-        'tensorboard>=2.20',
+        'tensorboard>=2.20',  # Its event protos: big_uni writes the event files itself.
         'tensorflow-datasets>=4.9.10',
         'importlib_resources',  # tfds needs it to prepare datasets, but does not list it.
         'sentencepiece>=0.2',

@@ -1,55 +1,113 @@
-"""Metric logging: TensorBoard (clu), one JSON object per line, and a console progress line."""
+"""Metric logging: TensorBoard events, one JSON object per line, and a console progress line."""
+import importlib.util
 import json
 import os
+import socket
 import time
 
 import jax
 import numpy as np
+from etils import epath
+
+from big_uni import paths
+
+_FLUSH_SECONDS = 5.0  # GCS takes about one update of an object per second.
+
+
+class _GrowingFile:
+  """A file that is only appended to, held in memory and written whole at each flush
+  (paths.write_whole): object stores cannot append, and a kill never leaves part of a line."""
+
+  def __init__(self, path: epath.Path, content: bytes = b''):
+    self._path = path
+    self._content = bytearray(content)
+    self._flushed = False
+
+  def write(self, data: bytes):
+    self._content += data
+    self._flushed = False
+
+  def flush(self):
+    if not self._flushed:
+      paths.write_whole(self._path, bytes(self._content))
+      self._flushed = True
 
 
 class JsonlWriter:
-  """Appends {"step": s, <scalar>: value, ...} lines to a file, one line per write."""
+  """metrics.jsonl: {"step": s, <scalar>: value, ...}, one line per write. A rerun keeps the
+  lines of the steps up to `first_step`, the checkpoint it resumes from, and writes the later
+  steps again: every step is in the file once however often the run was killed."""
 
-  def __init__(self, path: str):
-    self._file = open(path, 'a')
+  def __init__(self, path: epath.Path, first_step: int):
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    kept = ''.join(line for line in lines if json.loads(line)['step'] <= first_step)
+    self._file = _GrowingFile(path, kept.encode())
 
   def write_scalars(self, step: int, scalars: dict):
     row = {'step': int(step), **{k: float(np.asarray(v)) for k, v in scalars.items()}}
-    self._file.write(json.dumps(row) + '\n')
+    self._file.write((json.dumps(row) + '\n').encode())
+
+  def flush(self):
     self._file.flush()
 
-  def close(self):
-    self._file.close()
 
+class TensorBoardWriter:
+  """One TensorBoard event file per start of the run, written with TensorBoard's protos and
+  through epath like every other file (TensorFlow's writer needs TensorFlow, and writes gs://
+  with its own GCS client)."""
 
-def _tensorboard_writer(workdir: str):
-  """clu's TensorBoard writer, or None where TensorFlow is absent (it writes tf.summary)."""
-  try:
-    from clu import metric_writers  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    print(f'No TensorBoard logs ({e}); metrics go to metrics.jsonl only.', flush=True)
-    return None
-  return metric_writers.SummaryWriter(workdir)
+  def __init__(self, workdir: epath.Path):
+    from tensorboard.summary.writer import record_writer  # pylint: disable=g-import-not-at-top
+    # The usual name; TensorBoard reads every file with 'tfevents' in its name.
+    name = f'events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}.v2'
+    self._file = _GrowingFile(workdir / name)
+    self._records = record_writer.RecordWriter(self._file)
+    self._write(file_version='brain.Event:2')
+
+  def _write(self, **fields):
+    from tensorboard.compat.proto import event_pb2  # pylint: disable=g-import-not-at-top
+    event = event_pb2.Event(wall_time=time.time(), **fields)
+    self._records.write(event.SerializeToString())
+
+  def write_scalars(self, step: int, scalars: dict):
+    from tensorboard.compat.proto import summary_pb2  # pylint: disable=g-import-not-at-top
+    values = [summary_pb2.Summary.Value(tag=k, simple_value=float(np.asarray(v)))
+              for k, v in scalars.items()]
+    self._write(step=int(step), summary=summary_pb2.Summary(value=values))
+
+  def flush(self):
+    self._file.flush()
 
 
 class MetricWriter:
-  """Process 0 writes TensorBoard events and metrics.jsonl in the workdir; others write nothing."""
+  """Process 0 writes TensorBoard events and metrics.jsonl in the workdir; others write nothing.
+  Files are written at most every _FLUSH_SECONDS, and at each `flush()`."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: epath.Path, first_step: int):
     self._writers = []
     if jax.process_index() == 0:
-      self._writers.append(JsonlWriter(os.path.join(workdir, 'metrics.jsonl')))
-      tensorboard = _tensorboard_writer(workdir)
-      if tensorboard is not None:
-        self._writers.append(tensorboard)
+      self._writers.append(JsonlWriter(workdir / 'metrics.jsonl', first_step))
+      # Installed with big_uni, but GPU machines hold only some wheels.
+      if importlib.util.find_spec('tensorboard'):
+        self._writers.append(TensorBoardWriter(workdir))
+      else:
+        print('No TensorBoard logs (the tensorboard package is not installed); metrics go to '
+              'metrics.jsonl only.', flush=True)
+    self._last_flush = time.monotonic()
 
   def write_scalars(self, step: int, scalars: dict):
     for writer in self._writers:
       writer.write_scalars(step, scalars)
+    if time.monotonic() - self._last_flush >= _FLUSH_SECONDS:
+      self.flush()
+
+  def flush(self):
+    for writer in self._writers:
+      writer.flush()
+    self._last_flush = time.monotonic()
 
   def close(self):
-    for writer in self._writers:
-      writer.close()
+    self.flush()
 
 
 class Progress:

@@ -5,8 +5,7 @@ task only supplies `init_params`, `loss_and_metrics` and `eval_sums`.
 """
 import contextlib
 import math
-import os
-import tempfile
+import uuid
 from typing import Any
 
 import flax
@@ -15,9 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from etils import epath
 from jax.sharding import NamedSharding, PartitionSpec
 
-from big_uni import (checkpoint, data, errors, metrics_log, optim, preemption, pretrained,
+from big_uni import (checkpoint, data, errors, metrics_log, optim, paths, preemption, pretrained,
                      sharding, tasks)
 from big_uni.evaluators import runner
 
@@ -166,16 +166,28 @@ def _means(step_metrics: list[dict]) -> dict[str, float]:
   return means
 
 
-def _make_workdir(workdir: str):
-  """Creates `workdir` and checks that files can be written there, before any work is done."""
+def _make_workdir(workdir: str) -> epath.Path:
+  """Creates `workdir` (a local directory, or a prefix in an existing bucket) and checks that
+  files can be written there, before any work is done."""
+  path = paths.resolve(workdir)
+  probe = path / f'.write-check-{uuid.uuid4().hex}'  # One per process.
   try:
-    os.makedirs(workdir, exist_ok=True)
-    with tempfile.TemporaryFile(dir=workdir):
-      pass
-  except OSError as e:
+    path.mkdir(parents=True, exist_ok=True)
+    probe.write_bytes(b'')
+    probe.unlink()
+  # gcsfs raises OSErrors for 403 and 404 but its own HttpError for others (401: no credentials).
+  except Exception as e:  # pylint: disable=broad-except
+    # An object store answers an upload with 404 only where the bucket is missing.
+    if paths.is_remote(workdir) and isinstance(e, FileNotFoundError):
+      bucket = paths.bucket(workdir)
+      raise errors.UserInputError(
+          f'--workdir={workdir}: the bucket {bucket} does not exist (or this account cannot see '
+          f'it): create it (gcloud storage buckets create {bucket}) or correct the name') from None
+    reason = getattr(e, 'strerror', None) or str(e) or type(e).__name__
     raise errors.UserInputError(
-        f'--workdir={workdir} is not writable ({e.strerror}): give a directory this user can '
-        'write to, or fix its permissions') from None
+        f'--workdir={workdir} is not writable ({reason}): give a directory (or a gs:// bucket) '
+        'this user can write to, or fix its permissions') from None
+  return path
 
 
 def accumulate_gradients(grad_fn, params, batch, rng, steps: int, grad_shardings):
@@ -212,10 +224,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   SIGTERM (a preemption notice) ends the run after the current step, with a checkpoint. A
   non-finite loss or gradient stops it before anything is saved over the last good checkpoint.
   """
-  _make_workdir(workdir)
+  workdir = _make_workdir(workdir)
   trainer = Trainer(config)
   checkpointer = checkpoint.Checkpointer(
-      os.path.join(workdir, 'checkpoints'), every_steps=config.checkpoint_every_steps,
+      workdir / 'checkpoints', every_steps=config.checkpoint_every_steps,
       keep=config.get('checkpoint_keep', 3))
   if checkpointer.latest_step() is not None:
     state = checkpointer.restore(trainer.abstract_state)
@@ -223,14 +235,13 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     state = trainer.init_state()
   # Written once the checkpoint is known to fit: a refused resume keeps the run's config.json.
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+    paths.write_whole(workdir / 'config.json', config.to_json_best_effort(indent=2).encode())
   first_step = int(jax.device_get(state.step))
   total_steps = trainer.total_steps
   metrics_log.log(f'{config.model.name}: {count_params(state.params):,} params, '
                   f'mesh {dict(trainer.mesh.shape)}, steps {first_step} -> {total_steps}')
 
-  writer = metrics_log.MetricWriter(workdir)
+  writer = metrics_log.MetricWriter(workdir, first_step)
   train_batches = data.get_iterator(config, config.input.train_split, train=True,
                                     task=trainer.task, start_step=first_step,
                                     num_steps=total_steps - first_step,
@@ -253,6 +264,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
         non_finite = _first_non_finite(fetched, step)
         if non_finite:
           checkpointer.close()
+          writer.close()  # The rows up to the bad step, to look at.
           raise errors.NonFiniteError(
               f'{non_finite}; nothing after it was saved (last checkpoint: step '
               f'{checkpointer.latest_step()}). Lower config.optimizer.lr or check the input '
@@ -262,6 +274,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
         writer.write_scalars(step, scalars)
         metrics_log.log(progress.console_line(step, scalars))
       if preempted:
+        writer.flush()
         checkpointer.save(step, state, force=True)
         metrics_log.log(f'step {step}: stopping on SIGTERM (preemption notice) with a checkpoint; '
                         'rerun the same command to resume')
@@ -276,6 +289,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
         eval_metrics = {**eval_metrics, **evaluations}
         writer.write_scalars(step, evaluations)
         metrics_log.log(f'step {step} |\n{runner.format_results(evaluations)}')
+      if is_last or checkpointer.due(step):
+        # The rows of the steps up to a checkpoint are written before it can exist: a rerun from
+        # it keeps them and writes the later ones again (metrics_log.JsonlWriter).
+        writer.flush()
       checkpointer.save(step, state, force=is_last)
   if first_step >= total_steps:  # Resumed a finished run: report its final evaluation.
     eval_metrics = trainer.evaluate(state.params, eval_split)
@@ -289,7 +306,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
   """`--mode=eval`: the latest checkpoint in `workdir` on `config.input.eval_split`; without one,
   the pretrained weights `config.init` names, as they load (e.g. DINOv2 features for kNN)."""
   trainer = Trainer(config, total_steps=1)  # The lr schedule plays no part in evaluation.
-  checkpointer = checkpoint.Checkpointer(os.path.join(workdir, 'checkpoints'), every_steps=1,
+  checkpointer = checkpoint.Checkpointer(paths.resolve(workdir) / 'checkpoints', every_steps=1,
                                          keep=config.get('checkpoint_keep', 3))
   step = checkpointer.latest_step()
   if step is not None:

@@ -1,5 +1,6 @@
 """Helpers of the reliability tests: real `python -m big_uni.main` runs, killed and rerun."""
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from big_uni import pretrained
+from big_uni import paths, pretrained
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ViT smoke on sklearn digits through the real tf.data pipeline, with dropout and stochastic
@@ -20,6 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VIT = ('configs/vit_mnist5k.py:smoke', '--config.total_steps=20',
        '--config.checkpoint_every_steps=5', '--config.log_every_steps=5',
        '--config.model.dropout=0.1', '--config.model.drop_path=0.1')
+# Metrics that depend on the machine's speed, not on the run's arithmetic.
+TIMING_METRICS = ('steps_per_sec', 'examples_per_sec')
 
 
 def shared_dir(tmp_path_factory, name: str, produce):
@@ -61,14 +64,19 @@ def start(cmd: list[str], log_path) -> subprocess.Popen:
 
 
 def committed_steps(workdir) -> list[int]:
-  directory = os.path.join(workdir, 'checkpoints')
-  if not os.path.isdir(directory):
+  """Steps of the complete checkpoints: orbax renames a local one into place, and marks a gs://
+  one with a commit file."""
+  directory = paths.resolve(workdir) / 'checkpoints'
+  if not directory.is_dir():
     return []
-  return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+  steps = [path for path in directory.iterdir() if path.name.isdigit()]
+  if paths.is_remote(workdir):
+    steps = [path for path in steps if (path / 'commit_success.txt').exists()]
+  return sorted(int(path.name) for path in steps)
 
 
 def wait_for_checkpoint_after(process: subprocess.Popen, workdir, step: int,
-                              timeout: float = 600) -> bool:
+                              timeout: float = 600, poll_s: float = 0.01) -> bool:
   """Polls until a checkpoint newer than `step` is committed; False if the process ended first."""
   deadline = time.monotonic() + timeout
   while time.monotonic() < deadline:
@@ -76,7 +84,7 @@ def wait_for_checkpoint_after(process: subprocess.Popen, workdir, step: int,
       return True
     if process.poll() is not None:
       return False
-    time.sleep(0.01)
+    time.sleep(poll_s)
   raise TimeoutError(f'no checkpoint after step {step} in {workdir} within {timeout} s')
 
 
@@ -99,3 +107,17 @@ def final_params(workdir) -> dict:
 def assert_same_params(expected: dict, actual: dict):
   """Bitwise: every array equal, not merely close."""
   jax.tree.map(np.testing.assert_array_equal, expected, actual)
+
+
+def metric_rows(workdir) -> list[dict]:
+  """metrics.jsonl without the timing metrics."""
+  lines = (paths.resolve(workdir) / 'metrics.jsonl').read_text().splitlines()
+  rows = [json.loads(line) for line in lines]
+  return [{k: v for k, v in row.items() if k not in TIMING_METRICS} for row in rows]
+
+
+def assert_same_metrics(expected: list[dict], actual: list[dict]):
+  """Each (step, metric) once, and every row equal to the uninterrupted run's."""
+  logged = [(row['step'], key) for row in actual for key in row if key != 'step']
+  assert len(logged) == len(set(logged)), sorted(logged)
+  assert actual == expected

@@ -1,7 +1,8 @@
 """Exact resume after SIGKILL, SIGTERM (preemption) and crashes while saving; corrupt checkpoints.
 
 Runs are real `python -m big_uni.main` processes, killed and rerun with the same command; their
-final params must equal an uninterrupted run's bit for bit (CPU, float32).
+final params must equal an uninterrupted run's bit for bit (CPU, float32), and after a SIGKILL
+their metrics.jsonl too (each step once).
 """
 import glob
 import json
@@ -21,12 +22,17 @@ from configs import vit_mnist5k
 
 
 @pytest.fixture(scope='session')
-def straight_vit(tmp_path_factory):
-  """The params of the uninterrupted ViT run the interrupted ones must reproduce."""
+def straight_vit_dir(tmp_path_factory):
+  """The workdir of the uninterrupted ViT run the interrupted ones must reproduce."""
   def produce(workdir):
     out = runs.run(runs.command(workdir, *runs.VIT))
     assert out.returncode == 0, out.stderr[-3000:]
-  return runs.final_params(runs.shared_dir(tmp_path_factory, 'straight_vit', produce))
+  return runs.shared_dir(tmp_path_factory, 'straight_vit', produce)
+
+
+@pytest.fixture(scope='session')
+def straight_vit(straight_vit_dir):
+  return runs.final_params(straight_vit_dir)
 
 
 def _kill_after_first_checkpoint(cmd, workdir, signum):
@@ -35,7 +41,8 @@ def _kill_after_first_checkpoint(cmd, workdir, signum):
   return runs.kill(process, signum), (workdir / 'killed.log').read_text()
 
 
-def test_sigkill_then_same_command_equals_uninterrupted_vit(tmp_path, straight_vit):
+def test_sigkill_then_same_command_equals_uninterrupted_vit(tmp_path, straight_vit,
+                                                            straight_vit_dir):
   cmd = runs.command(tmp_path / 'run', *runs.VIT)
   returncode, _ = _kill_after_first_checkpoint(cmd, tmp_path, signal.SIGKILL)
   assert returncode == -signal.SIGKILL
@@ -43,6 +50,7 @@ def test_sigkill_then_same_command_equals_uninterrupted_vit(tmp_path, straight_v
   assert out.returncode == 0, out.stderr[-3000:]
   assert 0 < runs.resumed_from(out.stdout) < 20
   runs.assert_same_params(straight_vit, runs.final_params(tmp_path / 'run'))
+  runs.assert_same_metrics(runs.metric_rows(straight_vit_dir), runs.metric_rows(tmp_path / 'run'))
 
 
 def test_sigkill_then_same_command_equals_uninterrupted_bert(tmp_path):
@@ -61,6 +69,8 @@ def test_sigkill_then_same_command_equals_uninterrupted_bert(tmp_path):
   assert 0 < runs.resumed_from(out.stdout) < 20
   runs.assert_same_params(runs.final_params(tmp_path / 'straight'),
                           runs.final_params(tmp_path / 'run'))
+  runs.assert_same_metrics(runs.metric_rows(tmp_path / 'straight'),
+                           runs.metric_rows(tmp_path / 'run'))
 
 
 def test_sigterm_checkpoints_exits_zero_and_resumes_exactly(tmp_path, straight_vit):
