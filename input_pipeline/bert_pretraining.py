@@ -15,7 +15,6 @@ into cache_dir on first use), train_split, eval_split, max_seq_len (128), max_pr
 mask_prob (0.15), random_next_prob (0.5), whole_word_mask (False), short_seq_prob (0.1),
 tokenizer (see input_pipeline.tokenizers), and for TFDS corpora data_dir and download.
 """
-import itertools
 
 import numpy as np
 
@@ -24,8 +23,8 @@ from input_pipeline import prepare_text, sampling, stateless_random, text_chunks
 # Evaluation pairs and their masks use this seed whatever the run's seed, so every run of a
 # corpus is evaluated on the same batches.
 EVAL_SEED = 0
-# Streams of random numbers: pair building, masking, the order of each epoch.
-_PAIRS, _MASKS, _ORDER = 0, 1, 2
+# Streams of random numbers: pair building, masking (the order of epochs: sampling.py).
+_PAIRS, _MASKS = 0, 1
 
 
 def create_pair(read, num_chunks: int, index: int, rng: stateless_random.Draws, *,
@@ -262,28 +261,14 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
     EVAL_SEED (the same batches in every run); rows past the end are padding, with a 'mask'
     bool [B] False on them, and all processes yield the same number of batches.
   """
-  local_batch = sampling.local_batch_size(global_batch_size, process_count)
   pipeline = _Pipeline(input_config, split)
+  shards = dict(global_batch_size=global_batch_size, process_index=process_index,
+                process_count=process_count)
   if train:
-    steps = itertools.count(start_step) if num_steps is None else range(
-        start_step, start_step + num_steps)
-    offsets = process_index * local_batch + np.arange(local_batch)
-    return _train_batches(pipeline, seed, steps, global_batch_size, offsets)
-  return _eval_batches(pipeline, sampling.eval_rows(
-      pipeline.chunks.num_chunks, global_batch_size=global_batch_size,
-      process_index=process_index, process_count=process_count))
-
-
-def _train_batches(pipeline: _Pipeline, seed: int, steps, global_batch_size: int,
-                   offsets: np.ndarray):
-  size = pipeline.chunks.num_chunks
-  for step in steps:
-    positions = step * global_batch_size + offsets
-    epochs, chunks = positions // size, np.empty_like(positions)
-    for epoch in np.unique(epochs).tolist():
-      rows = epochs == epoch
-      chunks[rows] = stateless_random.shuffle(positions[rows] % size, size, (seed, _ORDER, epoch))
-    yield pipeline.batch(chunks, positions, seed)
+    rows = sampling.train_rows(pipeline.chunks.num_chunks, seed, start_step=start_step,
+                               num_steps=num_steps, **shards)
+    return (pipeline.batch(r.indices, r.positions, seed) for r in rows)
+  return _eval_batches(pipeline, sampling.eval_rows(pipeline.chunks.num_chunks, **shards))
 
 
 def _eval_batches(pipeline: _Pipeline, rows):
@@ -312,7 +297,7 @@ def baselines(input_config, batch_size: int = 256) -> dict[str, float]:
   of always predicting the most frequent non-special token of train_split (the unigram
   baseline), and NSP accuracy of always predicting the more common label (chance: ~0.5)."""
   train = _Pipeline(input_config, input_config.train_split)
-  counts = np.load(train.chunks.token_counts_path)
+  counts = np.load(train.chunks.token_counts_path, allow_pickle=False)
   counts[list(train.tokenizer.special_ids())] = 0
   guess = counts.argmax()
   hits = total = 0.0

@@ -8,7 +8,7 @@ Captions come from one of two kinds of data:
   captioned images (caption_sources.py): TFDS coco_captions, captions_tsv:, wds: shards. A train
     example takes one of its captions at random, an eval example its first.
 Captions are chosen and tokenized after batching, in numpy: the random choice of the row at
-stream position q is sampling.uniforms(seed, q), as the image augmentation is
+stream position q is a function of (seed, q) (stateless_random.py), as the image augmentation is
 seeded by q (preprocess.py), so a restart at start_step is exact and the global batch does not
 depend on the number of processes. Eval templates cycle with the example's index in the split,
 or are all input.eval_template.
@@ -20,7 +20,7 @@ data), class_names (empty: the defaults above), eval_template (None: cycle).
 """
 import numpy as np
 
-from input_pipeline import caption_sources, images, sampling, sources, tokenizers
+from input_pipeline import caption_sources, images, sources, stateless_random, tokenizers
 
 LABEL_FIELD = '{label}'  # As in zero-shot prompts (big_uni/evaluators/zero_shot.py).
 DIGIT_NAMES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine')
@@ -78,6 +78,11 @@ def _caption_table(input_config, source, tokenizer) -> tuple[np.ndarray, np.ndar
   return ids.reshape(shape), mask.reshape(shape)
 
 
+def _row_uniforms(seed: int, positions: np.ndarray) -> np.ndarray:
+  """float64 [B] in [0, 1): each row's draw, a function of (seed, its stream position)."""
+  return stateless_random.uniforms(stateless_random.row_keys(seed, 0, positions), 1)[:, 0]
+
+
 def _template_finish(table, *, train: bool, seed: int, eval_template: int | None):
   ids, mask = table
   num_templates = ids.shape[1]
@@ -86,7 +91,7 @@ def _template_finish(table, *, train: bool, seed: int, eval_template: int | None
     del step  # Each row's choices follow its stream position.
     labels = batch['label']
     if train:
-      template = (sampling.uniforms(seed, batch['position']) * num_templates).astype(np.int64)
+      template = (_row_uniforms(seed, batch['position']) * num_templates).astype(np.int64)
     elif eval_template is None:
       template = batch['position'] % num_templates
     else:
@@ -107,7 +112,7 @@ def _caption_finish(tokenizer, max_len: int, *, train: bool, seed: int):
     del step  # Each row's choice follows its stream position.
     options = _split_captions(batch.pop('captions'))
     if train:
-      draws = sampling.uniforms(seed, batch['position'])
+      draws = _row_uniforms(seed, batch['position'])
       chosen = [o[int(d * len(o))] for o, d in zip(options, draws)]
     else:
       chosen = [o[0] for o in options]

@@ -220,20 +220,6 @@ def test_a_deep_restart_is_the_same_stream(pretraining):
       pretraining, start_step=100_001))['input_ids'])
 
 
-def test_epochs_pair_every_chunk_once(pretraining, monkeypatch):
-  size = input_pipeline.num_examples(pretraining, 'train')
-  pipeline = bert_pretraining._Pipeline(pretraining, 'train')
-  seen = []
-  monkeypatch.setattr(bert_pretraining._Pipeline, 'batch',
-                      lambda self, chunks, positions, seed: seen.append(chunks))
-  for _ in bert_pretraining._train_batches(pipeline, 0, range(2 * size // 64 + 1), 64,
-                                           np.arange(64)):
-    pass
-  order = np.concatenate(seen)
-  assert sorted(order[:size]) == sorted(order[size:2 * size]) == list(range(size))
-  assert not np.array_equal(order[:size], order[size:2 * size])  # Each epoch reshuffled.
-
-
 def test_eval_pass_is_fixed_padded_and_in_step_across_processes(pretraining):
   size = input_pipeline.num_examples(pretraining, 'validation')
   batches = list(_stream(pretraining, train=False, seed=5))
