@@ -273,14 +273,8 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
 
 def _eval_batches(pipeline: _Pipeline, rows):
   for row in rows:
-    real = row.mask
-    batch = pipeline.batch(row.indices, row.positions, EVAL_SEED)
-    batch['input_ids'] = np.where(real[:, None], batch['input_ids'], pipeline.tables.pad_id)
-    for key in ('segment_ids', 'input_mask', 'masked_positions', 'masked_ids',
-                'masked_weights', 'next_sentence_label'):
-      batch[key] = batch[key] * real.reshape(-1, *[1] * (batch[key].ndim - 1))
-    batch['mask'] = real
-    yield batch
+    yield sampling.padded(pipeline.batch(row.indices, row.positions, EVAL_SEED), row.mask,
+                          {'input_ids': pipeline.tables.pad_id})
 
 
 def num_examples(input_config, split: str) -> int:

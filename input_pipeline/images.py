@@ -75,11 +75,7 @@ def _finished(batches, steps, finish, train: bool):
     batch = finish(step, batch)
     del batch['position']
     mask = batch.pop('mask')
-    if not train:  # Padding rows (they re-read example 0) are zeros, as a padded batch should be.
-      batch = {k: v * mask.reshape(-1, *[1] * (v.ndim - 1)).astype(v.dtype)
-               for k, v in batch.items()}
-      batch['mask'] = mask
-    yield batch
+    yield batch if train else sampling.padded(batch, mask)
 
 
 _DECODED = {}  # (source.key, split, channels) -> _decoded(...), once per process.

@@ -65,3 +65,12 @@ def eval_rows(size: int, *, global_batch_size: int, process_index: int, process_
     real = positions < size
     yield Rows(step, positions, np.where(real, positions, 0), real)
 
+
+
+def padded(batch: dict, mask: np.ndarray, pad_ids: dict | None = None) -> dict:
+  """An eval batch whose padding rows (mask False; they re-read example 0) are zeros, or
+  `pad_ids[key]` for token ids, with the 'mask' bool [B] that marks the real rows."""
+  pad_ids = pad_ids or {}
+  rows = lambda v: mask.reshape(-1, *[1] * (v.ndim - 1))
+  return {**{k: np.where(rows(v), v, pad_ids.get(k, 0)).astype(v.dtype)
+             for k, v in batch.items()}, 'mask': mask}

@@ -145,10 +145,7 @@ def _padded_batch(encoded: Encoded, rows: sampling.Rows, max_seq_len: int, pad_i
   batch = _batch(encoded, rows.indices, max_seq_len, pad_id)
   if train:
     return batch
-  real = rows.mask
-  batch = {k: v * real.reshape(-1, *[1] * (v.ndim - 1)) for k, v in batch.items()}
-  batch['input_ids'] = np.where(real[:, None], batch['input_ids'], pad_id)
-  return {**batch, 'mask': real}
+  return sampling.padded(batch, rows.mask, {'input_ids': pad_id})
 
 
 def num_examples(input_config, split: str) -> int:
