@@ -1,7 +1,7 @@
 """The one trainer: config -> mesh -> eval_shape init with shardings -> jitted step -> loop.
 
 Every task (classification, and the objectives that follow) runs through `train_and_evaluate`; a
-task only supplies `init_params`, `loss_and_metrics` and `eval_sums`.
+task (tasks/base.py) supplies its params, its loss and its evaluation sums.
 """
 import contextlib
 import math
@@ -17,8 +17,8 @@ import optax
 from etils import epath
 from jax.sharding import NamedSharding, PartitionSpec
 
-from big_uni import (checkpoint, data, errors, metrics_log, optim, paths, preemption, pretrained,
-                     sharding, tasks)
+from big_uni import (checkpoint, data, errors, grad_accum, metrics_log, optim, paths, preemption,
+                     pretrained, sharding, tasks)
 from big_uni.evaluators import runner
 
 
@@ -63,8 +63,11 @@ class Trainer:
     self.train_step = jax.jit(self._train_step, donate_argnums=0,
                               in_shardings=(self.state_shardings, batch_sharding),
                               out_shardings=(self.state_shardings, None))
-    self.eval_step = jax.jit(self.task.eval_sums,
-                             in_shardings=(self.state_shardings.params, batch_sharding))
+    # Sums stay on the devices, added batch by batch; the host reads them once per evaluation.
+    self.eval_step = jax.jit(
+        lambda totals, params, batch: _add_sums(totals, self.task.eval_sums(params, batch)),
+        in_shardings=(None, self.state_shardings.params, batch_sharding),
+        out_shardings=NamedSharding(self.mesh, PartitionSpec()))
 
   @contextlib.contextmanager
   def context(self):
@@ -83,12 +86,11 @@ class Trainer:
 
   def _train_step(self, state: TrainState, batch):
     rng = jax.random.fold_in(self.dropout_rng, state.step)
-    grad_fn = jax.value_and_grad(self.task.loss_and_metrics, has_aux=True)
-    (loss, metrics), grads = accumulate_gradients(
-        grad_fn, state.params, batch, rng, self.config.get('grad_accum_steps', 1),
+    (loss, metrics), grads = grad_accum.loss_and_grads(
+        self.task, state.params, batch, rng, self.config.get('grad_accum_steps', 1),
         self.state_shardings.params)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    params = self.task.constrain_params(optax.apply_updates(state.params, updates))
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
                    learning_rate=self.schedule(state.step))
     if self.config.get('skip_nonfinite_steps', False):
@@ -97,17 +99,18 @@ class Trainer:
 
   def evaluate(self, params, split: str) -> dict[str, float]:
     """One pass over `split`; returns {'<split>_<metric>': sum / count, ...}."""
-    totals = {}
     batches = data.get_iterator(self.config, split, train=False, task=self.task,
                                 process_index=jax.process_index(),
                                 process_count=jax.process_count())
+    totals = None
     with self.context():
       for local_batch in batches:
-        sums = jax.device_get(self.eval_step(params, sharding.global_batch(local_batch,
-                                                                           self.mesh)))
-        for name, (total, count) in sums.items():
-          previous = totals.get(name, (0.0, 0.0))
-          totals[name] = (previous[0] + float(total), previous[1] + float(count))
+        batch = sharding.global_batch(local_batch, self.mesh)
+        if totals is None:
+          totals = jax.tree.map(lambda x: np.zeros(x.shape, np.float32),
+                                jax.eval_shape(self.task.eval_sums, params, batch))
+        totals = self.eval_step(totals, params, batch)
+    totals = jax.tree.map(float, jax.device_get(totals or {}))
     if not totals or not max(count for _, count in totals.values()):
       raise errors.UserInputError(
           f'evaluation split {split!r} of {self.config.input.dataset!r} is empty: set '
@@ -126,6 +129,10 @@ def mesh_shardings(boxed_tree, mesh, rules):
     logical = x.get_partition_spec() if isinstance(x, nn.Partitioned) else PartitionSpec()
     return NamedSharding(mesh, nn.logical_to_mesh_axes(logical, rules))
   return jax.tree.map(sharding, boxed_tree, is_leaf=lambda x: isinstance(x, nn.Partitioned))
+
+
+def _add_sums(totals, sums):
+  return jax.tree.map(lambda total, x: total + x.astype(jnp.float32), totals, sums)
 
 
 def resolve_total_steps(config) -> int:
@@ -188,34 +195,6 @@ def _make_workdir(workdir: str) -> epath.Path:
         f'--workdir={workdir} is not writable ({reason}): give a directory (or a gs:// bucket) '
         'this user can write to, or fix its permissions') from None
   return path
-
-
-def accumulate_gradients(grad_fn, params, batch, rng, steps: int, grad_shardings):
-  """`grad_fn(params, batch, rng)` -> ((loss, metrics), grads), averaged over `steps`
-  micro-batches of `batch` in float32 by a scan (one micro-batch's activations live at a time).
-
-  Micro-batch i takes rows i, i + steps, i + 2 * steps, ...: each device splits its own rows, so
-  every micro-batch stays sharded over all the batch devices and no data moves."""
-  if steps == 1:
-    return grad_fn(params, batch, rng)
-
-  def split(x):  # [B, ...] -> [steps, B / steps, ...]
-    if x.shape[0] % steps:
-      raise ValueError(f'batch of {x.shape[0]} is not divisible by grad_accum_steps={steps}')
-    x = x.reshape(x.shape[0] // steps, steps, *x.shape[1:]).swapaxes(0, 1)
-    return nn.with_logical_constraint(x, (None, 'act_batch'))
-
-  def accumulate(totals, micro):
-    micro_batch, index = micro
-    out = grad_fn(params, micro_batch, jax.random.fold_in(rng, index))
-    return jax.tree.map(lambda total, x: total + x.astype(jnp.float32), totals, out), None
-
-  micro_batches = jax.tree.map(split, batch)
-  shapes = jax.eval_shape(grad_fn, params, jax.tree.map(lambda x: x[0], micro_batches), rng)
-  (loss, metrics), grads = jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.float32), shapes)
-  zeros = (loss, metrics), jax.lax.with_sharding_constraint(grads, grad_shardings)
-  totals, _ = jax.lax.scan(accumulate, zeros, (micro_batches, jnp.arange(steps)))
-  return jax.tree.map(lambda total: total / steps, totals)
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:

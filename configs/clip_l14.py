@@ -6,7 +6,8 @@ COMMAND (TFDS coco_captions, prepared with `tfds build coco_captions`; a 49,408-
 Published reference: OpenAI trained on 400M private pairs for 32 epochs at batch 32,768; big_uni
 has not been run at this scale (no accelerator on our machines).
 
-Variants (`--config=configs/clip_l14.py:<variant>`): coco (default), smoke.
+Variants (`--config=configs/clip_l14.py:<variant>`): coco (default), siglip (the same with SigLIP's
+sigmoid loss, logit bias and init), smoke.
 """
 from configs import common_clip
 
@@ -15,6 +16,8 @@ def get_config(arg: str = 'coco'):
   config = common_clip.pretraining('L/14')
   if arg == 'smoke':
     return common_clip.smoke(config)
+  if arg == 'siglip':
+    return common_clip.siglip(config)
   if arg != 'coco':
-    raise ValueError(f'unknown variant {arg!r}: coco or smoke')
+    raise ValueError(f'unknown variant {arg!r}: coco, siglip or smoke')
   return config

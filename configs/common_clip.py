@@ -12,6 +12,9 @@ def openai_model(variant: str) -> ml_collections.ConfigDict:
   image_variant, text_variant, embed_dim = TOWERS[variant]
   return ml_collections.ConfigDict(dict(
       name='clip', embed_dim=embed_dim, text_pool='last', lock_image=False, lock_text=False,
+      # None: the contrastive loss's own init (CLIP: scale log(1 / 0.07), no bias; SigLIP:
+      # log 10 and -10; tasks/contrastive.py).
+      logit_scale_init=None, logit_bias_init=None,
       image=dict(variant=image_variant, pool='cls', patch_bias=False, pre_norm=True,
                  activation='quick_gelu', layer_norm_eps=1e-5, dropout=0.0, drop_path=0.0,
                  remat_policy='none', scan_layers=False, dtype='float32', attention_impl='auto'),
@@ -42,6 +45,13 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
   config.input.tokenizer.vocab_size = 49408
   config.optimizer.update(dict(lr=5e-4, weight_decay=0.2, b1=0.9, b2=0.98, eps=1e-6,
                                warmup_steps=2000, decay='cosine', grad_clip_norm=1.0))
+  return config
+
+
+def siglip(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """SigLIP (Zhai et al. 2023): the sigmoid loss, with its learnable logit bias and its init
+  (t' = log 10, b = -10); `--config.contrastive_loss=sigmoid` on any CLIP config does the same."""
+  config.contrastive_loss = 'sigmoid'
   return config
 
 

@@ -37,7 +37,8 @@ def _text_encoder(model_config) -> bert.TextEncoder:
 
 
 def build_clip(model_config) -> clip.CLIP:
-  """`model_config.image` is a ViT config (its head is left out), `.text` a text encoder's."""
+  """`model_config.image` is a ViT config (its head is left out), `.text` a text encoder's; a
+  logit init left None is the module's default (tasks.contrastive fills in its loss's)."""
   image_config = model_config.image.copy_and_resolve_references()
   with image_config.unlocked():
     image_config.num_classes = 0
@@ -45,7 +46,7 @@ def build_clip(model_config) -> clip.CLIP:
                    model_config.embed_dim, model_config.get('text_pool', 'last'),
                    **{k: model_config[k] for k in ('logit_scale_init', 'logit_bias_init',
                                                     'lock_image', 'lock_text')
-                      if k in model_config})
+                      if model_config.get(k, None) is not None})
 
 
 MODELS = {

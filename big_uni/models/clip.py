@@ -18,7 +18,8 @@ def l2_normalize(x, eps=1e-6):
 
 
 class CLIP(nn.Module):
-  """-> (image embeddings [B, E], text embeddings [B, E], logit scale, logit bias), unit norm.
+  """-> (image embeddings [B, E], text embeddings [B, E]), unit norm; the logits of a pair are
+  exp(logit_scale) * image . text + logit_bias (`logit_scale_and_bias`).
 
   149,620,737 params for B/16 and 427,616,513 for L/14, as OpenAI's (a SigLIP bias adds 1).
   """
@@ -28,6 +29,8 @@ class CLIP(nn.Module):
   text_pool: str = 'last'  # 'last' real token (OpenAI's EOT), 'first' ([CLS]), 'mean'
   logit_scale_init: float = float(np.log(1 / 0.07))  # SigLIP: log(10)
   logit_bias_init: float | None = None  # SigLIP: -10; None: no bias (softmax CLIP)
+  # OpenAI clamps the logit_scale *param* to [0, log 100] after each update (the trainer does,
+  # through ContrastiveTask.constrain_params): a clamp in the forward pass would zero its gradient.
   max_logit_scale: float = 100.0
   # LiT: a locked tower gets no backward pass (its projection still trains); the optimizer must
   # also freeze it (optimizer.frozen) so that weight decay leaves it alone.
@@ -75,8 +78,10 @@ class CLIP(nn.Module):
       pooled = jnp.take_along_axis(tokens, last[:, None, None], axis=1)[:, 0]
     return l2_normalize(self.text_projection(pooled).astype(jnp.float32))
 
-  def __call__(self, images, text_ids, text_mask, train=False):
-    scale = jnp.minimum(jnp.exp(self.logit_scale), self.max_logit_scale)
+  def logit_scale_and_bias(self):
+    """(exp(logit_scale), logit_bias; 0 without one): scalars."""
     bias = 0.0 if self.logit_bias_init is None else self.logit_bias
-    return (self.encode_image(images, train), self.encode_text(text_ids, text_mask, train),
-            scale, bias)
+    return jnp.exp(self.logit_scale), bias
+
+  def __call__(self, images, text_ids, text_mask, train=False):
+    return self.encode_image(images, train), self.encode_text(text_ids, text_mask, train)

@@ -1,6 +1,15 @@
-"""The interface between an objective and the one trainer."""
+"""The interface between an objective and the one trainer.
+
+Two kinds of objective, which gradient accumulation treats differently (big_uni/grad_accum.py):
+- `RowSumTask`: the loss is a sum over rows (or masked tokens) divided by a count that depends on
+  the batch alone (classification, MLM, NSP). Micro-batches add their sums; the counts are those
+  of the whole batch.
+- `EmbeddingTask`: the loss couples the rows of a batch (contrastive: every image against every
+  caption). The task embeds rows independently, then scores the whole batch's embeddings.
+"""
 import abc
 
+import jax.numpy as jnp
 import numpy as np
 
 from big_uni import errors
@@ -36,7 +45,7 @@ class Task(abc.ABC):
 
   @abc.abstractmethod
   def loss_and_metrics(self, params, batch, rng):
-    """-> (scalar loss, {name: scalar}) for one training batch; `rng` drives dropout."""
+    """-> (scalar loss, {name: scalar}) of one whole training batch; `rng` drives dropout."""
 
   @abc.abstractmethod
   def eval_sums(self, params, batch):
@@ -45,3 +54,50 @@ class Task(abc.ABC):
   def summarize_eval(self, means: dict[str, float]) -> dict[str, float]:
     """Metrics derived from the means (e.g. perplexity from the loss)."""
     return means
+
+  def constrain_params(self, params):
+    """Params after an optimizer update, projected onto their allowed range (e.g. CLIP's clamped
+    logit scale)."""
+    return params
+
+
+class RowSumTask(Task):
+  """The loss is the sum over `loss_terms` of (sum over rows) / (weight of the batch)."""
+
+  loss_terms: tuple[str, ...] = ('loss',)
+
+  @abc.abstractmethod
+  def train_sums(self, params, batch, rng) -> dict[str, tuple]:
+    """{name: (sum, weight)} over the rows of a training batch or micro-batch, for the loss terms
+    and the metrics; each weight is `loss_weights`' for the same rows."""
+
+  def loss_weights(self, batch) -> dict[str, jnp.ndarray]:
+    """{loss term: weight} of `batch`, from its inputs alone (never from params): by default
+    its number of rows."""
+    rows = jnp.float32(next(iter(batch.values())).shape[0])
+    return {name: rows for name in self.loss_terms}
+
+  def combine(self, sums: dict[str, tuple], weights: dict[str, jnp.ndarray]):
+    """-> (loss, metrics): the loss terms' sums divided by `weights` (those of the whole batch,
+    so that micro-batches add up to its loss), each metric by its own summed weight."""
+    loss = sum(sums[name][0] / jnp.maximum(weights[name], 1.0) for name in self.loss_terms)
+    return loss, {name: total / jnp.maximum(weight, 1.0) for name, (total, weight) in sums.items()}
+
+  def loss_and_metrics(self, params, batch, rng):
+    return self.combine(self.train_sums(params, batch, rng), self.loss_weights(batch))
+
+
+class EmbeddingTask(Task):
+  """The loss scores the embeddings of a whole batch together."""
+
+  @abc.abstractmethod
+  def embed(self, params, batch, rng):
+    """A pytree of per-row embeddings [B, ...] of a batch or micro-batch; row i depends only on
+    row i of `batch` (and `rng`, which drives dropout)."""
+
+  @abc.abstractmethod
+  def batch_loss(self, params, embeddings):
+    """-> (scalar loss, {name: scalar}) of the whole batch's `embeddings`."""
+
+  def loss_and_metrics(self, params, batch, rng):
+    return self.batch_loss(params, self.embed(params, batch, rng))

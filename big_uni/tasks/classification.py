@@ -8,10 +8,12 @@ from big_uni.models import build_model
 from big_uni.tasks import base
 
 
-def classification_loss(logits, labels, num_classes: int, label_smoothing: float):
-  """Mean cross-entropy against (smoothed) one-hot `labels` int [B]."""
+def classification_train_sums(logits, labels, num_classes: int, label_smoothing: float):
+  """Cross-entropy against (smoothed) one-hot `labels` int [B] and top-1 hits, as (sum, rows)."""
   targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing)
-  return optax.softmax_cross_entropy(logits, targets).mean()
+  rows = jnp.float32(labels.shape[0])
+  return {'loss': (optax.softmax_cross_entropy(logits, targets).sum(), rows),
+          'train_accuracy': ((logits.argmax(-1) == labels).sum().astype(jnp.float32), rows)}
 
 
 def classification_sums(logits, labels, mask):
@@ -27,7 +29,7 @@ def classification_sums(logits, labels, mask):
   }
 
 
-class ClassificationTask(base.Task):
+class ClassificationTask(base.RowSumTask):
   """Batches are {'image': float32 [B, H, W, C], 'label': int32 [B]} (+ 'mask' bool [B] in eval)."""
 
   def __init__(self, config):
@@ -44,11 +46,11 @@ class ClassificationTask(base.Task):
     return {'image': rng.standard_normal((batch_size, *self.image_shape), np.float32),
             'label': rng.integers(0, self.num_classes, batch_size, dtype=np.int32)}
 
-  def loss_and_metrics(self, params, batch, rng):
+  def train_sums(self, params, batch, rng):
     logits, _ = self.model.apply({'params': params}, batch['image'], train=True,
                                  rngs={'dropout': rng})
-    loss = classification_loss(logits, batch['label'], self.num_classes, self.label_smoothing)
-    return loss, {'train_accuracy': (logits.argmax(-1) == batch['label']).mean()}
+    return classification_train_sums(logits, batch['label'], self.num_classes,
+                                     self.label_smoothing)
 
   def eval_sums(self, params, batch):
     logits, _ = self.model.apply({'params': params}, batch['image'], train=False)

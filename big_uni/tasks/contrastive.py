@@ -3,51 +3,50 @@
 Batches (input.kind='image_text'): image float32 [B, H, W, C]; text_ids int32 [B, L]; text_mask
 bool [B, L]; label int32 [B] (-1 where there is no class); 'mask' bool [B] in eval.
 
-The loss is over the *global* batch: `jax.jit` sees global arrays, so the [B, B] similarity
-matrix pairs every image with every caption on every device (XLA gathers the sharded
-embeddings), and the loss is the same whatever the mesh.
+The loss is over the *global* batch: every image against every caption of it, in per-device
+blocks (contrastive_losses.py), so it is the same whatever the mesh. Gradient accumulation keeps
+all B negatives (big_uni/grad_accum.py).
 """
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from big_uni import errors
 from big_uni.models import build_model
 from big_uni.tasks import base
+from big_uni.tasks.contrastive_losses import LOSSES, contrastive_sums
 
-LOSSES = ('softmax', 'sigmoid')
-
-
-def contrastive_loss(image_embed, text_embed, scale, bias, kind: str, valid=None):
-  """Mean loss of the [B, B] image-text logits; pairs (i, i) are the positives.
-
-  valid: bool [B] (padding rows of eval batches are False and take no part).
-  """
-  logits = scale * jnp.einsum('id,td->it', image_embed, text_embed) + bias
-  batch = logits.shape[0]
-  valid = jnp.ones(batch, bool) if valid is None else valid
-  pair_valid = valid[:, None] & valid[None, :]
-  count = jnp.maximum(valid.sum(), 1)
-  if kind == 'softmax':
-    masked = jnp.where(pair_valid, logits, -1e9)
-    labels = jnp.arange(batch)
-    image_to_text = optax.softmax_cross_entropy_with_integer_labels(masked, labels)
-    text_to_image = optax.softmax_cross_entropy_with_integer_labels(masked.T, labels)
-    return (jnp.where(valid, image_to_text + text_to_image, 0.0).sum() / 2) / count
-  if kind == 'sigmoid':
-    # SigLIP: every pair is a binary problem; normalised by the number of images.
-    signs = 2 * jnp.eye(batch) - 1
-    return -jnp.where(pair_valid, jax.nn.log_sigmoid(signs * logits), 0.0).sum() / count
-  raise ValueError(f'contrastive loss {kind!r}: use one of {LOSSES}')
+# Each loss's own init of (logit_scale, logit_bias), where config.model leaves them None: CLIP's
+# temperature 0.07 and no bias; SigLIP's t' = log 10, b = -10 (Zhai et al. 2023, section 3.3).
+LOGIT_INIT = {'softmax': (math.log(1 / 0.07), None), 'sigmoid': (math.log(10.0), -10.0)}
 
 
-class ContrastiveTask(base.Task):
+def model_config_for_loss(model_config, loss_kind: str):
+  """`model_config` with the logit scale and bias inits of `loss_kind` where it sets none."""
+  model_config = model_config.copy_and_resolve_references()
+  scale_init, bias_init = LOGIT_INIT[loss_kind]
+  with model_config.unlocked():
+    if model_config.get('logit_scale_init', None) is None:
+      model_config.logit_scale_init = scale_init
+    if model_config.get('logit_bias_init', None) is None:
+      model_config.logit_bias_init = bias_init
+    elif loss_kind == 'softmax':
+      raise errors.UserInputError(
+          f'model.logit_bias_init={model_config.logit_bias_init} with contrastive_loss=softmax: '
+          'a bias shifts every logit of a softmax alike and changes nothing; leave it None, or '
+          'use contrastive_loss=sigmoid')
+  return model_config
+
+
+class ContrastiveTask(base.EmbeddingTask):
 
   def __init__(self, config):
-    self.model = build_model(config.model)
     self.loss_kind = config.get('contrastive_loss', 'softmax')
     if self.loss_kind not in LOSSES:
-      raise ValueError(f'contrastive_loss={self.loss_kind!r}: use one of {LOSSES}')
+      raise errors.UserInputError(f'contrastive_loss={self.loss_kind!r}: use one of {LOSSES}')
+    self.model = build_model(model_config_for_loss(config.model, self.loss_kind))
     self.image_shape = (config.input.image_size, config.input.image_size, config.input.channels)
     self.text_len = config.input.max_text_len
     self.vocab_size = config.model.text.vocab_size
@@ -65,28 +64,30 @@ class ContrastiveTask(base.Task):
             'text_mask': np.arange(self.text_len)[None] < lengths,
             'label': rng.integers(0, 10, batch_size, dtype=np.int32)}
 
-  def _embed(self, params, batch, train, rng=None):
-    image_embed, text_embed, scale, bias = self.model.apply(
-        {'params': params}, batch['image'], batch['text_ids'], batch['text_mask'], train=train,
-        rngs={'dropout': rng} if train else {})
-    return image_embed, text_embed, scale, bias
+  def embed(self, params, batch, rng=None):
+    """{'image', 'text'}: unit-norm float32 [B, E] each; dropout when `rng` is given."""
+    image_embed, text_embed = self.model.apply(
+        {'params': params}, batch['image'], batch['text_ids'], batch['text_mask'],
+        train=rng is not None, rngs={} if rng is None else {'dropout': rng})
+    return {'image': image_embed, 'text': text_embed}
 
-  def loss_and_metrics(self, params, batch, rng):
-    image_embed, text_embed, scale, bias = self._embed(params, batch, True, rng)
-    loss = contrastive_loss(image_embed, text_embed, scale, bias, self.loss_kind)
-    similarity = image_embed @ text_embed.T
-    accuracy = (similarity.argmax(1) == jnp.arange(similarity.shape[0])).mean()
-    return loss, {'train_image_to_text_accuracy': accuracy, 'logit_scale': scale}
+  def _sums(self, params, embeddings, valid=None):
+    scale, bias = self.model.apply({'params': params}, method='logit_scale_and_bias')
+    return contrastive_sums(embeddings['image'], embeddings['text'], scale, bias, self.loss_kind,
+                            valid), scale
+
+  def batch_loss(self, params, embeddings):
+    (loss, hits, count), scale = self._sums(params, embeddings)
+    return loss / count, {'train_image_to_text_accuracy': hits / count, 'logit_scale': scale}
 
   def eval_sums(self, params, batch):
-    image_embed, text_embed, scale, bias = self._embed(params, batch, False)
-    valid = batch['mask']
-    count = valid.sum().astype(jnp.float32)
-    loss = contrastive_loss(image_embed, text_embed, scale, bias, self.loss_kind, valid)
-    similarity = jnp.where(valid[None, :], image_embed @ text_embed.T, -jnp.inf)
-    hits = (similarity.argmax(1) == jnp.arange(similarity.shape[0])) & valid
-    return {'loss': (loss * count, count),
-            'in_batch_image_to_text_accuracy': (hits.sum().astype(jnp.float32), count)}
+    (loss, hits, count), _ = self._sums(params, self.embed(params, batch), batch['mask'])
+    return {'loss': (loss, count), 'in_batch_image_to_text_accuracy': (hits, count)}
+
+  def constrain_params(self, params):
+    # OpenAI's clamp of the param itself to [0, log max_logit_scale], after every update.
+    limit = math.log(self.model.max_logit_scale)
+    return {**params, 'logit_scale': jnp.clip(params['logit_scale'], 0.0, limit)}
 
   def image_features(self, params, images):
     """Unit-norm joint-space embeddings [B, E], as zero-shot and retrieval compare them."""

@@ -14,7 +14,9 @@ from big_uni.models import build_model
 from big_uni.tasks import base
 
 
-class MlmNspTask(base.Task):
+class MlmNspTask(base.RowSumTask):
+
+  loss_terms = ('train_mlm_loss', 'train_nsp_loss')
 
   def __init__(self, config):
     self.model = build_model(config.model)
@@ -43,13 +45,17 @@ class MlmNspTask(base.Task):
         'next_sentence_label': rng.integers(0, 2, batch_size, dtype=np.int32),
     }
 
+  def _weights(self, batch):
+    """(token weights [B, P], row weights [B]): 0 on padding predictions and padding rows."""
+    row_mask = batch.get('mask', jnp.ones(batch['masked_weights'].shape[0], bool))
+    row_mask = row_mask.astype(jnp.float32)
+    return batch['masked_weights'] * row_mask[:, None], row_mask
+
   def _sums(self, params, batch, train, rng=None):
     mlm_logits, nsp_logits = self.model.apply(
         {'params': params}, batch['input_ids'], batch['segment_ids'], batch['input_mask'],
         batch['masked_positions'], train=train, rngs={'dropout': rng} if train else {})
-    weights = batch['masked_weights']
-    row_mask = batch.get('mask', jnp.ones(weights.shape[0], bool)).astype(jnp.float32)
-    weights = weights * row_mask[:, None]
+    weights, row_mask = self._weights(batch)
     mlm_losses = optax.softmax_cross_entropy_with_integer_labels(mlm_logits, batch['masked_ids'])
     nsp_labels = batch['next_sentence_label']
     nsp_losses = optax.softmax_cross_entropy_with_integer_labels(nsp_logits, nsp_labels)
@@ -62,10 +68,15 @@ class MlmNspTask(base.Task):
         'nsp_accuracy': (((nsp_logits.argmax(-1) == nsp_labels) * row_mask).sum(), row_count),
     }
 
-  def loss_and_metrics(self, params, batch, rng):
+  def train_sums(self, params, batch, rng):
     sums = self._sums(params, batch, train=True, rng=rng)
-    means = {name: total / jnp.maximum(count, 1.0) for name, (total, count) in sums.items()}
-    return means['mlm_loss'] + means['nsp_loss'], {f'train_{k}': v for k, v in means.items()}
+    return {f'train_{name}': value for name, value in sums.items()}
+
+  def loss_weights(self, batch):
+    # BERT's MLM loss is the mean over the masked tokens of the whole batch, however many each
+    # row (or micro-batch) has.
+    weights, row_mask = self._weights(batch)
+    return {'train_mlm_loss': weights.sum(), 'train_nsp_loss': row_mask.sum()}
 
   def eval_sums(self, params, batch):
     return self._sums(params, batch, train=False)

@@ -8,10 +8,10 @@ import numpy as np
 
 from big_uni.models import build_model
 from big_uni.tasks import base
-from big_uni.tasks.classification import classification_loss, classification_sums
+from big_uni.tasks.classification import classification_sums, classification_train_sums
 
 
-class TextClassificationTask(base.Task):
+class TextClassificationTask(base.RowSumTask):
 
   def __init__(self, config):
     self.model = build_model(config.model)
@@ -37,10 +37,9 @@ class TextClassificationTask(base.Task):
         train=train, rngs={'dropout': rng} if train else {})
     return logits
 
-  def loss_and_metrics(self, params, batch, rng):
-    logits = self._logits(params, batch, True, rng)
-    loss = classification_loss(logits, batch['label'], self.num_classes, self.label_smoothing)
-    return loss, {'train_accuracy': (logits.argmax(-1) == batch['label']).mean()}
+  def train_sums(self, params, batch, rng):
+    return classification_train_sums(self._logits(params, batch, True, rng), batch['label'],
+                                     self.num_classes, self.label_smoothing)
 
   def eval_sums(self, params, batch):
     return classification_sums(self._logits(params, batch, False), batch['label'],

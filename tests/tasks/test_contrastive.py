@@ -12,7 +12,7 @@ import pytest
 
 from big_uni import sharding, train
 from big_uni.models import build_model
-from big_uni.tasks import contrastive
+from big_uni.tasks import contrastive, contrastive_losses
 from configs import clip_b16, common_clip
 from tests import synthetic_steps
 
@@ -47,27 +47,43 @@ def test_losses_match_numpy_and_ignore_padding_rows():
   rng = np.random.default_rng(0)
   image, text = (rng.standard_normal((6, 8)).astype(np.float32) for _ in range(2))
   softmax, sigmoid = _numpy_losses(image, text, 5.0, -2.0)
-  assert float(contrastive.contrastive_loss(image, text, 5.0, 0.0, 'softmax')) == pytest.approx(
+  assert float(contrastive_losses.contrastive_loss(image, text, 5.0, 0.0, 'softmax')) == pytest.approx(
       softmax, rel=1e-5)
-  assert float(contrastive.contrastive_loss(image, text, 5.0, -2.0, 'sigmoid')) == pytest.approx(
+  assert float(contrastive_losses.contrastive_loss(image, text, 5.0, -2.0, 'sigmoid')) == pytest.approx(
       sigmoid, rel=1e-5)
   # Two padding rows appended (valid=False): the loss is that of the 6 real pairs.
   padded_image = np.concatenate([image, rng.standard_normal((2, 8)).astype(np.float32)])
   padded_text = np.concatenate([text, rng.standard_normal((2, 8)).astype(np.float32)])
   valid = np.arange(8) < 6
   for kind, bias, expected in (('softmax', 0.0, softmax), ('sigmoid', -2.0, sigmoid)):
-    loss = contrastive.contrastive_loss(padded_image, padded_text, 5.0, bias, kind, valid)
+    loss = contrastive_losses.contrastive_loss(padded_image, padded_text, 5.0, bias, kind, valid)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
-def test_loss_over_8_devices_equals_one_device():
+def test_blocks_over_8_devices_equal_one_device():
   out = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'tasks',
                                                      'contrastive_devices.py')],
                        capture_output=True, text=True, cwd=ROOT, check=True,
                        env={**os.environ, 'PYTHONPATH': ROOT})
   results = json.loads(out.stdout.strip().splitlines()[-1])
   for kind in ('softmax', 'sigmoid'):
-    assert results[kind]['sharded'] == pytest.approx(results[kind]['single'], abs=1e-6)
+    single = results[kind]['single']
+    for mesh in ('data8', 'data2_fsdp4'):
+      sharded = results[kind][mesh]
+      assert sharded['loss'] == pytest.approx(single['loss'], abs=1e-6), (kind, mesh)
+      assert sharded['hits'] == single['hits'], (kind, mesh)
+      for got, want in zip(sharded['grads'], single['grads']):
+        np.testing.assert_allclose(got, want, atol=1e-6, err_msg=f'{kind} {mesh}')
+  # Against numpy on the 29 valid rows; image 3's tied captions 3 and 5: the tie goes to 3.
+  inputs = {k: np.asarray(v) for k, v in results['inputs'].items()}
+  image, text = inputs['image'][inputs['valid']], inputs['text'][inputs['valid']]
+  softmax, sigmoid = _numpy_losses(image, text, 10.0, -3.0)
+  similarity = image @ text.T
+  assert similarity[3, 3] == similarity[3, 5]
+  hits = float((similarity.argmax(1) == np.arange(len(image))).sum())
+  for kind, expected in (('softmax', softmax), ('sigmoid', sigmoid)):
+    assert results[kind]['single']['loss'] == pytest.approx(expected, rel=1e-5)
+    assert results[kind]['single']['hits'] == hits
 
 
 def _smoke_config(**overrides):
