@@ -33,24 +33,20 @@ def main(argv):
     # Progress is printed; absl INFO logs (orbax is chatty) need an explicit --verbosity=0.
     logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
-  if _MODE.value == 'shapes':
-    print(shapes.describe(config))
-    return
-  if _MODE.value == 'aot':
-    from big_uni import aot  # pylint: disable=g-import-not-at-top
-    try:
-      aot.run(config, _TOPOLOGY.value, _FIND_MAX_BATCH.value)
-    except errors.UserInputError as e:
-      sys.exit(f'error: {e}')
-    return
-  if not _WORKDIR.value:
+  if _MODE.value in ('train', 'eval') and not _WORKDIR.value:
     raise app.UsageError('--workdir is required for --mode=train and --mode=eval')
   try:
-    sharding.initialize_distributed()  # Multi-host: every process runs this same command.
-    if _MODE.value == 'train':
-      train.train_and_evaluate(config, _WORKDIR.value)
+    if _MODE.value == 'shapes':
+      print(shapes.describe(config))
+    elif _MODE.value == 'aot':
+      from big_uni import aot  # pylint: disable=g-import-not-at-top
+      aot.run(config, _TOPOLOGY.value, _FIND_MAX_BATCH.value)
     else:
-      train.evaluate_checkpoint(config, _WORKDIR.value)
+      sharding.initialize_distributed()  # Multi-host: every process runs this same command.
+      if _MODE.value == 'train':
+        train.train_and_evaluate(config, _WORKDIR.value)
+      else:
+        train.evaluate_checkpoint(config, _WORKDIR.value)
   except errors.UserInputError as e:
     sys.exit(f'error: {e}')
 

@@ -14,7 +14,8 @@ def openai_model(variant: str) -> ml_collections.ConfigDict:
       name='clip', embed_dim=embed_dim, text_pool='last', lock_image=False, lock_text=False,
       # None: the contrastive loss's own init (CLIP: scale log(1 / 0.07), no bias; SigLIP:
       # log 10 and -10; tasks/contrastive.py).
-      logit_scale_init=None, logit_bias_init=None,
+      logit_scale_init=ml_collections.config_dict.placeholder(float),
+      logit_bias_init=ml_collections.config_dict.placeholder(float),
       image=dict(variant=image_variant, pool='cls', patch_bias=False, pre_norm=True,
                  activation='quick_gelu', layer_norm_eps=1e-5, dropout=0.0, drop_path=0.0,
                  remat_policy='none', scan_layers=False, dtype='float32', attention_impl='auto'),

@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from big_uni import sharding, train
+from big_uni import errors, sharding, train
 from big_uni.models import build_model
 from big_uni.tasks import contrastive, contrastive_losses
-from configs import clip_b16, common_clip
+from configs import clip_b16, clip_l14, common_clip
 from tests import synthetic_steps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -118,3 +118,46 @@ def test_locked_image_tower_does_not_move():
                             after['image_projection']['kernel'])
   assert not np.array_equal(before['text_projection']['kernel'],
                             after['text_projection']['kernel'])
+
+
+def _initial_logits(config):
+  params = contrastive.ContrastiveTask(config).init_params(jax.random.key(0))
+  return float(params['logit_scale']), (float(params['logit_bias'])
+                                        if 'logit_bias' in params else None)
+
+
+def test_siglip_gets_its_bias_and_init():
+  for variant in (clip_b16, clip_l14):
+    assert variant.get_config('siglip').contrastive_loss == 'sigmoid'
+  config = clip_b16.get_config('smoke')
+  assert _initial_logits(config) == pytest.approx((np.log(1 / 0.07), None))
+  config.contrastive_loss = 'sigmoid'  # As --config.contrastive_loss=sigmoid does.
+  assert _initial_logits(config) == pytest.approx((np.log(10), -10.0))
+  config.model.logit_bias_init = -5.0
+  assert _initial_logits(config) == pytest.approx((np.log(10), -5.0))
+  config.contrastive_loss = 'softmax'
+  with pytest.raises(errors.UserInputError, match='changes nothing'):
+    contrastive.ContrastiveTask(config)
+
+
+def test_logit_init_overrides_parse_on_the_command_line():
+  out = subprocess.run(
+      [sys.executable, '-m', 'big_uni.main', '--config=configs/clip_b16.py:smoke', '--mode=shapes',
+       '--config.contrastive_loss=sigmoid', '--config.model.logit_bias_init=-5',
+       '--config.model.logit_scale_init=2.5'], capture_output=True, text=True, cwd=ROOT)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert 'logit_bias' in out.stdout
+
+
+def test_logit_scale_is_clamped_as_a_param_and_keeps_its_gradient():
+  config = _smoke_config(total_steps=1)
+  config.model.logit_scale_init = float(np.log(100.0)) + 0.5  # Above OpenAI's limit.
+  trainer = train.Trainer(config)
+  state = trainer.init_state()
+  batch = trainer.task.synthetic_batch(np.random.default_rng(0), 16)
+  grads = jax.grad(lambda p: trainer.task.loss_and_metrics(p, batch, None)[0])(state.params)
+  assert abs(float(grads['logit_scale'])) > 1e-6  # A forward clamp would make it 0.
+  with trainer.context():
+    state, metrics = trainer.train_step(state, sharding.global_batch(batch, trainer.mesh))
+  assert float(state.params['logit_scale']) == pytest.approx(np.log(100.0), abs=1e-7)
+  assert float(metrics['logit_scale']) == pytest.approx(np.exp(np.log(100.0) + 0.5), rel=1e-5)
