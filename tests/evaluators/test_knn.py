@@ -1,9 +1,18 @@
-"""kNN evaluator: known answers, both votes and their tie rules, a numpy reference, real digits."""
+"""kNN evaluator: known answers, both votes and their tie rules, a numpy reference, a chunked
+and a device-sharded gallery, real digits."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from sklearn import datasets
 
 from big_uni.evaluators import knn
+from tests.evaluators import knn_devices
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 KS = (1, 3, 5, 7, 11, 21)
 
@@ -119,3 +128,43 @@ def test_sklearn_digits_raw_pixels():
   print('\ndigits kNN (raw pixels, 1,497 train / 300 test):\n' + knn.format_table(results))
   assert results['knn_1_accuracy'] > 0.9
   assert min(results.values()) > 0.85
+
+
+def test_chunked_gallery_gives_the_same_predictions_including_ties():
+  train_x, train_y, test_x = knn_devices.tied_gallery()
+  # Cosine weights are exact sums here; DINO's exp weights are compared with the whole gallery.
+  expected = _reference(train_x, train_y, test_x, knn_devices.KS, 4, None)
+  for temperature in (knn.DINO_TEMPERATURE, None):
+    whole = knn.knn_predict(train_x, train_y, test_x, ks=knn_devices.KS, temperature=temperature)
+    for rows in (1, 7, 64):
+      got = knn.knn_predict(train_x, train_y, test_x, ks=knn_devices.KS,
+                            temperature=temperature, chunk_rows=rows, batch_size=16)
+      for k in knn_devices.KS:
+        for vote in ('majority', 'weighted'):
+          np.testing.assert_array_equal(got[k][vote], whole[k][vote], err_msg=f'{rows} {k}')
+          if temperature is None or vote == 'majority':
+            np.testing.assert_array_equal(got[k][vote], expected[k][vote])
+
+
+def test_the_tied_gallery_needs_the_index_rule():
+  # Ties broken towards the higher training index would change most 1-NN predictions.
+  train_x, train_y, test_x = knn_devices.tied_gallery()
+  lower_first = _reference(train_x, train_y, test_x, (1,), 4, None)[1]['majority']
+  higher_first = _reference(train_x[::-1], train_y[::-1], test_x, (1,), 4, None)[1]['majority']
+  assert np.mean(np.array(lower_first) != np.array(higher_first)) > 0.3
+
+
+def test_gallery_sharded_over_8_devices_equals_one_device():
+  out = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'evaluators',
+                                                     'knn_devices.py')],
+                       capture_output=True, text=True, cwd=ROOT, check=True,
+                       env={**os.environ, 'PYTHONPATH': ROOT})
+  results = json.loads(out.stdout.strip().splitlines()[-1])
+  assert set(results) == {'single', 'data8', 'data8_host_chunks', 'data2_fsdp4',
+                          'data2_fsdp4_host_chunks'}
+  train_x, train_y, test_x = knn_devices.tied_gallery()
+  expected = _reference(train_x, train_y, test_x, knn_devices.KS, 4, knn.DINO_TEMPERATURE)
+  for name, predictions in results.items():
+    for k in knn_devices.KS:
+      assert predictions[str(k)] == results['single'][str(k)], (name, k)
+      assert predictions[str(k)]['majority'] == list(expected[k]['majority']), (name, k)
