@@ -93,8 +93,6 @@ def _shard_facts(params) -> dict:
 def main(model):
   initial, reference, out = None, None, {}
   for name, (mesh, devices, model_fields, accum) in RUNS.items():
-    if model == 'clip' and accum > 1:
-      continue  # Micro-batches of a contrastive loss see fewer negatives: a different loss.
     first, losses, params, facts = run(model, mesh, devices, model_fields, accum, initial)
     initial = first if initial is None else initial
     reference = params if reference is None else reference

@@ -9,8 +9,10 @@ from configs import bert_base, clip_b16, vit_mnist5k
 from tests import synthetic_steps
 
 
-def _vit():
-  return vit_mnist5k.get_config('smoke'), None
+def _vit_label_smoothing():
+  config = vit_mnist5k.get_config('smoke')
+  config.label_smoothing = 0.1
+  return config, None
 
 
 def _bert_with_uneven_masked_counts():
@@ -35,7 +37,7 @@ def _synthetic(config, batch_size):
   return tasks.build_task(config).synthetic_batch(np.random.default_rng(0), batch_size)
 
 
-CASES = {'vit': _vit, 'bert_uneven_masks': _bert_with_uneven_masked_counts,
+CASES = {'vit_label_smoothing': _vit_label_smoothing, 'bert_uneven_masks': _bert_with_uneven_masked_counts,
          'clip_softmax': lambda: _clip('softmax'), 'clip_sigmoid': lambda: _clip('sigmoid')}
 
 
@@ -75,4 +77,4 @@ def test_own_micro_batch_means_would_differ():
 
 def test_indivisible_batch_is_a_clear_error():
   with pytest.raises(ValueError, match='not divisible by grad_accum_steps=5'):
-    _run('vit', 5, steps=1)
+    _run('vit_label_smoothing', 5, steps=1)

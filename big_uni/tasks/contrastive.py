@@ -16,7 +16,7 @@ import numpy as np
 from big_uni import errors
 from big_uni.models import build_model
 from big_uni.tasks import base
-from big_uni.tasks.contrastive_losses import LOSSES, contrastive_sums
+from big_uni.tasks.contrastive_losses import LOSSES, contrastive_loss, contrastive_sums  # pylint: disable=unused-import
 
 # Each loss's own init of (logit_scale, logit_bias), where config.model leaves them None: CLIP's
 # temperature 0.07 and no bias; SigLIP's t' = log 10, b = -10 (Zhai et al. 2023, section 3.3).
