@@ -1,8 +1,12 @@
-"""Linear probe: separable data, the C search in both directions, determinism, real digits."""
-import numpy as np
-from sklearn import datasets
+"""Linear probe: separable data, the C search in both directions, determinism, chunked and
+memmapped features, agreement with sklearn, real digits."""
+import warnings
 
-from big_uni.evaluators import linear_probe
+import jax
+import numpy as np
+from sklearn import datasets, exceptions, linear_model
+
+from big_uni.evaluators import chunks, linear_probe
 
 EIGHTH_DECADE = 10.0 ** 0.125
 
@@ -97,3 +101,55 @@ def test_sklearn_digits_raw_pixels():
         f'{results["best_C"]:.3g}, validation {results["validation_accuracy"]:.4f}, test top-1 '
         f'{results["test_accuracy"]:.4f}, top-5 {results["test_top5_accuracy"]:.4f}')
   assert results['test_accuracy'] > 0.9
+
+
+def _sklearn_probe(train_x, train_y, val_x, val_y, test_x, test_y):
+  """The same protocol (explicit validation split, every row in the sweep) with sklearn's
+  float64 LBFGS, as the probe ran before it moved to the devices."""
+  mean = train_x.mean(axis=0)
+  std = np.sqrt(np.mean((train_x - mean) ** 2))
+  train_x, val_x, test_x = ((x - mean) / std for x in (train_x, val_x, test_x))
+
+  def fit(x, y, log10_c):
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore', exceptions.ConvergenceWarning)
+      return linear_model.LogisticRegression(C=10.0 ** log10_c, max_iter=1000).fit(x, y)
+
+  best_c, val_accuracy, sweep = linear_probe.search_c(
+      lambda log10_c: fit(train_x, train_y, log10_c).score(val_x, val_y))
+  model = fit(np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y]),
+              np.log10(best_c))
+  return best_c, val_accuracy, model.score(test_x, test_y), dict(sweep)
+
+
+def test_agrees_with_sklearn_on_digits():
+  x, y = datasets.load_digits(return_X_y=True)
+  train, val, test = (x[:1197], y[:1197]), (x[1197:1497], y[1197:1497]), (x[1497:], y[1497:])
+  results = linear_probe.linear_probe(*train, *test, *val, max_sweep_examples=None)
+  best_c, val_accuracy, test_accuracy, sweep = _sklearn_probe(*train, *val, *test)
+  print(f'\ndigits, devices (float32 L-BFGS): best C {results["best_C"]:.3g}, validation '
+        f'{results["validation_accuracy"]:.4f}, test {results["test_accuracy"]:.4f}; sklearn: '
+        f'best C {best_c:.3g}, validation {val_accuracy:.4f}, test {test_accuracy:.4f}')
+  for c, accuracy in results['sweep']:
+    if c in sweep:
+      # At most 2 of the 300 validation images classified differently.
+      assert round(abs(accuracy - sweep[c]) * 300) <= 2, (c, accuracy, sweep[c])
+  assert round(abs(results['validation_accuracy'] - val_accuracy) * 300) <= 1
+  # The validation accuracy plateaus near its best, so the two searches may stop apart on it.
+  assert abs(np.log10(results['best_C']) - np.log10(best_c)) <= 1
+  assert round(abs(results['test_accuracy'] - test_accuracy) * 300) <= 3
+
+
+def test_memmapped_and_device_chunks_give_the_same_probe(tmp_path):
+  x, y = _gaussian_classes(600, seed=1, dim=20, shift=0.2, label_noise=0.1)
+  test = _gaussian_classes(200, seed=2, dim=20, shift=0.2)
+  in_memory = chunks.from_arrays(x, y, rows=128)  # 5 chunks, the last one padded
+  on_disk = np.lib.format.open_memmap(tmp_path / 'features.npy', 'w+', np.float32,
+                                      in_memory.features.shape)
+  on_disk[:] = in_memory.features
+  on_device = jax.device_put(in_memory.features)
+  first = linear_probe.linear_probe(in_memory, None, *test, max_sweep_examples=300)
+  for features in (on_disk, on_device):
+    assert linear_probe.linear_probe(in_memory._replace(features=features), None, *test,
+                                     max_sweep_examples=300) == first
+  assert first['test_accuracy'] > 0.75
