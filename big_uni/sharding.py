@@ -61,7 +61,8 @@ def _on_tpu_vm() -> bool:
 
 
 def make_mesh(mesh_config, devices=None) -> Mesh:
-  """Builds a (data, fsdp, tensor) mesh; at most one axis may be -1 (fill)."""
+  """Builds a (data, fsdp, tensor) mesh; at most one axis may be -1 (fill). A mesh whose
+  tensor axis spans processes is refused (see _check_batch_shards_within_processes)."""
   devices = jax.devices() if devices is None else devices
   unknown = set(mesh_config) - set(MESH_AXES)
   if unknown:
@@ -78,8 +79,27 @@ def make_mesh(mesh_config, devices=None) -> Mesh:
     raise ValueError(f'mesh {dict(zip(MESH_AXES, sizes))} needs {math.prod(sizes)} devices, '
                      f'{len(devices)} are available')
   # Flax logical partitioning needs Auto axes (jax.make_mesh defaults to Explicit).
-  return Mesh(np.asarray(devices).reshape(sizes), MESH_AXES,
+  mesh = Mesh(np.asarray(devices).reshape(sizes), MESH_AXES,
               axis_types=(AxisType.Auto,) * len(MESH_AXES))
+  _check_batch_shards_within_processes(mesh)
+  return mesh
+
+
+def _check_batch_shards_within_processes(mesh: Mesh) -> None:
+  """Each process feeds its own rows of every batch (global_batch), so the devices that share
+  one batch shard (the `tensor` axis at one data x fsdp position) must all be one process's:
+  two processes there would each fill the same replicated block with different rows."""
+  processes = np.vectorize(lambda device: device.process_index, otypes=[int])(mesh.devices)
+  per_shard = processes.reshape(-1, mesh.shape['tensor'])  # [data * fsdp, tensor]: MESH_AXES
+  split = np.flatnonzero(per_shard.min(axis=1) != per_shard.max(axis=1))
+  if split.size:
+    shared = sorted(set(per_shard[split[0]].tolist()))
+    local = processes.size // len(np.unique(processes))
+    raise errors.UserInputError(
+        f'mesh {dict(mesh.shape)} puts devices of processes {shared} on one batch shard (the '
+        'tensor axis spans processes), but each process feeds different rows of the batch. '
+        f'Keep mesh.tensor within one process (a divisor of its {local} devices) and put the '
+        'other devices on mesh.data or mesh.fsdp.')
 
 
 def logical_rules(config) -> tuple:

@@ -1,5 +1,6 @@
 """Sharded training equals single-device training for ViT, BERT and CLIP; parameters are really
 sharded; scan over layers and gradient accumulation change nothing numerically."""
+import dataclasses
 import json
 import os
 import re
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 
-from big_uni import sharding
+from big_uni import errors, sharding
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -67,3 +68,23 @@ def test_mesh_errors_name_the_problem():
     sharding.make_mesh({'model': 2})
   with pytest.raises(ValueError, match='needs 4 devices'):
     sharding.make_mesh({'data': 4})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Device:
+  """A device of a multi-process run, as far as make_mesh reads one."""
+  id: int
+  process_index: int
+
+
+def test_a_tensor_axis_across_processes_is_refused():
+  two_hosts = [_Device(i, process_index=i // 4) for i in range(8)]  # 2 processes x 4 devices
+  for mesh in ({'data': 2, 'tensor': 4}, {'fsdp': 4, 'tensor': 2}, {'fsdp': 8}, {'data': 8}):
+    sharding.make_mesh(mesh, two_hosts)
+  with pytest.raises(errors.UserInputError, match=r'processes \[0, 1\] on one batch shard .*'
+                     r'a divisor of its 4 devices'):
+    sharding.make_mesh({'data': 1, 'tensor': 8}, two_hosts)
+  four_hosts = [_Device(i, process_index=i // 2) for i in range(8)]
+  sharding.make_mesh({'data': 4, 'tensor': 2}, four_hosts)
+  with pytest.raises(errors.UserInputError, match=r'processes \[0, 1\]'):
+    sharding.make_mesh({'fsdp': 2, 'tensor': 4}, four_hosts)
