@@ -148,13 +148,22 @@ def checksums(state) -> dict[str, int]:
   return {jax.tree_util.keystr(path): int(total) for path, total in zip(paths, sums)}
 
 
+def host_checksums(tree) -> dict[str, int]:
+  """`checksums` of a tree of numpy arrays that this process holds whole (a restore to host
+  memory): no sum over processes."""
+  paths, arrays = zip(*jax.tree_util.tree_flatten_with_path(tree)[0])
+  return {jax.tree_util.keystr(path): _words_sum(np.asarray(x)) for path, x in zip(paths, arrays)}
+
+
 def _local_sum(array: jax.Array) -> int:
-  total = 0
-  for shard in array.addressable_shards:
-    if shard.replica_id == 0:  # Every element once, however it is replicated.
-      words = np.asarray(shard.data).reshape(-1)
-      total += int(words.view(f'uint{8 * words.itemsize}').sum(dtype=np.uint32))
-  return total % 2**32
+  # Every element once, however it is replicated.
+  return sum(_words_sum(np.asarray(shard.data)) for shard in array.addressable_shards
+             if shard.replica_id == 0) % 2**32
+
+
+def _words_sum(array: np.ndarray) -> int:
+  words = array.reshape(-1)
+  return int(words.view(f'uint{8 * words.itemsize}').sum(dtype=np.uint32))
 
 
 def _check_fits(saved_params, model_params, step: int, directory: epath.Path):

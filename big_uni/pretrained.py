@@ -53,25 +53,32 @@ def _checkpoint_params(path: str, step: int | None) -> dict:
   if not directory.is_dir():
     raise errors.UserInputError(f'init checkpoint {path!r} does not exist: give a workdir of a '
                                 'finished run (with checkpoints/) or one of its step folders')
+  # The params only (partial_restore), straight into host memory (numpy): every process reads
+  # the files itself, and neither the optimizer state nor a device copy is ever held.
   manager = ocp.CheckpointManager(
       directory, options=ocp.CheckpointManagerOptions(create=False),
-      item_handlers={'state': ocp.StandardCheckpointHandler(),
+      item_handlers={'state': ocp.PyTreeCheckpointHandler(),
                      'checksums': ocp.JsonCheckpointHandler()})
   step = manager.latest_step() if step is None else step
   if step is None:
     raise errors.UserInputError(f'no checkpoint in {directory}: train the source run first')
-  metadata = manager.item_metadata(step)['state']
-  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-                          metadata)
+  metadata = manager.item_metadata(step)['state']['params']
+  abstract = {'params': jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), metadata)}
   state = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract), checksums=ocp.args.JsonRestore()))
+      state=ocp.args.PyTreeRestore(
+          abstract, restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
+                                              abstract),
+          partial_restore=True),
+      checksums=ocp.args.JsonRestore()))
   manager.close()
-  if _by_name(checkpoint.checksums(state.state)) != _by_name(state.checksums):
+  params = state.state['params']
+  saved = {name: value for name, value in _by_name(state.checksums).items()
+           if name.startswith('params/')}
+  if _by_name(checkpoint.host_checksums({'params': params})) != saved:
     raise errors.UserInputError(f'the checkpoint {directory}/{step} does not match its '
                                 'checksums: it is corrupt')
   logging.info('Loaded params of %s at step %d', directory, step)
-  return jax.device_get(state.state['params'])
+  return params
 
 
 def _by_name(sums: dict[str, int]) -> dict[str, int]:
@@ -84,6 +91,8 @@ def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
           resize: str = 'bilinear') -> tuple[dict, list]:
   """Returns (params with `loaded` copied into subtree `target`, names left initialised).
 
+  Only the shapes and dtypes of `params` are read (arrays or jax.ShapeDtypeStructs): loaded
+  leaves become numpy arrays of the param's dtype, the others are returned as they are.
   Shapes must agree, except ViT position embeddings, which are resized to the model's patch
   grid with `resize` (see vit.resize_pos_embedding); a mismatch names the param and both shapes.
   """
@@ -113,11 +122,13 @@ def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
 
 
 def initialise(params, init_config, model_config):
-  """Applies every `config.init` entry; params keep their shardings (placed leaf by leaf)."""
+  """Applies every `config.init` entry to `params` (jax.Arrays, sharded over any mesh, on any
+  number of processes). Nothing is fetched from the devices: each process builds the host value
+  of each loaded param and places its own shards of it in the param's sharding; params left
+  initialised are returned as they are."""
   if not init_config:
     return params
-  shardings = jax.tree.map(lambda x: x.sharding, params)
-  host = jax.device_get(params)
+  merged = params
   for name, source_config in init_config.items():
     target = source_config.get('target', '')
     loaded = load_source(source_config, model_config.get(target, model_config))
@@ -126,10 +137,17 @@ def initialise(params, init_config, model_config):
         raise errors.UserInputError(f'init {name}: the {source_config.kind} weights have no '
                                     f'subtree {key!r} (they have {sorted(loaded)})')
       loaded = loaded[key]
-    loaded = transformer.match_layer_layout(loaded, host)  # scanned or not, either way round
-    host, fresh = merge(host, loaded, target=target,
-                        dont_load=tuple(source_config.get('dont_load', ())),
-                        resize=source_config.get('resize', 'bilinear'))
+    loaded = transformer.match_layer_layout(loaded, params)  # scanned or not, either way round
+    merged, fresh = merge(merged, loaded, target=target,
+                          dont_load=tuple(source_config.get('dont_load', ())),
+                          resize=source_config.get('resize', 'bilinear'))
     logging.warning('init %s (%s): %d params left initialised: %s', name, source_config.kind,
                     len(fresh), ', '.join(fresh[:8]) + (' ...' if len(fresh) > 8 else ''))
-  return jax.tree.map(jax.device_put, host, shardings)
+  return jax.tree.map(_place, merged, params)
+
+
+def _place(value, param: jax.Array) -> jax.Array:
+  """A loaded numpy `value` as an array like `param`, each process filling its own shards."""
+  if isinstance(value, jax.Array):
+    return value  # Left initialised: already where it belongs.
+  return jax.make_array_from_callback(param.shape, param.sharding, lambda index: value[index])

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.ad_checkpoint import checkpoint_name
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -258,7 +259,10 @@ def _stack(tree):
   blocks = _block_names(tree)
   out = {k: _stack(v) for k, v in tree.items() if k not in blocks}
   if blocks:
-    out['layers'] = jax.tree.map(lambda *xs: jnp.stack(xs), *(tree[k] for k in blocks))
+    # Host trees (pretrained weights) stay in host memory.
+    out['layers'] = jax.tree.map(
+        lambda *xs: np.stack(xs) if isinstance(xs[0], np.ndarray) else jnp.stack(xs),
+        *(tree[k] for k in blocks))
   return out
 
 
