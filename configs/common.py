@@ -73,6 +73,18 @@ def feature_evals(dataset: str, train_split: str = 'train[:10000]',
                                     'linear_probe': dict(kind='linear_probe', **data)})
 
 
+def caption_retrieval_evals(split: str = 'val', dataset: str | None = None,
+                            every_steps: int = 0) -> ml_collections.ConfigDict:
+  """COCO 5k-style image->text and text->image recall@1/5/10 over every image of a captioned
+  split (TFDS coco_captions, captions_tsv:, wds:) and all its captions; `dataset` defaults to
+  input.dataset. For a CLIP config on captioned data:
+  `config.evals.update(common.caption_retrieval_evals(config.input.eval_split))`."""
+  entry = dict(kind='caption_retrieval', split=split, ks=(1, 5, 10), every_steps=every_steps)
+  if dataset is not None:
+    entry['dataset'] = dataset
+  return ml_collections.ConfigDict({'caption_retrieval': entry})
+
+
 def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A few steps of a 2-layer, 32-wide model of the same family on sklearn digits (8x8)."""
   config.update(dict(total_steps=4, log_every_steps=2, eval_every_steps=0,

@@ -9,20 +9,29 @@ Each entry is a dict with `kind` and its data, e.g. (for a CLIP config):
   config.evals.linear_probe = dict(kind='linear_probe', ...same fields as knn)
   config.evals.retrieval = dict(kind='retrieval', dataset='fashion_mnist', split='test',
                                 templates=(...))
+  config.evals.caption_retrieval = dict(kind='caption_retrieval', split='val', ks=(1, 5, 10))
 
-`every_steps` (0: only at the end of training) sets how often training runs one; `--mode=eval`
-runs all of them. Images come through the image input pipeline of `config.input` with the entry's
-dataset and split; features through the task's jitted `image_features` (and `text_features` for
-zero-shot and retrieval), sharded like training batches.
+`retrieval` is class-level (captions made from class names); `caption_retrieval` is COCO-style
+(configs/common.py: caption_retrieval_evals): every image of a captioned split
+(input_pipeline.image_text.eval_pairs: COCO val has 5,000 images, 25,014 captions) against all
+its captions, image->text and text->image recall@K. `every_steps` (0: only at the end of
+training) sets how often training runs one; `--mode=eval` runs all of them. Images come through
+the image input pipeline of `config.input` with the entry's dataset and split; features through
+the task's jitted `image_features` (and `text_features` for zero-shot and retrieval).
+
+kNN and the probe see the features as chunks.Chunks: one chunk per eval batch, rows sharded
+over the devices as the batch was, kept there (no host holds the gallery), with the labels and
+padding masks on every host.
 """
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from big_uni import data, sharding
-from big_uni.evaluators import knn, retrieval, zero_shot
+from big_uni.evaluators import chunks, knn, retrieval, zero_shot
 
-KINDS = ('knn', 'linear_probe', 'zero_shot', 'retrieval')
+KINDS = ('knn', 'linear_probe', 'zero_shot', 'retrieval', 'caption_retrieval')
 
 
 class Features:
@@ -30,21 +39,20 @@ class Features:
 
   def __init__(self, trainer, params):
     self.trainer, self.params, self._cache = trainer, params, {}
-    mesh = trainer.mesh
-    replicated = NamedSharding(mesh, PartitionSpec())
     param_shardings = trainer.state_shardings.params
-    batch_sharding = sharding.batch_sharding(mesh)
-    # Replicated outputs: every process gets the global batch's features (multi-host safe).
-    self._images = jax.jit(trainer.task.image_features,
-                           in_shardings=(param_shardings, batch_sharding),
-                           out_shardings=replicated)
+    rows = sharding.batch_sharding(trainer.mesh)
+    self._images = jax.jit(trainer.task.image_features, in_shardings=(param_shardings, rows),
+                           out_shardings=rows)
     if hasattr(trainer.task, 'text_features'):
       self._texts = jax.jit(trainer.task.text_features,
-                            in_shardings=(param_shardings, batch_sharding, batch_sharding),
-                            out_shardings=replicated)
+                            in_shardings=(param_shardings, rows, rows), out_shardings=rows)
+    # [batches, B, D]: each device keeps its rows of every batch, where they were computed.
+    self._stack = jax.jit(lambda *batches: jnp.stack(batches), out_shardings=NamedSharding(
+        trainer.mesh, PartitionSpec(None, *rows.spec)))
 
-  def images(self, dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(features float32 [N, D], labels int32 [N]) of every example of `split`."""
+  def images(self, dataset: str, split: str) -> chunks.Chunks:
+    """Every example of `split`: features float32 [batches, B, D] on the devices, labels and
+    valid [batches, B] in numpy (B = input.eval_batch_size; valid is False on padding)."""
     key = (dataset, split)
     if key not in self._cache:
       config = self.trainer.config.copy_and_resolve_references()
@@ -53,42 +61,62 @@ class Features:
       batches = data.get_iterator(config, split, train=False, task=self.trainer.task,
                                   process_index=jax.process_index(),
                                   process_count=jax.process_count())
-      features, labels = [], []
+      features, labels, valid = [], [], []
       with self.trainer.context():
         for local_batch in batches:
           batch = sharding.global_batch(local_batch, self.trainer.mesh)
-          valid = np.asarray(_replicated(batch['mask']))
-          features.append(np.asarray(self._images(self.params, batch['image']))[valid])
-          labels.append(np.asarray(_replicated(batch['label']))[valid])
-      self._cache[key] = (np.concatenate(features).astype(np.float32), np.concatenate(labels))
+          features.append(self._images(self.params, batch['image']).astype(jnp.float32))
+          labels.append(_replicated(batch['label']))
+          valid.append(_replicated(batch['mask']))
+        self._cache[key] = chunks.Chunks(self._stack(*features), np.stack(labels),
+                                         np.stack(valid))
     return self._cache[key]
+
+  def encode_images(self, images: np.ndarray) -> np.ndarray:
+    """Image features float32 [N, D] of images [N, S, S, C] (the same on every process)."""
+    return self._encode(self._images, images)
+
+  def encode_texts(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Text features float32 [T, D] of token ids and mask [T, L] (the same on every process)."""
+    return self._encode(self._texts, ids, mask)
 
   def texts(self, texts: list[str]) -> np.ndarray:
     """Text-tower features float32 [T, D] of `texts`, tokenized as the captions were."""
     from input_pipeline import tokenizers  # pylint: disable=g-import-not-at-top
     config = self.trainer.config
     tokenizer = tokenizers.build_tokenizer(config.input.tokenizer)
-    ids, mask = tokenizer.encode_padded(texts, config.input.max_text_len)
-    # Pad the rows to a multiple of the batch devices so the batch axis shards evenly.
-    rows = -(-len(texts) // _batch_devices(self.trainer.mesh)) * _batch_devices(self.trainer.mesh)
-    ids = np.pad(ids, ((0, rows - len(texts)), (0, 0)))
-    mask = np.pad(mask, ((0, rows - len(texts)), (0, 0)))
-    mask[len(texts):, 0] = True  # Padding rows get one token, so their pooling is defined.
+    return self.encode_texts(*tokenizer.encode_padded(texts, config.input.max_text_len))
+
+  def _encode(self, encode, *inputs) -> np.ndarray:
+    """`encode` over rows [N, ...] of host arrays, input.eval_batch_size rows at a time (the
+    last batch padded: padding text rows get one token, so their pooling is defined)."""
+    config = self.trainer.config.input
+    batch_size = config.get('eval_batch_size', config.batch_size)
+    rows = sharding.batch_sharding(self.trainer.mesh)
+    outputs = []
     with self.trainer.context():
-      batch_sharding = sharding.batch_sharding(self.trainer.mesh)
-      features = self._texts(self.params, jax.device_put(ids, batch_sharding),
-                             jax.device_put(mask, batch_sharding))
-    return np.asarray(features)[:len(texts)].astype(np.float32)
-
-
-def _batch_devices(mesh) -> int:
-  return mesh.shape['data'] * mesh.shape['fsdp']
+      for start in range(0, len(inputs[0]), batch_size):
+        batch = [x[start:start + batch_size] for x in inputs]
+        count = len(batch[0])
+        batch = [np.pad(x, [(0, batch_size - count)] + [(0, 0)] * (x.ndim - 1)) for x in batch]
+        if len(batch) == 2:  # (text ids, text mask)
+          batch[1][count:, 0] = True
+        features = encode(self.params, *(jax.device_put(x, rows) for x in batch))
+        outputs.append(np.asarray(_replicated(features), np.float32)[:count])
+    return np.concatenate(outputs)
 
 
 def _replicated(array):
   """A global array's full value on every process."""
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  return multihost_utils.process_allgather(array, tiled=True)
+  return np.asarray(multihost_utils.process_allgather(array, tiled=True))
+
+
+def _dense(features: chunks.Chunks) -> tuple[np.ndarray, np.ndarray]:
+  """(features [N, D], labels [N]) of the valid rows, on every host (zero-shot test sets)."""
+  valid = features.valid.reshape(-1)
+  x = _replicated(features.features)
+  return x.reshape(-1, x.shape[-1])[valid], features.labels.reshape(-1)[valid]
 
 
 def _class_names(trainer, eval_config) -> list[str]:
@@ -107,18 +135,19 @@ def _class_names(trainer, eval_config) -> list[str]:
 def run_one(features: Features, eval_config) -> dict[str, float]:
   """One evaluation; returns its metrics (the caller prefixes them with the entry's name)."""
   kind = eval_config.kind
-  dataset = eval_config.get('dataset', features.trainer.config.input.dataset)
+  config = features.trainer.config
+  dataset = eval_config.get('dataset', config.input.dataset)
   if kind in ('knn', 'linear_probe'):
-    train_x, train_y = features.images(dataset, eval_config.train_split)
-    test_x, test_y = features.images(dataset, eval_config.test_split)
+    train = features.images(dataset, eval_config.train_split)
+    test = features.images(dataset, eval_config.test_split)
     if kind == 'knn':
-      return knn.knn_accuracy(train_x, train_y, test_x, test_y,
+      return knn.knn_accuracy(train, None, test, None,
                               ks=tuple(eval_config.get('ks', (1, 3, 5, 7, 11, 21))))
     from big_uni.evaluators import linear_probe  # pylint: disable=g-import-not-at-top
-    result = linear_probe.linear_probe(train_x, train_y, test_x, test_y)
+    result = linear_probe.linear_probe(train, None, test, None)
     return {k: v for k, v in result.items() if k != 'sweep'}
   if kind in ('zero_shot', 'retrieval'):
-    images, labels = features.images(dataset, eval_config.split)
+    images, labels = _dense(features.images(dataset, eval_config.split))
     names = _class_names(features.trainer, eval_config)
     templates = list(eval_config.templates)
     if kind == 'zero_shot':
@@ -128,6 +157,15 @@ def run_one(features: Features, eval_config) -> dict[str, float]:
     caption_labels = np.repeat(np.arange(len(names)), len(templates))
     return retrieval.class_retrieval_recall(images, labels, features.texts(captions),
                                             caption_labels)
+  if kind == 'caption_retrieval':
+    from input_pipeline import image_text  # pylint: disable=g-import-not-at-top
+    input_config = config.input.copy_and_resolve_references()
+    input_config.dataset = dataset
+    pairs = image_text.eval_pairs(input_config, eval_config.get('split', input_config.eval_split))
+    return retrieval.retrieval_recall(
+        features.encode_images(pairs['image']),
+        features.encode_texts(pairs['text_ids'], pairs['text_mask']), pairs['text_to_image'],
+        ks=tuple(eval_config.get('ks', (1, 5, 10))))
   raise ValueError(f'evaluation kind {kind!r}: use one of {KINDS}')
 
 
