@@ -1,4 +1,5 @@
 """Shared test helpers."""
+import importlib
 import os
 
 import pytest
@@ -10,3 +11,11 @@ def requires(available: bool, install_hint: str):
   """Skip when optional data is missing on a user's machine; under CI=true the test runs (and
   fails if the data really is missing), because CI installs everything."""
   return pytest.mark.skipif(not available and not CI, reason=install_hint)
+
+
+def import_or_skip(module: str):
+  """`module`, which the test extra installs (pip install -e '.[test]'): a user's machine without
+  it skips the test module with that hint; under CI=true its absence fails, never skips."""
+  if CI:
+    return importlib.import_module(module)
+  return pytest.importorskip(module, reason=f"{module} comes with pip install -e '.[test]'")

@@ -4,14 +4,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import pytest
 
 from big_uni import pretrained
 from big_uni.convert import dinov2_onnx
 from big_uni.models import build_model, vit
+from tests.conftest import import_or_skip
 
-onnx = pytest.importorskip('onnx')
-ort = pytest.importorskip('onnxruntime')
+onnx = import_or_skip('onnx')
+ort = import_or_skip('onnxruntime')
 
 
 def _reference(path, images_nchw):

@@ -10,9 +10,10 @@ from big_uni.convert import hf_bert
 from big_uni.models import build_model
 from configs import common_bert
 from input_pipeline import wheel_files
+from tests.conftest import import_or_skip
 
-torch = pytest.importorskip('torch')
-transformers = pytest.importorskip('transformers')
+torch = import_or_skip('torch')
+transformers = import_or_skip('transformers')
 
 
 def _minilm_config():
