@@ -16,6 +16,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 from big_uni import errors
 
 MESH_AXES = ('data', 'fsdp', 'tensor')
+BATCH_AXES = ('data', 'fsdp')  # The mesh axes a batch's rows are split over.
 
 # (logical name, mesh axes). Parameter names first, then activation names (`act_` prefix).
 DEFAULT_RULES = (
@@ -27,7 +28,7 @@ DEFAULT_RULES = (
     ('classes', None),
     ('length', None),
     ('layers', None),  # The stacked-layer axis of scanned params (model.scan_layers).
-    ('act_batch', ('data', 'fsdp')),
+    ('act_batch', BATCH_AXES),
     ('act_length', None),
     ('act_embed', None),
     ('act_mlp', 'tensor'),
@@ -122,7 +123,7 @@ def check_batch_size(batch_size: int, mesh: Mesh, name: str) -> None:
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
   """Leading (batch) axis over data x fsdp, everything else replicated."""
-  return NamedSharding(mesh, PartitionSpec(('data', 'fsdp')))
+  return NamedSharding(mesh, PartitionSpec(BATCH_AXES))
 
 
 def global_batch(local_batch: dict, mesh: Mesh) -> dict:

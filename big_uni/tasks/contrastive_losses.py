@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, PartitionSpec
 
+from big_uni import sharding
+
 LOSSES = ('softmax', 'sigmoid')
-BATCH_AXES = ('data', 'fsdp')  # The mesh axes batches are split over (sharding.batch_sharding).
 
 
 def contrastive_sums(image_embed, text_embed, scale, bias, kind: str, valid=None):
@@ -32,7 +33,7 @@ def contrastive_sums(image_embed, text_embed, scale, bias, kind: str, valid=None
   mesh = jax.sharding.get_abstract_mesh()
   if mesh.empty:  # Outside a mesh context (e.g. plain arrays in a test): one block.
     mesh = Mesh(jax.devices()[:1], ('data',))
-  axes = tuple(a for a in BATCH_AXES if a in mesh.axis_names)
+  axes = tuple(a for a in sharding.BATCH_AXES if a in mesh.axis_names)
   rows, scalar = PartitionSpec(axes), PartitionSpec()
   block = _softmax_block if kind == 'softmax' else _sigmoid_ring
   sums = jax.shard_map(functools.partial(block, axes=axes), mesh=mesh,
