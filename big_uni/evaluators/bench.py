@@ -156,8 +156,8 @@ def probe_pass(rows: int, chunk_rows: int = 16_384) -> dict:
     times = []
     for _ in range(2):  # The first pass compiles.
       start = time.perf_counter()
-      sums = [linear_probe._loss_sums(params, x, y, w, mean, scale) for x, y, w in rows_iter]  # pylint: disable=protected-access
-      float(sum(s[0] for s in sums))
+      float(linear_probe._total(lambda x, y, w: linear_probe._loss_sums(  # pylint: disable=protected-access
+          params, x, y, w, mean, scale), rows_iter)[0]))
       times.append(time.perf_counter() - start)
   return {'rows': rows, 'width': WIDTH, 'classes': CLASSES, 'chunk_rows': chunk_rows,
           'first_pass_s': times[0], 'pass_s': times[1], 'peak_rss_mb': peak_rss_mb()}

@@ -128,11 +128,21 @@ class _Rows:
         yield x, jnp.asarray(y), jnp.asarray(weight, jnp.float32)
 
 
+def _total(function, rows: _Rows):
+  """The sum over chunks of function(x, y, weights), a pytree of arrays. Each chunk's sum is
+  awaited before the next chunk is read: queued ahead, every chunk would stay in memory."""
+  total = None
+  for x, y, w in rows:
+    value = function(x, y, w)
+    total = value if total is None else jax.tree.map(jnp.add, total, value)
+    jax.block_until_ready(total)
+  return total
+
+
 def _accuracies(params, rows: _Rows, mean, scale) -> tuple[float, float]:
   top5 = len(rows.classes) >= 5
-  hits = [_correct_sums(params, x, y, w, mean, scale, top5) for x, y, w in rows]
-  top1, top5_hits = (float(sum(h[i] for h in hits)) / rows.count for i in (0, 1))
-  return top1, top5_hits
+  hits = _total(lambda x, y, w: _correct_sums(params, x, y, w, mean, scale, top5), rows)
+  return float(hits[0]) / rows.count, float(hits[1]) / rows.count
 
 
 def _fit(rows: _Rows, c: float, params, mean, scale) -> tuple[jax.Array, int]:
@@ -142,9 +152,8 @@ def _fit(rows: _Rows, c: float, params, mean, scale) -> tuple[jax.Array, int]:
   l2 = 1.0 / (c * rows.count)
 
   def value_and_grad(params):
-    sums = [_loss_sums(params, x, y, w, mean, scale) for x, y, w in rows]
-    loss = sum(s[0] for s in sums) / rows.count
-    grad = sum(s[1] for s in sums) / rows.count
+    loss, grad = _total(lambda x, y, w: _loss_sums(params, x, y, w, mean, scale), rows)
+    loss, grad = loss / rows.count, grad / rows.count
     weights = params * penalised
     return float(loss + 0.5 * l2 * (weights @ weights)), grad + l2 * weights
 
@@ -259,8 +268,8 @@ def linear_probe(train_x, train_y, test_x, test_y, val_x=None, val_y=None,
   # Centre and scale on all training rows, as the features are before any split.
   rows = _Rows([(train, all_train)], classes)
   zero = jnp.zeros(np.shape(train.features[0])[-1], jnp.float32)
-  mean = sum(_moment_sums(x, w, zero)[0] for x, _, w in rows) / rows.count
-  variance = sum(_moment_sums(x, w, mean)[1] for x, _, w in rows) / (rows.count * len(mean))
+  mean = _total(lambda x, y, w: _moment_sums(x, w, zero)[0], rows) / rows.count
+  variance = _total(lambda x, y, w: _moment_sums(x, w, mean)[1], rows) / (rows.count * len(mean))
   scale = jnp.where(variance > 0, jnp.sqrt(variance), 1.0)
 
   sweep_rows = _sweep_rows(train, fit_weights, classes, max_sweep_examples, seed)
