@@ -11,9 +11,6 @@ fresh process. Prints a Markdown table.
 `--loss_only` compiles just the contrastive loss and its gradient w.r.t. the embeddings [B, E] of
 the config's batch, rows sharded over every chip: the bytes the similarity matrix takes.
 """
-import concurrent.futures
-import multiprocessing
-
 import jax
 import jax.numpy as jnp
 from absl import app, flags
@@ -62,24 +59,19 @@ def main(argv):
   rows = []
   for loss in _LOSSES.value:
     for accum in map(int, _ACCUM.value):
-      with concurrent.futures.ProcessPoolExecutor(
-          1, mp_context=multiprocessing.get_context('spawn')) as fresh_process:
-        if _LOSS_ONLY.value:
-          figures = fresh_process.submit(compile_loss, _CONFIG.value, _TOPOLOGY.value,
-                                         loss).result()
-        else:
-          figures = fresh_process.submit(compile_one, _CONFIG.value, _TOPOLOGY.value,
-                                         _REMAT.value, loss, accum).result()
+      if _LOSS_ONLY.value:
+        figures = aot_table.in_fresh_process(compile_loss, _CONFIG.value, _TOPOLOGY.value, loss)
+      else:
+        figures = aot_table.in_fresh_process(compile_one, _CONFIG.value, _TOPOLOGY.value,
+                                             _REMAT.value, loss, accum)
       mib = lambda b: '-' if b is None else f'{b / 2**20:,.1f}'
-      row = (f'| {_CONFIG.value} | {_TOPOLOGY.value} | {figures["global_batch"]:,} | {loss} | '
-             f'{accum} | {_REMAT.value} | {mib(figures["total_bytes"])} | '
-             f'{mib(figures.get("temp_bytes"))} | {"yes" if figures["fits"] else "no"} | '
-             f'{figures["compile_s"]:.0f} |')
-      print(row, flush=True)
-      rows.append(row)
+      rows.append(f'| {_CONFIG.value} | {_TOPOLOGY.value} | {figures["global_batch"]:,} | '
+                  f'{loss} | {accum} | {_REMAT.value} | {mib(figures["total_bytes"])} | '
+                  f'{mib(figures.get("temp_bytes"))} | {"yes" if figures["fits"] else "no"} | '
+                  f'{figures["compile_s"]:.0f} |')
+      print(rows[-1], flush=True)
   print('| config | topology | global batch | loss | grad_accum_steps | remat | MiB per chip | '
-        'MiB temporaries | fits | compile s |')
-  print('|---|---|---|---|---|---|---|---|---|---|')
+        'MiB temporaries | fits | compile s |\n|---|---|---|---|---|---|---|---|---|---|')
   print('\n'.join(rows))
 
 

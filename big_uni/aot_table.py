@@ -50,6 +50,13 @@ def compile_row(name: str, topology: str, remat: str, find_max_batch: bool) -> d
   return aot.run(pod_config(name, remat), topology, find_max_batch)
 
 
+def in_fresh_process(function, *args):
+  """function(*args) in a new process: the compiler's host memory goes when it ends."""
+  with concurrent.futures.ProcessPoolExecutor(
+      1, mp_context=multiprocessing.get_context('spawn')) as fresh_process:
+    return fresh_process.submit(function, *args).result()
+
+
 def main(argv):
   del argv
   rows = []
@@ -57,10 +64,7 @@ def main(argv):
     for name in _CONFIGS.value:
       for remat in ('none', 'full'):
         print(f'--- {name} on {topology}, remat {remat}', flush=True)
-        with concurrent.futures.ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context('spawn')) as fresh_process:
-          figures = fresh_process.submit(
-              compile_row, name, topology, remat, _MAX_BATCH.value).result()
+        figures = in_fresh_process(compile_row, name, topology, remat, _MAX_BATCH.value)
         rows.append(_row(name, topology, figures, remat))
         if figures['fits']:
           break
