@@ -157,7 +157,7 @@ def probe_pass(rows: int, chunk_rows: int = 16_384) -> dict:
     for _ in range(2):  # The first pass compiles.
       start = time.perf_counter()
       float(linear_probe._total(lambda x, y, w: linear_probe._loss_sums(  # pylint: disable=protected-access
-          params, x, y, w, mean, scale), rows_iter)[0]))
+          params, x, y, w, mean, scale), rows_iter)[0])
       times.append(time.perf_counter() - start)
   return {'rows': rows, 'width': WIDTH, 'classes': CLASSES, 'chunk_rows': chunk_rows,
           'first_pass_s': times[0], 'pass_s': times[1], 'peak_rss_mb': peak_rss_mb()}
