@@ -46,6 +46,8 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
   config.input.tokenizer.vocab_size = 49408
   config.optimizer.update(dict(lr=5e-4, weight_decay=0.2, b1=0.9, b2=0.98, eps=1e-6,
                                warmup_steps=2000, decay='cosine', grad_clip_norm=1.0))
+  # COCO 5k-style recall@1/5/10 both ways, at the end of training and in --mode=eval.
+  config.evals.update(common.caption_retrieval_evals(config.input.eval_split))
   return config
 
 
@@ -71,4 +73,5 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       templates=('a photo of the number {label}.', 'a digit: {label}.'),
       tokenizer=common_bert.sentencepiece_tokenizer(1000, 'python_help')))
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))
+  config.evals = ml_collections.ConfigDict()  # Digits have classes, not captions.
   return config

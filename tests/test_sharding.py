@@ -1,7 +1,6 @@
 """Sharded training equals single-device training for ViT, BERT and CLIP; parameters are really
 sharded; scan over layers and gradient accumulation change nothing numerically."""
 import dataclasses
-import json
 import os
 import re
 import subprocess
@@ -10,6 +9,7 @@ import sys
 import pytest
 
 from big_uni import errors, sharding
+from tests import script_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,11 +21,7 @@ FC1_SHARD_SHAPES = {'single': [64, 128], 'dp8': [64, 128], 'fsdp8': [8, 128],
 
 
 def _sharded_steps(model: str) -> dict:
-  out = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'sharded_steps.py'), model],
-                       capture_output=True, text=True, cwd=ROOT, check=False,
-                       env={**os.environ, 'PYTHONPATH': ROOT})
-  assert out.returncode == 0, out.stderr[-3000:]
-  return json.loads(out.stdout.strip().splitlines()[-1])
+  return script_json.run('tests/sharded_steps.py', model)
 
 
 @pytest.mark.parametrize('model', ['vit', 'bert', pytest.param('clip', marks=pytest.mark.slow)])

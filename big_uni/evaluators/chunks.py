@@ -11,8 +11,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-BATCH_AXES = ('data', 'fsdp')  # The mesh axes rows are sharded over (sharding.batch_sharding).
-
 
 class Chunks(NamedTuple):
   features: Any  # [chunks, rows, D]

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from big_uni import sharding
 from big_uni.evaluators import chunks as chunks_lib
 
 DINO_TEMPERATURE = 0.07
@@ -87,7 +88,7 @@ def _merge_chunk(top, queries, features, labels, valid, chunk, first_index, *, k
 
 @functools.partial(jax.jit, static_argnames=('mesh', 'k', 'batch_size'))
 def _merge(top, queries, features, labels, valid, chunk, first_index, mesh, k, batch_size):
-  axes = tuple(a for a in chunks_lib.BATCH_AXES if a in mesh.axis_names)
+  axes = tuple(a for a in sharding.BATCH_AXES if a in mesh.axis_names)
   per_device, rows = PartitionSpec(axes), PartitionSpec(None, axes)
   return jax.shard_map(
       functools.partial(_merge_chunk, k=k, batch_size=batch_size, axes=axes), mesh=mesh,
@@ -143,10 +144,10 @@ def knn_predict(train_features, train_labels, test_features, ks=(1, 3, 5, 7, 11,
                                                                        gallery.valid)) + 1
   on_device = isinstance(gallery.features, jax.Array)
   if mesh is None:
-    sharding = getattr(gallery.features, 'sharding', None)
-    mesh = sharding.mesh if isinstance(sharding, NamedSharding) else Mesh(jax.devices()[:1],
-                                                                           ('data',))
-  axes = tuple(a for a in chunks_lib.BATCH_AXES if a in mesh.axis_names)
+    placement = getattr(gallery.features, 'sharding', None)
+    mesh = placement.mesh if isinstance(placement, NamedSharding) else Mesh(jax.devices()[:1],
+                                                                             ('data',))
+  axes = tuple(a for a in sharding.BATCH_AXES if a in mesh.axis_names)
   devices = int(np.prod([mesh.shape[a] for a in axes]))
   queries, test_valid = _queries(test_features)
   per_device = NamedSharding(mesh, PartitionSpec(axes))

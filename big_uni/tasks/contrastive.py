@@ -9,7 +9,6 @@ all B negatives (big_uni/grad_accum.py).
 """
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 

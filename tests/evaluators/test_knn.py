@@ -1,18 +1,13 @@
 """kNN evaluator: known answers, both votes and their tie rules, a numpy reference, a chunked
 and a device-sharded gallery, real digits."""
-import json
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from sklearn import datasets
 
 from big_uni.evaluators import knn
+from tests import script_json
 from tests.evaluators import knn_devices
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 KS = (1, 3, 5, 7, 11, 21)
 
@@ -155,11 +150,7 @@ def test_the_tied_gallery_needs_the_index_rule():
 
 
 def test_gallery_sharded_over_8_devices_equals_one_device():
-  out = subprocess.run([sys.executable, os.path.join(ROOT, 'tests', 'evaluators',
-                                                     'knn_devices.py')],
-                       capture_output=True, text=True, cwd=ROOT, check=True,
-                       env={**os.environ, 'PYTHONPATH': ROOT})
-  results = json.loads(out.stdout.strip().splitlines()[-1])
+  results = script_json.run('tests/evaluators/knn_devices.py')
   assert set(results) == {'single', 'data8', 'data8_host_chunks', 'data2_fsdp4',
                           'data2_fsdp4_host_chunks'}
   train_x, train_y, test_x = knn_devices.tied_gallery()

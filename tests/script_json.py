@@ -1,0 +1,16 @@
+"""Runs a script of tests/ in a fresh Python process (so that it can set its own fake CPU device
+count before JAX starts) and returns the JSON object on the last line of its stdout."""
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(script: str, *args: str) -> dict:
+  """`script`: a path relative to the repository root, e.g. 'tests/sharded_steps.py'."""
+  out = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True,
+                       text=True, cwd=ROOT, check=False, env={**os.environ, 'PYTHONPATH': ROOT})
+  assert out.returncode == 0, out.stderr[-3000:]
+  return json.loads(out.stdout.strip().splitlines()[-1])
