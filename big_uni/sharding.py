@@ -121,6 +121,16 @@ def check_batch_size(batch_size: int, mesh: Mesh, name: str) -> None:
         f'{devices}, e.g. {" or ".join(str(b) for b in (below, above) if b)}')
 
 
+def batch_axes(mesh) -> tuple[str, ...]:
+  """The BATCH_AXES that `mesh` has (a mesh made outside make_mesh may name fewer)."""
+  return tuple(axis for axis in BATCH_AXES if axis in mesh.axis_names)
+
+
+def one_device_mesh() -> Mesh:
+  """Where work on batch-sharded rows runs outside any mesh: one device, rows on 'data'."""
+  return Mesh(jax.devices()[:1], ('data',))
+
+
 def batch_sharding(mesh: Mesh) -> NamedSharding:
   """Leading (batch) axis over data x fsdp, everything else replicated."""
   return NamedSharding(mesh, PartitionSpec(BATCH_AXES))

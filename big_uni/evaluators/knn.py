@@ -88,7 +88,7 @@ def _merge_chunk(top, queries, features, labels, valid, chunk, first_index, *, k
 
 @functools.partial(jax.jit, static_argnames=('mesh', 'k', 'batch_size'))
 def _merge(top, queries, features, labels, valid, chunk, first_index, mesh, k, batch_size):
-  axes = tuple(a for a in sharding.BATCH_AXES if a in mesh.axis_names)
+  axes = sharding.batch_axes(mesh)
   per_device, rows = PartitionSpec(axes), PartitionSpec(None, axes)
   return jax.shard_map(
       functools.partial(_merge_chunk, k=k, batch_size=batch_size, axes=axes), mesh=mesh,
@@ -145,9 +145,9 @@ def knn_predict(train_features, train_labels, test_features, ks=(1, 3, 5, 7, 11,
   on_device = isinstance(gallery.features, jax.Array)
   if mesh is None:
     placement = getattr(gallery.features, 'sharding', None)
-    mesh = placement.mesh if isinstance(placement, NamedSharding) else Mesh(jax.devices()[:1],
-                                                                             ('data',))
-  axes = tuple(a for a in sharding.BATCH_AXES if a in mesh.axis_names)
+    mesh = (placement.mesh if isinstance(placement, NamedSharding)
+            else sharding.one_device_mesh())
+  axes = sharding.batch_axes(mesh)
   devices = int(np.prod([mesh.shape[a] for a in axes]))
   queries, test_valid = _queries(test_features)
   per_device = NamedSharding(mesh, PartitionSpec(axes))

@@ -13,7 +13,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import PartitionSpec
 
 from big_uni import sharding
 
@@ -32,8 +32,8 @@ def contrastive_sums(image_embed, text_embed, scale, bias, kind: str, valid=None
   valid = jnp.ones(image_embed.shape[0], bool) if valid is None else valid
   mesh = jax.sharding.get_abstract_mesh()
   if mesh.empty:  # Outside a mesh context (e.g. plain arrays in a test): one block.
-    mesh = Mesh(jax.devices()[:1], ('data',))
-  axes = tuple(a for a in sharding.BATCH_AXES if a in mesh.axis_names)
+    mesh = sharding.one_device_mesh()
+  axes = sharding.batch_axes(mesh)
   rows, scalar = PartitionSpec(axes), PartitionSpec()
   block = _softmax_block if kind == 'softmax' else _sigmoid_ring
   sums = jax.shard_map(functools.partial(block, axes=axes), mesh=mesh,
