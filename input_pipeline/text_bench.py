@@ -70,7 +70,8 @@ def input_config(corpus: str, tokenizer_corpus: str, cache_dir: str, kind: str):
       tokenizer=tokenizer))
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
+  """CPU time of this process, all its threads."""
   usage = resource.getrusage(resource.RUSAGE_SELF)
   return usage.ru_utime + usage.ru_stime
 
@@ -86,18 +87,18 @@ def measure(config, batches: int, batch_size: int) -> dict:
   """Prepares config's corpus, then reads `batches` training batches: figures of this process."""
   tokenizer = tokenizers.build_tokenizer(config.tokenizer)
   figures = {'rss_start_mb': _peak_rss_mb()}
-  wall, cpu = time.perf_counter(), _cpu_seconds()
+  wall, cpu = time.perf_counter(), cpu_seconds()
   _, metadata = prepare_text.prepared_directory(config, tokenizer)
-  figures.update(prepare_s=time.perf_counter() - wall, prepare_cpu_s=_cpu_seconds() - cpu,
+  figures.update(prepare_s=time.perf_counter() - wall, prepare_cpu_s=cpu_seconds() - cpu,
                  tokens=sum(s['tokens'] for s in metadata['splits'].values()),
                  chunks=metadata['splits']['train']['chunks'], rss_prepare_mb=_peak_rss_mb())
   iterator = bert_pretraining.get_iterator(config, 'train', train=True,
                                            global_batch_size=batch_size, seed=0)
   next(iterator)  # Opening the files.
-  wall, cpu, tokens = time.perf_counter(), _cpu_seconds(), 0
+  wall, cpu, tokens = time.perf_counter(), cpu_seconds(), 0
   for _ in range(batches):
     tokens += int(next(iterator)['input_mask'].sum())
-  figures.update(batches_s=time.perf_counter() - wall, batches_cpu_s=_cpu_seconds() - cpu,
+  figures.update(batches_s=time.perf_counter() - wall, batches_cpu_s=cpu_seconds() - cpu,
                  batch_tokens=tokens)
   wall = time.perf_counter()
   next(bert_pretraining.get_iterator(config, 'train', train=True, global_batch_size=batch_size,
