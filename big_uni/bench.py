@@ -1,81 +1,100 @@
-"""Throughput of a config's real train step on synthetic data: compile time, steps/s, MFU.
+"""Throughput of a config's real train step on synthetic data, optionally next to its PyTorch peer.
 
-  python -m big_uni.bench --config=configs/vit_b16.py --config.input.batch_size=256 --steps=20
+  python -m big_uni.bench --config=configs/vit_s16.py --config.input.batch_size=8 --steps=5 --peer
 
-Prints one `key=value` per line. FLOPs per step come from XLA's cost analysis of the step
-(forward + backward + optimizer) lowered unscanned (a scanned loop's body is counted once), divided
-over the devices; MFU divides the achieved FLOP/s by the device's
-peak dense bf16 rate (`--peak_tflops`, or the table below for known accelerators).
+Prints `key=value` lines, then one JSON line with every figure. The step is timed one call at a
+time after a warm-up step and the median is reported (steps on a shared machine have outliers).
+FLOPs are model FLOPs (big_uni/flops.py: matmuls, backward = 2x forward, no recomputation), the
+same count as the training logs; MFU divides the achieved FLOP/s per chip by its peak dense bf16
+rate (`--peak_tflops`, or flops.PEAK_TFLOPS), and is null on CPUs, which have no such peak.
+`--peer` also trains the HF `transformers` model of the same shapes on the same batches
+(big_uni/bench_peers.py); `ratio` is big_uni's throughput over the peer's.
 """
+import json
 import os
+import statistics
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+
+from big_uni import xla_flags  # pylint: disable=g-import-not-at-top
+
+xla_flags.set_defaults()  # Before JAX starts.
 
 import jax  # pylint: disable=g-import-not-at-top
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 
-from big_uni import aot, data, sharding, train  # pylint: disable=g-import-not-at-top
-
-# Peak dense bf16 TFLOP/s per device, from the vendors' data sheets.
-PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0, 'TPU v4': 275.0, 'TPU v5 lite': 197.0,
-               'TPU v5p': 459.0, 'TPU v6 lite': 918.0}
+from big_uni import data, flops, models, sharding, tasks, train  # pylint: disable=g-import-not-at-top
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, optionally :variant.',
                                           lock_config=True)
-_STEPS = flags.DEFINE_integer('steps', 20, 'Timed steps (after one warm-up step).')
+_STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps (after one warm-up step).')
 _PEAK = flags.DEFINE_float('peak_tflops', 0.0, 'Peak TFLOP/s per device for MFU (0: look up).')
+_PEER = flags.DEFINE_bool('peer', False, 'Also time the PyTorch peer (big_uni/bench_peers.py).')
 
 
-def peak_tflops(device) -> float | None:
-  kind = device.device_kind
-  return next((peak for name, peak in PEAK_TFLOPS.items() if name in kind), None)
-
-
-def benchmark(config, steps: int, peak: float | None = None) -> dict[str, float]:
+def benchmark(config, steps: int, peak: float | None = None, peer: bool = False,
+              name: str = '') -> dict:
   """Compiles and times `steps` train steps of `config` on synthetic batches of its shapes."""
   config = config.copy_and_resolve_references()
   config.input.dataset = 'synthetic'
+  task = tasks.build_task(config)
+  host_batches = list(data.get_iterator(config, config.input.train_split, train=True,
+                                        num_steps=steps + 1, task=task))
+  # The peer runs first and hands its GPU memory back before JAX takes its share.
+  peer_timing = None
+  if peer:
+    from big_uni import bench_peers  # pylint: disable=g-import-not-at-top
+    peer_timing = bench_peers.time_peer(config, task.model, host_batches)
   trainer = train.Trainer(config, total_steps=steps + 1)
-  batches = data.get_iterator(config, config.input.train_split, train=True, num_steps=steps + 1,
-                              task=trainer.task)
   with trainer.context():
-    batch = sharding.global_batch(next(batches), trainer.mesh)
+    batches = [sharding.global_batch(b, trainer.mesh) for b in host_batches]
     state = trainer.init_state()
     start = time.perf_counter()
-    compiled = trainer.train_step.lower(state, batch).compile()
+    compiled = trainer.train_step.lower(state, batches[0]).compile()
     compile_s = time.perf_counter() - start
-    state, metrics = compiled(state, batch)  # Warm-up.
-    jax.block_until_ready(metrics)
-    device_batches = [sharding.global_batch(b, trainer.mesh) for b in batches]
-    start = time.perf_counter()
-    for batch in device_batches:
+    times = []
+    for batch in batches:  # The first is the warm-up.
+      start = time.perf_counter()
       state, metrics = compiled(state, batch)
-    jax.block_until_ready((state, metrics))
-    seconds = time.perf_counter() - start
-  steps_per_sec = len(device_batches) / seconds
-  flops_per_device = aot.flops_per_step(config, config.input.batch_size) / jax.device_count()
+      jax.block_until_ready((state, metrics))
+      times.append(time.perf_counter() - start)
+  step_s = statistics.median(times[1:])
+  batch_size = config.input.batch_size
+  cost = flops.step_cost(trainer.task, batch_size)
+  devices = jax.device_count()
+  tflops_per_device = cost.flops / devices / 1e12
+  peak = peak or flops.peak_tflops(jax.devices()[0])
   result = {
+      'config': name,
+      'device': f'{devices} x {jax.devices()[0].device_kind}',
+      'batch_size': batch_size,
+      'compute': models.describe_compute(trainer.task.model),
       'params': train.count_params(state.params),
-      'devices': jax.device_count(),
-      'compile_s': compile_s,
-      'step_ms': 1000 / steps_per_sec,
-      'steps_per_sec': steps_per_sec,
-      'examples_per_sec': steps_per_sec * config.input.batch_size,
-      'tflops_per_step_per_device': flops_per_device / 1e12,
-      'achieved_tflops_per_device': flops_per_device * steps_per_sec / 1e12,
+      'compile_time_s': compile_s,
+      'step_time_s': step_s,
+      'examples_per_sec': batch_size / step_s,
+      'tokens_per_sec': cost.tokens / step_s,
+      'tflops_per_step_per_device': tflops_per_device,
+      'tflops_per_sec': tflops_per_device / step_s,
+      'mfu': tflops_per_device / step_s / peak if peak else None,
   }
-  peak = peak or peak_tflops(jax.devices()[0])
-  if peak:
-    result['mfu'] = result['achieved_tflops_per_device'] / peak
+  if peer_timing:
+    result.update(peer=peer_timing.name, peer_compile_time_s=peer_timing.compile_time_s,
+                  peer_step_time_s=peer_timing.step_time_s,
+                  peer_examples_per_sec=batch_size / peer_timing.step_time_s,
+                  ratio=peer_timing.step_time_s / step_s)
   return result
 
 
 def main(argv):
   del argv
-  for key, value in benchmark(_CONFIG.value, _STEPS.value, _PEAK.value).items():
+  name = config_flags.get_config_filename(flags.FLAGS['config'])
+  result = benchmark(_CONFIG.value, _STEPS.value, _PEAK.value, _PEER.value, name)
+  for key, value in result.items():
     print(f'{key}={value:.6g}' if isinstance(value, float) else f'{key}={value}')
+  print(json.dumps(result))
 
 
 if __name__ == '__main__':

@@ -8,6 +8,10 @@ import sys
 # TensorFlow (tf.data only) prints C++ start-up info lines; keep its warnings and errors.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 
+from big_uni import xla_flags  # pylint: disable=g-import-not-at-top
+
+xla_flags.set_defaults()  # Before JAX starts.
+
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 

@@ -111,18 +111,30 @@ class MetricWriter:
 
 
 class Progress:
-  """Throughput (steps/s, examples/s) since the last report, and an ETA to `total_steps`."""
+  """Throughput since the last report (steps/s, examples/s, tokens/s, model TFLOP/s per device
+  and MFU, from big_uni/flops.py's count) and an ETA to `total_steps`."""
 
-  def __init__(self, first_step: int, total_steps: int, global_batch_size: int):
+  def __init__(self, first_step: int, total_steps: int, global_batch_size: int,
+               step_cost=None, devices: int = 1, peak_tflops: float | None = None):
+    """step_cost: a flops.StepCost (None: no FLOP or token rates); peak_tflops: per device, for
+    MFU (None on CPUs and unknown chips: no MFU)."""
     self._total_steps = total_steps
     self._batch = global_batch_size
+    self._cost, self._devices, self._peak = step_cost, devices, peak_tflops
     self._last_step, self._last_time = first_step, time.perf_counter()
 
   def report(self, step: int) -> dict:
     now = time.perf_counter()
     steps_per_sec = (step - self._last_step) / max(now - self._last_time, 1e-9)
     self._last_step, self._last_time = step, now
-    return {'steps_per_sec': steps_per_sec, 'examples_per_sec': steps_per_sec * self._batch}
+    rates = {'steps_per_sec': steps_per_sec, 'examples_per_sec': steps_per_sec * self._batch}
+    if self._cost:
+      tflops = self._cost.flops * steps_per_sec / self._devices / 1e12
+      rates.update(tokens_per_sec=self._cost.tokens * steps_per_sec,
+                   tflops_per_sec_per_device=tflops)
+      if self._peak:
+        rates['mfu'] = tflops / self._peak
+    return rates
 
   def console_line(self, step: int, scalars: dict) -> str:
     eta = (self._total_steps - step) / max(scalars['steps_per_sec'], 1e-9)

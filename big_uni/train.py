@@ -17,8 +17,8 @@ import optax
 from etils import epath
 from jax.sharding import NamedSharding, PartitionSpec
 
-from big_uni import (checkpoint, data, errors, grad_accum, metrics_log, optim, paths, preemption,
-                     pretrained, sharding, tasks)
+from big_uni import (checkpoint, data, errors, flops, grad_accum, metrics_log, models, optim,
+                     paths, preemption, pretrained, sharding, tasks)
 from big_uni.evaluators import runner
 
 
@@ -218,7 +218,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   first_step = int(jax.device_get(state.step))
   total_steps = trainer.total_steps
   metrics_log.log(f'{config.model.name}: {count_params(state.params):,} params, '
-                  f'mesh {dict(trainer.mesh.shape)}, steps {first_step} -> {total_steps}')
+                  f'mesh {dict(trainer.mesh.shape)}, steps {first_step} -> {total_steps}, '
+                  f'{models.describe_compute(trainer.task.model)}')
 
   writer = metrics_log.MetricWriter(workdir, first_step)
   train_batches = data.get_iterator(config, config.input.train_split, train=True,
@@ -226,7 +227,10 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
                                     num_steps=total_steps - first_step,
                                     process_index=jax.process_index(),
                                     process_count=jax.process_count())
-  progress = metrics_log.Progress(first_step, total_steps, config.input.batch_size)
+  progress = metrics_log.Progress(
+      first_step, total_steps, config.input.batch_size,
+      flops.step_cost(trainer.task, config.input.batch_size), jax.device_count(),
+      flops.peak_tflops(jax.devices()[0]))
   eval_split = config.input.eval_split
   step_metrics, eval_metrics = [], {}
   with trainer.context(), preemption.Notice() as notice:

@@ -85,7 +85,7 @@ def _dinov2_image_tower(config: ml_collections.ConfigDict) -> None:
   config.model.lock_image = True
   config.model.image = ml_collections.ConfigDict(dict(
       variant='S/14', pool='cls', layer_scale_init=1e-5, layer_norm_eps=1e-6, dropout=0.0,
-      dtype='float32', attention_impl='auto'))
+      dtype='auto', attention_impl='auto'))
   config.input.update(dict(image_size=56, channels=3, mean=dinov2_onnx.IMAGENET_MEAN,
                            std=dinov2_onnx.IMAGENET_STD))
   config.init.image = dict(kind='dinov2', path='', target='image', resize='bicubic_torch')
@@ -97,7 +97,7 @@ def _minilm_text_tower(config: ml_collections.ConfigDict) -> None:
   config.model.text_pool = 'mean'  # How all-MiniLM-L6-v2 was trained to embed sentences.
   config.model.text = ml_collections.ConfigDict(dict(
       variant='minilm_l6', vocab_size=30522, max_len=512, type_vocab_size=2, norm_first=False,
-      activation='gelu', layer_norm_eps=1e-12, dropout=0.0, dtype='float32',
+      activation='gelu', layer_norm_eps=1e-12, dropout=0.0, dtype='auto',
       attention_impl='auto'))
   config.input.tokenizer = common_bert.wordpiece_tokenizer('minilm')
   config.init.text = dict(kind='hf_bert', path='minilm', source='text', target='text')

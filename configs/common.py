@@ -23,7 +23,7 @@ def base(**overrides) -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict(dict(
       name='vit', variant='B/16', num_classes=1000, pool='cls', dropout=0.0, drop_path=0.0,
-      remat_policy='none', scan_layers=False, dtype='float32', attention_impl='auto'))
+      remat_policy='none', scan_layers=False, dtype='auto', attention_impl='auto'))
   config.input = ml_collections.ConfigDict(dict(
       kind='image', dataset='imagenet2012', data_dir='', download=False, train_split='train',
       eval_split='validation', image_size=224, channels=3, batch_size=1024,

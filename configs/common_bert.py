@@ -21,7 +21,7 @@ def model(variant: str, vocab_size: int, name: str = 'bert_pretraining'):
   return ml_collections.ConfigDict(dict(
       name=name, variant=variant, vocab_size=vocab_size, max_len=512, type_vocab_size=2,
       norm_first=False, activation='gelu', layer_norm_eps=1e-12, dropout=0.1, drop_path=0.0,
-      remat_policy='none', scan_layers=False, dtype='float32', attention_impl='auto'))
+      remat_policy='none', scan_layers=False, dtype='auto', attention_impl='auto'))
 
 
 def pretraining(variant: str) -> ml_collections.ConfigDict:

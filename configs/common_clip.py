@@ -18,11 +18,11 @@ def openai_model(variant: str) -> ml_collections.ConfigDict:
       logit_bias_init=ml_collections.config_dict.placeholder(float),
       image=dict(variant=image_variant, pool='cls', patch_bias=False, pre_norm=True,
                  activation='quick_gelu', layer_norm_eps=1e-5, dropout=0.0, drop_path=0.0,
-                 remat_policy='none', scan_layers=False, dtype='float32', attention_impl='auto'),
+                 remat_policy='none', scan_layers=False, dtype='auto', attention_impl='auto'),
       text=dict(variant=text_variant, vocab_size=49408, max_len=77, type_vocab_size=0,
                 embed_norm=False, causal=True, norm_first=True, activation='quick_gelu',
                 layer_norm_eps=1e-5, dropout=0.0, remat_policy='none', scan_layers=False,
-                dtype='float32', attention_impl='auto')))
+                dtype='auto', attention_impl='auto')))
 
 
 def pretraining(variant: str) -> ml_collections.ConfigDict:

@@ -22,7 +22,8 @@ VIT = ('configs/vit_mnist5k.py:smoke', '--config.total_steps=20',
        '--config.checkpoint_every_steps=5', '--config.log_every_steps=5',
        '--config.model.dropout=0.1', '--config.model.drop_path=0.1')
 # Metrics that depend on the machine's speed, not on the run's arithmetic.
-TIMING_METRICS = ('steps_per_sec', 'examples_per_sec')
+TIMING_METRICS = ('steps_per_sec', 'examples_per_sec', 'tokens_per_sec',
+                  'tflops_per_sec_per_device', 'mfu')
 
 
 def shared_dir(tmp_path_factory, name: str, produce):

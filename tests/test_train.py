@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn import datasets
 
-from big_uni import checkpoint, errors, train
+from big_uni import checkpoint, errors, flops, train
 from configs import vit_mnist5k
 from tests import synthetic_steps
 
@@ -84,7 +84,16 @@ def test_metrics_jsonl_and_config_are_written(tmp_path):
   rows = [json.loads(line) for line in open(os.path.join(workdir, 'metrics.jsonl'))]
   train_rows = [r for r in rows if 'loss' in r]
   assert {'step', 'loss', 'learning_rate', 'train_accuracy', 'grad_norm', 'steps_per_sec',
-          'examples_per_sec'} <= set(train_rows[-1])
+          'examples_per_sec', 'tokens_per_sec', 'tflops_per_sec_per_device'} <= set(train_rows[-1])
+  # Tokens and model FLOPs per step are the bench's (big_uni/flops.py) times steps/s; a CPU has
+  # no peak, so no MFU.
+  last = train_rows[-1]
+  trainer = train.Trainer(_smoke_config())
+  cost = flops.step_cost(trainer.task, trainer.config.input.batch_size)
+  assert last['tokens_per_sec'] == pytest.approx(cost.tokens * last['steps_per_sec'])
+  assert last['tflops_per_sec_per_device'] == pytest.approx(
+      cost.flops * last['steps_per_sec'] / jax.device_count() / 1e12)
+  assert 'mfu' not in last
   assert rows[-1] == {'step': 4, **final} and 'test_accuracy' in final
   assert json.load(open(os.path.join(workdir, 'config.json')))['model']['width'] == 32
   assert any(f.startswith('events.out.tfevents') for f in os.listdir(workdir))

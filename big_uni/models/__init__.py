@@ -4,14 +4,14 @@ import dataclasses
 import jax.numpy as jnp
 import ml_collections
 
-from big_uni.models import bert, clip, vit
+from big_uni.models import bert, clip, transformer, vit
 
 def build_vit(model_config: ml_collections.ConfigDict) -> vit.ViT:
   """The variant's sizes, then every ViT field that `model_config` sets (e.g. width, pool)."""
   fields = vit.decode_variant(model_config.variant)
   names = {f.name for f in dataclasses.fields(vit.ViT)} - {'parent', 'name'}
   fields.update({k: v for k, v in model_config.items() if k in names})
-  fields['dtype'] = jnp.dtype(fields.get('dtype', 'float32'))
+  fields['dtype'] = transformer.compute_dtype(fields.get('dtype', 'float32'))
   fields['attention_impl'] = attention_impl(model_config)
   return vit.ViT(**fields)
 
@@ -47,6 +47,21 @@ def build_clip(model_config) -> clip.CLIP:
                    **{k: model_config[k] for k in ('logit_scale_init', 'logit_bias_init',
                                                     'lock_image', 'lock_text')
                       if model_config.get(k, None) is not None})
+
+
+def describe_compute(model) -> str:
+  """What a built `model` computes in, e.g. 'bfloat16 activations, cudnn attention' (float32
+  params always); for CLIP, per tower."""
+  towers = ({'image tower': model.image, 'text tower': model.text}
+            if isinstance(model, clip.CLIP) else {'': getattr(model, 'text', model)})
+  parts = []
+  for name, tower in towers.items():
+    block = getattr(tower, 'block', tower)  # A TextEncoder's BlockConfig, or the ViT itself.
+    attention = transformer.choose_attention(block.attention_impl, block.dtype,
+                                             tower.width // block.num_heads)
+    parts.append(f'{name + ": " if name else ""}{jnp.dtype(block.dtype).name} activations, '
+                 f'{attention} attention')
+  return '; '.join(parts)
 
 
 MODELS = {

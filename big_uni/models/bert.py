@@ -96,7 +96,7 @@ def text_encoder(model_config, **overrides) -> TextEncoder:
       activation=model_config.get('activation', 'gelu'),
       layer_norm_eps=model_config.get('layer_norm_eps', 1e-12),
       dropout=model_config.get('dropout', 0.1),
-      dtype=jnp.dtype(model_config.get('dtype', 'float32')),
+      dtype=transformer.compute_dtype(model_config.get('dtype', 'float32')),
       attention_impl=model_config.get('attention_impl', None))
   fields.update(overrides.pop('block', {}))
   block = transformer.BlockConfig(num_heads=sizes['num_heads'], mlp_dim=sizes['mlp_dim'],

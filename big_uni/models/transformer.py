@@ -18,8 +18,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.ad_checkpoint import checkpoint_name
 
+def gelu_erf(x):
+  """Exact GELU, x * Phi(x), written with erf as PyTorch and the BERT/ViT code write it.
+  `nn.gelu(approximate=False)` uses erfc, which XLA:CPU evaluates with an extra exp per element;
+  the two differ by float32 rounding only (tests/models/test_transformer.py)."""
+  return 0.5 * x * (1.0 + jax.lax.erf(x * np.sqrt(0.5).astype(x.dtype)))
+
+
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    'gelu': lambda x: nn.gelu(x, approximate=False),  # ViT, BERT: exact erf GELU.
+    'gelu': gelu_erf,  # ViT, BERT.
     'gelu_tanh': lambda x: nn.gelu(x, approximate=True),
     'quick_gelu': lambda x: x * nn.sigmoid(1.702 * x),  # OpenAI CLIP.
 }
@@ -40,31 +47,59 @@ def dense_init(names: tuple[str | None, ...], init=nn.initializers.xavier_unifor
   return nn.with_logical_partitioning(init, names)
 
 
+def compute_dtype(name: str) -> jnp.dtype:
+  """model.dtype -> the activations' dtype; 'auto' is bfloat16 on GPUs and TPUs and float32 on
+  CPUs (whose bf16 matmuls are slower). Params and optimizer state stay float32 either way."""
+  if name == 'auto':
+    return jnp.dtype(jnp.float32 if jax.default_backend() == 'cpu' else jnp.bfloat16)
+  return jnp.dtype(name)
+
+
+def choose_attention(impl: str | None, dtype, head_dim: int) -> str:
+  """'cudnn' or 'xla' for `impl` None ('auto'): cuDNN's fused attention on NVIDIA GPUs where it
+  applies (bf16/fp16, head width a multiple of 8 up to 128), XLA's elsewhere."""
+  if impl is not None:
+    return impl
+  device = jax.devices()[0]
+  applies = (jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16) and head_dim % 8 == 0
+             and head_dim <= 128)
+  return 'cudnn' if device.platform == 'gpu' and 'NVIDIA' in device.device_kind and applies \
+      else 'xla'
+
+
 def attention_weights(query, key, mask=None, causal=False):
-  """Softmax attention weights [B, N, L(queries), L(keys)] from [B, L, N, H] queries and keys."""
-  logits = jnp.einsum('bqnh,bknh->bnqk', query, key).astype(jnp.float32)
+  """Softmax attention weights [B, N, L(queries), L(keys)] from [B, N, L, H] queries and keys;
+  mask: bool [B, L(keys)], True on real tokens."""
+  logits = jnp.einsum('bnqh,bnkh->bnqk', query, key).astype(jnp.float32)
   logits /= jnp.sqrt(query.shape[-1]).astype(jnp.float32)
   if mask is not None:
-    logits = jnp.where(mask, logits, -jnp.inf)
+    logits = jnp.where(mask[:, None, None, :], logits, -jnp.inf)
   if causal:
-    length = query.shape[1]
+    length = query.shape[2]
     logits = jnp.where(jnp.tril(jnp.ones((length, length), bool)), logits, -jnp.inf)
   return jax.nn.softmax(logits, axis=-1)
 
 
 class MultiHeadAttention(nn.Module):
-  """Self-attention through `jax.nn.dot_product_attention` (cuDNN flash attention on GPU)."""
+  """Self-attention: cuDNN's fused kernel through `jax.nn.dot_product_attention` on GPUs, else
+  einsums over a [B, N, L, H] layout (XLA:CPU runs the batched matmuls of the [B, L, N, H] layout
+  that `dot_product_attention` takes about half as fast, forward and backward)."""
   num_heads: int
   dtype: jnp.dtype = jnp.float32
-  attention_impl: str | None = None  # None lets JAX pick; 'xla' or 'cudnn' to force one.
+  attention_impl: str | None = None  # None: choose_attention; 'xla' or 'cudnn' to force one.
 
   @nn.compact
   def __call__(self, x, mask=None, causal=False):
-    """x: [B, L, D]; mask: bool [B, L], True for real tokens; returns [B, L, D]."""
-    width = x.shape[-1]
+    """x: [B, L, D]; mask: bool [B, L], True for real tokens; returns [B, L, D]. The cuDNN path
+    reads the mask as per-row lengths (masks without a bias fail there in current JAX), so it
+    expects padding at the end of each row, as every big_uni pipeline makes it."""
+    batch, length, width = x.shape
     if width % self.num_heads:
       raise ValueError(f'width {width} is not divisible by num_heads {self.num_heads}')
     head_dim = width // self.num_heads
+    impl = choose_attention(self.attention_impl, self.dtype, head_dim)
+    # [B, L, N, H] for cuDNN, [B, N, L, H] for the einsums.
+    layout = 'blnh' if impl == 'cudnn' else 'bnlh'
 
     # Explicit [D, N, H] kernels and einsums (not DenseGeneral, whose flattened-kernel init
     # clashes with 3D logical axis names under a mesh). Xavier-uniform over the full fan in/out.
@@ -74,33 +109,38 @@ class MultiHeadAttention(nn.Module):
     def param(name, shape, names, init):
       return self.param(name, nn.with_logical_partitioning(init, names), shape).astype(self.dtype)
 
+    head_names = {'blnh': ('act_batch', 'act_length', 'act_heads', 'act_kv'),
+                  'bnlh': ('act_batch', 'act_heads', 'act_length', 'act_kv')}[layout]
+    tokens = x.astype(self.dtype)
+
     def project(name):
       kernel = param(f'{name}_kernel', (width, self.num_heads, head_dim),
                      ('embed', 'heads', 'kv'), xavier(0, (1, 2)))
       bias = param(f'{name}_bias', (self.num_heads, head_dim), ('heads', 'kv'),
                    nn.initializers.zeros)
-      tokens = x.reshape(-1, width).astype(self.dtype)  # [B*L, D]: see MlpBlock.
-      return jnp.einsum('td,dnh->tnh', tokens, kernel).reshape(*x.shape[:2], *bias.shape) + bias
+      out = jnp.einsum(f'bld,dnh->{layout}', tokens, kernel) + (
+          bias if layout == 'blnh' else bias[:, None, :])
+      return checkpoint_name(nn.with_logical_constraint(out, head_names), name)
 
-    qkv_names = ('act_batch', 'act_length', 'act_heads', 'act_kv')
-    query, key, value = (checkpoint_name(nn.with_logical_constraint(project(n), qkv_names), n)
-                         for n in ('query', 'key', 'value'))
-    # [B, L] key padding mask -> [B, 1(heads), 1(queries), L(keys)].
-    attention_mask = None if mask is None else mask[:, None, None, :]
-    out = jax.nn.dot_product_attention(query, key, value, mask=attention_mask,
-                                       is_causal=causal, implementation=self.attention_impl)
+    query, key, value = project('query'), project('key'), project('value')
     if self.is_mutable_collection('intermediates'):
       # Attention maps on request only (apply(..., mutable=['intermediates'])): the fused
       # kernel does not expose its weights, so they are recomputed here, never in training.
+      to_bnlh = (lambda t: t.transpose(0, 2, 1, 3)) if layout == 'blnh' else (lambda t: t)
       self.sow('intermediates', 'attention_weights',
-               attention_weights(query, key, attention_mask, causal))
-    out = nn.with_logical_constraint(out, qkv_names)
+               attention_weights(to_bnlh(query), to_bnlh(key), mask, causal))
+    if impl == 'cudnn':
+      lengths = None if mask is None else mask.sum(-1, dtype=jnp.int32)
+      out = jax.nn.dot_product_attention(query, key, value, is_causal=causal,
+                                         key_value_seq_lengths=lengths, implementation='cudnn')
+    else:
+      weights = attention_weights(query, key, mask, causal).astype(self.dtype)
+      out = jnp.einsum('bnqk,bnkh->bnqh', weights, value)
+    out = nn.with_logical_constraint(out, head_names)
     out_kernel = param('out_kernel', (self.num_heads, head_dim, width), ('heads', 'kv', 'embed'),
                        xavier((0, 1), 2))
     out_bias = param('out_bias', (width,), ('embed',), nn.initializers.zeros)
-    batch, length = x.shape[:2]
-    out = jnp.einsum('tnh,nhd->td', out.reshape(batch * length, *out.shape[2:]), out_kernel)
-    return out.reshape(batch, length, width) + out_bias
+    return jnp.einsum(f'{layout},nhd->bld', out, out_kernel) + out_bias
 
 
 class MlpBlock(nn.Module):

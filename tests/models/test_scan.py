@@ -78,13 +78,14 @@ def test_every_remat_policy_works_under_scan(policy):
   stacked = transformer.stack_layers(params)
   loss = lambda module: lambda p: (module.apply(p, x) ** 2).sum()
   np.testing.assert_allclose(loss(plain)(params), loss(scanned)(stacked), rtol=1e-6)
+  # Gradients reach ~56 here: 1e-4 is float32 rounding in another summation order.
   _close(transformer.stack_layers(jax.grad(loss(plain))(params)),
-         jax.grad(loss(scanned))(stacked), rtol=1e-5)
+         jax.grad(loss(scanned))(stacked), atol=1e-4, rtol=1e-5)
 
 
 @pytest.mark.parametrize('policy,saved_per_layer', [
     ('full', ['f32[3,2,6,16]']),  # only each block's input
-    ('save_qkv_proj', ['f32[3,2,6,16]'] + ['f32[3,2,6,2,8]'] * 3)])  # and q, k, v
+    ('save_qkv_proj', ['f32[3,2,6,16]'] + ['f32[3,2,2,6,8]'] * 3)])  # and q, k, v [B, N, L, H]
 def test_remat_policy_decides_what_the_scan_saves(policy, saved_per_layer, capsys):
   x = _tokens()
   scanned = _encoder(True, remat_policy=policy)

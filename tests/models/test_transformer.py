@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from big_uni.models import transformer
+from tests.conftest import import_or_skip
 
 
 def _encoder(depth=2, drop_path=0.0, remat_policy='none', **block_fields):
@@ -104,3 +105,17 @@ def test_sown_attention_weights_are_the_ones_the_fused_kernel_applies():
   mixed = jnp.einsum('bnqk,bknh->bqnh', weights, value)
   expected = jnp.einsum('blnh,nhd->bld', mixed, p['out_kernel']) + p['out_bias']
   np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_erf_gelu_is_the_exact_gelu_and_pytorchs():
+  torch = import_or_skip('torch')
+  x = np.linspace(-8, 8, 10001, dtype=np.float32)
+  ours = np.asarray(transformer.gelu_erf(jnp.asarray(x)))
+  # Below x = -5, 1 + erf(x) cancels: 1e-6 absolute, as in PyTorch's own erf form.
+  exact = np.asarray(nn.gelu(x, approximate=False))
+  np.testing.assert_allclose(ours, exact, atol=2e-6, rtol=1e-6)
+  np.testing.assert_allclose(ours, torch.nn.functional.gelu(torch.from_numpy(x)).numpy(),
+                             atol=2e-6, rtol=1e-6)
+  grad = jax.vmap(jax.grad(transformer.gelu_erf))(jnp.asarray(x))
+  reference = jax.vmap(jax.grad(lambda v: nn.gelu(v, approximate=False)))(jnp.asarray(x))
+  np.testing.assert_allclose(grad, reference, atol=1e-6, rtol=1e-6)
