@@ -1,16 +1,15 @@
 """XLA flags the launchers (big_uni.main, big_uni.bench) set before JAX starts.
 
-Each is a measured default, not a tuning guess; a flag already in $XLA_FLAGS keeps the user's
-value. The figures are in README "Performance".
+A flag already in $XLA_FLAGS keeps the user's value. None is set for CPUs: turning XLA:CPU's
+YNNPACK dot fusions off (`--xla_cpu_experimental_ynn_fusion_type=`) made train steps of ViT-S/16,
+BERT-base and CLIP-B/16 at batch 8 from 13% faster to 7% slower from run to run on a 2-core
+machine: no better than its run-to-run spread (about 10%).
 """
 import os
 
 DEFAULT_FLAGS = (
-    # XLA:CPU hands dots to YNNPACK one thread each and overlaps them; its Eigen dots use every
-    # core per dot, which is faster for transformer steps (ViT-S/16 batch 8, 2 cores: 3.18 s ->
-    # 2.80 s a step).
-    '--xla_cpu_experimental_ynn_fusion_type=',
-    # NVIDIA JAX-Toolbox's recommendation: overlap collectives with compute on GPUs.
+    # NVIDIA JAX-Toolbox's recommendation: overlap collectives with compute on GPUs (not yet
+    # measured here: no multi-GPU machine).
     '--xla_gpu_enable_latency_hiding_scheduler=true',
 )
 

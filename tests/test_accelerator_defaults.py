@@ -32,10 +32,10 @@ def test_the_start_up_line_names_dtype_and_attention_per_tower():
 
 
 def test_launcher_flags_keep_what_the_user_set():
-  environ = {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type=dot --xla_dump_to=/tmp/d'}
-  flags = xla_flags.set_defaults(environ).split()
-  assert '--xla_cpu_experimental_ynn_fusion_type=dot' in flags
-  assert '--xla_cpu_experimental_ynn_fusion_type=' not in flags
-  assert flags[-1] == '--xla_dump_to=/tmp/d'
-  assert '--xla_gpu_enable_latency_hiding_scheduler=true' in flags
+  environ = {'XLA_FLAGS': '--xla_gpu_enable_latency_hiding_scheduler=false --xla_dump_to=/d'}
+  assert xla_flags.set_defaults(environ).split() == [
+      '--xla_gpu_enable_latency_hiding_scheduler=false', '--xla_dump_to=/d']
+  environ = {'XLA_FLAGS': '--xla_dump_to=/d'}
+  assert xla_flags.set_defaults(environ).split() == [
+      '--xla_gpu_enable_latency_hiding_scheduler=true', '--xla_dump_to=/d']
   assert xla_flags.set_defaults({}).split() == list(xla_flags.DEFAULT_FLAGS)
