@@ -22,12 +22,16 @@ def encoder_forward(tokens: int, width: int, depth: int, mlp_dim: int) -> float:
   return depth * per_block
 
 
+def _vit_patches(model: vit.ViT, image_shape) -> int:
+  """Patches of one [H, W, ...] image."""
+  return (image_shape[0] // model.patch_size) * (image_shape[1] // model.patch_size)
+
+
 def vit_forward(model: vit.ViT, image_shape) -> tuple[float, float]:
   """(FLOPs through the patch embedding, the rest) for one image [H, W, C]; the embedding is
   apart because its input needs no gradient."""
-  height, width, channels = image_shape
-  patches = (height // model.patch_size) * (width // model.patch_size)
-  patch_embed = 2 * patches * model.patch_size**2 * channels * model.width
+  patches = _vit_patches(model, image_shape)
+  patch_embed = 2 * patches * model.patch_size**2 * image_shape[2] * model.width
   tokens = patches + (model.pool == 'cls')
   rest = encoder_forward(tokens, model.width, model.depth, model.mlp_dim)
   return patch_embed, rest + 2 * model.width * model.num_classes
@@ -72,8 +76,7 @@ def train_step(model, batch_shapes: dict[str, tuple[int, ...]]) -> float:
 def tokens_per_example(model, batch_shapes: dict[str, tuple[int, ...]]) -> int:
   """Sequence positions one example sends through the encoder(s): patches (+[CLS]) and text."""
   if isinstance(model, vit.ViT):
-    height, width = batch_shapes['image'][1:3]
-    return (height // model.patch_size) * (width // model.patch_size) + (model.pool == 'cls')
+    return _vit_patches(model, batch_shapes['image'][1:]) + (model.pool == 'cls')
   if isinstance(model, clip.CLIP):
     return tokens_per_example(model.image, batch_shapes) + batch_shapes['text_ids'][1]
   return batch_shapes['input_ids'][1]

@@ -93,7 +93,7 @@ class MultiHeadAttention(nn.Module):
     """x: [B, L, D]; mask: bool [B, L], True for real tokens; returns [B, L, D]. The cuDNN path
     reads the mask as per-row lengths (masks without a bias fail there in current JAX), so it
     expects padding at the end of each row, as every big_uni pipeline makes it."""
-    batch, length, width = x.shape
+    width = x.shape[-1]
     if width % self.num_heads:
       raise ValueError(f'width {width} is not divisible by num_heads {self.num_heads}')
     head_dim = width // self.num_heads
