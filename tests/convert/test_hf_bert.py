@@ -7,7 +7,7 @@ import pytest
 
 from big_uni import errors, pretrained
 from big_uni.convert import hf_bert
-from big_uni.models import build_model
+from big_uni.models import bert, build_model
 from configs import common_bert
 from input_pipeline import wheel_files
 from tests.conftest import import_or_skip
@@ -26,7 +26,7 @@ def test_minilm_matches_transformers_bert_model():
   os.environ['HF_HUB_OFFLINE'] = '1'
   path = wheel_files.minilm_file('model.safetensors')
   config = _minilm_config()
-  params = hf_bert.load(path, config)
+  params = hf_bert.load(path, bert.text_encoder(config))
   reference = transformers.BertModel.from_pretrained(os.path.dirname(path)).eval()
   rng = np.random.default_rng(0)
   ids = rng.integers(1000, 30000, (2, 16))
@@ -50,7 +50,7 @@ def test_config_mismatch_is_named():
   config = _minilm_config()
   config.variant = 'base'
   with pytest.raises(ValueError, match='hidden_size is 384 there, 768 here'):
-    hf_bert.load(wheel_files.minilm_file('model.safetensors'), config)
+    hf_bert.load(wheel_files.minilm_file('model.safetensors'), bert.text_encoder(config))
 
 
 def test_merge_names_a_shape_mismatch():
