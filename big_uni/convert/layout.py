@@ -248,4 +248,4 @@ def to_state_dict(params: dict, entries: list[Entry], *, target: str = 'the expo
       parts.setdefault(e.theirs, {})[e.part] = value
   for key, thirds in parts.items():
     state[key] = np.concatenate([thirds[i] for i in range(3)])
-  return {key: np.ascontiguousarray(value) for key, value in state.items()}
+  return {key: np.asarray(value, order='C') for key, value in state.items()}  # 0-d stays 0-d.

@@ -42,8 +42,8 @@ def random_params(model, *inputs, seed=0):
   """Initialised params with every leaf perturbed (zero-init heads and biases included)."""
   params = nn.unbox(model.init(jax.random.key(seed), *inputs)['params'])
   rng = np.random.default_rng(seed)
-  return jax.tree.map(lambda x: np.asarray(x) + 0.05 * rng.standard_normal(x.shape).astype(
-      np.float32), params)
+  return jax.tree.map(lambda x: np.asarray(
+      np.asarray(x) + 0.05 * rng.standard_normal(x.shape), np.float32), params)
 
 
 def max_diff(a, b) -> float:
