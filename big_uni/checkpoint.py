@@ -32,10 +32,9 @@ class Checkpointer:
     self._directory = directory
     self._every_steps = every_steps
     self._pending_step = None  # The step of the async save in flight, if any.
-    _report_incomplete_saves(directory)
+    _remove_incomplete_saves(directory)
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, enable_async_checkpointing=async_save, create=True,
-        cleanup_tmp_directories=True)
+        max_to_keep=keep, enable_async_checkpointing=async_save, create=True)
     self._manager = ocp.CheckpointManager(directory, options=options, item_handlers={
         'state': ocp.StandardCheckpointHandler(), 'checksums': ocp.JsonCheckpointHandler()})
 
@@ -184,15 +183,21 @@ def _check_fits(saved_params, model_params, step: int, directory: epath.Path):
           f'{tuple(model[name].shape)} in the model. {fix}')
 
 
-def _report_incomplete_saves(directory: epath.Path):
+def _remove_incomplete_saves(directory: epath.Path):
   """Orbax's unfinished saves: local ones are temporary directories, gs:// ones step directories
-  without a commit file (an object store has no atomic rename of a directory)."""
-  if jax.process_index() != 0:
-    return
-  for name in sorted(ocp.path.step.tmp_checkpoints(directory)):
-    logging.warning('%s is a checkpoint save that did not finish (the process stopped while '
-                    'writing it): it is removed, and the run resumes from the newest complete '
-                    'checkpoint', directory / name)
+  without a commit file (an object store has no atomic rename of a directory).
+
+  Removed here, before the manager exists: orbax's own clean-up (cleanup_tmp_directories) runs
+  in the background and is only awaited by the next save, so a restore or a listing could race
+  it."""
+  if jax.process_index() == 0 and directory.exists():
+    for name in sorted(ocp.path.step.tmp_checkpoints(directory)):
+      logging.warning('%s is a checkpoint save that did not finish (the process stopped while '
+                      'writing it): it is removed, and the run resumes from the newest complete '
+                      'checkpoint', directory / name)
+      (directory / name).rmtree()
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices('big_uni incomplete checkpoint saves removed')
 
 
 def _root_cause(error: BaseException) -> str:

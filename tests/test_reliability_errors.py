@@ -1,6 +1,7 @@
 """Faults and bad input: non-finite steps, a full disk, an unwritable workdir, config mistakes,
 missing or corrupt data, untrusted files. Each gives one message naming the cause and the fix."""
 import errno
+import importlib.util
 import io
 import json
 import os
@@ -17,7 +18,7 @@ from PIL import Image
 import input_pipeline
 import reliability_runs as runs
 from big_uni import checkpoint, errors, pretrained, train
-from big_uni.convert import dinov2_onnx, hf_bert
+from big_uni.convert import dinov2_onnx, files, hf_bert
 from big_uni.tasks import classification
 from configs import common, vit_mnist5k
 from input_pipeline import tokenizers
@@ -234,10 +235,12 @@ def test_tokenizer_and_model_vocab_sizes_must_agree(tmp_path):
 
 
 def test_no_pickle_loading_anywhere():
-  """Checkpoints are orbax (JSON + TensorStore), weights safetensors/ONNX, data TFDS/text: no
-  code path may unpickle (pickle, torch.load, joblib, np.load unless allow_pickle=False)."""
+  """Checkpoints are orbax (JSON + TensorStore), weights safetensors/ONNX/npz, data TFDS/text:
+  no code path may unpickle (pickle, joblib, torch.load unless weights_only=True, np.load
+  unless allow_pickle=False)."""
   banned = re.compile(r'\bimport (c?pickle|dill|joblib|cloudpickle)\b|pickle\.loads?\(|'
-                      r'allow_pickle\s*=\s*True|torch\.load\(|read_pickle\(')
+                      r'allow_pickle\s*=\s*True|weights_only\s*=\s*False|read_pickle\(|'
+                      r'torch\.load\((?!.*weights_only=True)')
   offenders = []
   for package in ('big_uni', 'input_pipeline', 'configs'):
     for folder, _, files in os.walk(os.path.join(runs.ROOT, package)):
@@ -282,6 +285,10 @@ def test_malicious_pickles_are_refused_and_never_run(tmp_path):
     hf_bert.load(str(tmp_path / 'model.safetensors'), None)
   with pytest.raises(Exception):
     dinov2_onnx.load(str(tmp_path / 'model.safetensors'))
+  if importlib.util.find_spec('torch') is not None:  # .pth files are read by torch only.
+    (tmp_path / 'model.pth').write_bytes(payload)
+    with pytest.raises(Exception, match='Weights only load failed'):
+      files.read_state_dict(str(tmp_path / 'model.pth'))
   with pytest.raises(Exception):
     tokenizers.Tokenizer.sentencepiece(str(tmp_path / 'model.safetensors'))
   with pytest.raises(Exception):
