@@ -31,7 +31,8 @@ setuptools.setup(
         'tensorflow-datasets>=4.9.10',
         'importlib_resources',  # tfds needs it to prepare datasets, but does not list it.
         'sentencepiece>=0.2',
-        'tokenizers>=0.20',  # WordPiece (BERT's published vocabularies).
+        'tokenizers>=0.20',  # WordPiece (BERT's published vocabularies), CLIP's byte-level BPE.
+        'ftfy>=6.1',  # OpenAI's clean-up of text before CLIP's BPE.
         'array-record>=0.8',  # Random-access files of prepared text (input_pipeline.text_chunks).
         'numpy>=2.0',
         'absl-py',

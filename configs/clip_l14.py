@@ -1,7 +1,7 @@
 """CLIP L/14 with OpenAI's shapes: ViT-L/14 image tower (303M), 12-layer 768-wide text tower,
 joint space 768 wide. 427,616,513 params, as OpenAI's released model (CLIP paper, Table 20).
 
-COMMAND (TFDS coco_captions, prepared with `tfds build coco_captions`; a 49,408-token tokenizer):
+COMMAND (TFDS coco_captions, prepared with `tfds build coco_captions`; OpenAI's 49,408-token BPE):
   python -m big_uni.main --config=configs/clip_l14.py --workdir=/tmp/clip_l14
 Published reference: OpenAI trained on 400M private pairs for 32 epochs at batch 32,768; big_uni
 has not been run at this scale (no accelerator on our machines).

@@ -25,6 +25,12 @@ def openai_model(variant: str) -> ml_collections.ConfigDict:
                 dtype='auto', attention_impl='auto')))
 
 
+def openai_bpe_tokenizer() -> ml_collections.ConfigDict:
+  """OpenAI's byte-level BPE (49,408 ids; merges from open_clip's wheel, no download of weights)."""
+  return ml_collections.ConfigDict(dict(kind='clip_bpe', path='', lowercase=True,
+                                        train_corpus='', vocab_size=49408))
+
+
 def pretraining(variant: str) -> ml_collections.ConfigDict:
   """OpenAI's recipe: batch 32,768, 32 epochs, AdamW (b2 0.98, eps 1e-6), wd 0.2, 2k warmup,
   cosine; here on TFDS coco_captions (OpenAI's 400M pairs are not public)."""
@@ -40,10 +46,7 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
       crop_ratio=(3 / 4, 4 / 3), pad=0, flip=False, mean=(0.48145466, 0.4578275, 0.40821073),
       std=(0.26862954, 0.26130258, 0.27577711), cache=False,
       max_text_len=77, templates=(), class_names=(),
-      tokenizer=common_bert.wordpiece_tokenizer()))
-  # OpenAI's BPE is not among the tokenizers here: give a 49,408-token one with
-  # --config.input.tokenizer.path=..., or change model.text.vocab_size to the tokenizer's.
-  config.input.tokenizer.vocab_size = 49408
+      tokenizer=openai_bpe_tokenizer()))
   config.optimizer.update(dict(lr=5e-4, weight_decay=0.2, b1=0.9, b2=0.98, eps=1e-6,
                                warmup_steps=2000, decay='cosine', grad_clip_norm=1.0))
   # COCO 5k-style recall@1/5/10 both ways, at the end of training and in --mode=eval.

@@ -1,19 +1,24 @@
-"""Tokenizers for BERT: a sentencepiece unigram model (trained here on a corpus, cached on disk)
-or a published WordPiece vocabulary (through Hugging Face `tokenizers`).
+"""Tokenizers: a sentencepiece unigram model (trained here on a corpus, cached on disk), a
+published WordPiece vocabulary (BERT) or OpenAI's byte-level BPE (CLIP), the last two through
+Hugging Face `tokenizers`.
 
-Both give a vocabulary with [PAD], [UNK], [CLS], [SEP] and [MASK]; `encode` adds no special
-tokens (the input pipelines place them). Train and inspect a sentencepiece model with
+Each knows the ids of its pad, start ([CLS], <|startoftext|>) and end ([SEP], <|endoftext|>)
+tokens, and the BERT ones [UNK] and [MASK]; `encode` adds no special tokens (the input pipelines
+place them). Train and inspect a sentencepiece model with
 
     python -m input_pipeline.tokenizers --corpus=austen --vocab_size=8000 --output=/tmp/austen_8k.model
 """
 import argparse
+import gzip
 import hashlib
+import html
 import io
 import json
 import os
 import re
 import time
 
+import ftfy
 import numpy as np
 import sentencepiece as spm
 import tokenizers as hf_tokenizers
@@ -22,6 +27,12 @@ from input_pipeline import errors, text_corpora, wheel_files
 
 CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'big_uni', 'tokenizers')
 SPECIAL_PIECES = ('[CLS]', '[SEP]', '[MASK]')
+# OpenAI's BPE merges (bpe_simple_vocab_16e6.txt.gz) ship in open_clip's wheel; only the file is
+# read (open_clip and its torch/torchvision are not imported).
+CLIP_BPE_WHEEL = ('open-clip-torch==3.3.0', 'open_clip/bpe_simple_vocab_16e6.txt.gz')
+CLIP_START, CLIP_END = '<|startoftext|>', '<|endoftext|>'
+# OpenAI's split of cleaned, lower-cased text into words before BPE (clip/simple_tokenizer.py).
+_CLIP_WORDS = r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 # Bumped when the training recipe changes, so that old cached models are not reused.
 _RECIPE_VERSION = 1
 # sentencepiece samples this many sentences of larger corpora (Austen has 31k).
@@ -35,26 +46,27 @@ class TokenizerFileError(errors.UserInputError, ValueError):
 
 
 class Tokenizer:
-  """Text <-> ids of either backend, with the special ids the BERT pipelines need.
+  """Text <-> ids of any backend, with the special ids the pipelines need.
 
-  Attributes: kind ('sentencepiece' | 'wordpiece'), vocab_size, pad_id, unk_id, cls_id, sep_id,
-  mask_id, pieces (the vocabulary, by id) and fingerprint (a hash of the vocabulary and options,
-  for caches of tokenized text).
+  Attributes: kind ('sentencepiece' | 'wordpiece' | 'clip_bpe'), vocab_size, pad_id, unk_id,
+  cls_id and sep_id (the first and last token of a text), mask_id (None for CLIP's BPE, which has
+  no [MASK]), pieces (the vocabulary, by id) and fingerprint (a hash of the vocabulary and
+  options, for caches of tokenized text).
   """
 
   def __init__(self, kind: str, backend, pieces: list[str], pad: str, unk: str,
-               lowercase: bool, fingerprint: str):
+               lowercase: bool, fingerprint: str, specials: tuple[str, ...] = SPECIAL_PIECES):
     self.kind, self._backend, self.pieces = kind, backend, pieces
     self.vocab_size = len(pieces)
     self.lowercase = lowercase
     self.fingerprint = fingerprint
     ids = {piece: i for i, piece in enumerate(pieces)}
-    missing = [p for p in (pad, unk, *SPECIAL_PIECES) if p not in ids]
+    missing = [p for p in (pad, unk, *specials) if p not in ids]
     if missing:
       raise TokenizerFileError(f'the {kind} vocabulary has no {missing}: BERT needs them (train '
                                f'a sentencepiece model with `python -m input_pipeline.tokenizers`)')
     self.pad_id, self.unk_id = ids[pad], ids[unk]
-    self.cls_id, self.sep_id, self.mask_id = (ids[p] for p in SPECIAL_PIECES)
+    self.cls_id, self.sep_id, self.mask_id = (ids[p] if p else None for p in (*specials, None)[:3])
 
   @classmethod
   def sentencepiece(cls, path: str, lowercase: bool = False) -> 'Tokenizer':
@@ -87,13 +99,46 @@ class Tokenizer:
     digest.update(str(lowercase).encode())
     return cls('wordpiece', backend, pieces, '[PAD]', '[UNK]', lowercase, digest.hexdigest())
 
+  @classmethod
+  def clip_bpe(cls, merges_file: str) -> 'Tokenizer':
+    """OpenAI CLIP's tokenization of a bpe_simple_vocab_16e6.txt.gz: text cleaned as OpenAI does
+    (ftfy, HTML entities, whitespace, lower case), split into words by OpenAI's pattern, then
+    byte-level BPE with '</w>' ending each word; 49,408 ids with <|startoftext|> = 49406 and
+    <|endoftext|> = 49407. Padding is id 0 ('!'), as OpenAI pads; the mask says what is text."""
+    _check_exists(merges_file, 'OpenAI\'s bpe_simple_vocab_16e6.txt.gz (it ships as '
+                               f'{CLIP_BPE_WHEEL[1]} in `pip install --no-deps open-clip-torch`)')
+    with gzip.open(merges_file, 'rt', encoding='utf-8') as f:
+      lines = f.read().split('\n')
+    # OpenAI keeps the first 49,152 - 256 - 2 merges: 256 bytes, 256 bytes ending a word, the
+    # merges and two special tokens make 49,408 ids.
+    merges = [tuple(line.split()) for line in lines[1:49152 - 256 - 2 + 1]]
+    byte_chars = _byte_characters()
+    pieces = [*byte_chars, *(c + '</w>' for c in byte_chars), *(a + b for a, b in merges),
+              CLIP_START, CLIP_END]
+    backend = hf_tokenizers.Tokenizer(hf_tokenizers.models.BPE(
+        vocab={piece: i for i, piece in enumerate(pieces)}, merges=merges,
+        continuing_subword_prefix='', end_of_word_suffix='</w>', fuse_unk=False))
+    backend.pre_tokenizer = hf_tokenizers.pre_tokenizers.Sequence([
+        hf_tokenizers.pre_tokenizers.Split(hf_tokenizers.Regex(_CLIP_WORDS), 'removed',
+                                           invert=True),
+        hf_tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    backend.decoder = hf_tokenizers.decoders.Sequence([
+        hf_tokenizers.decoders.ByteLevel(), hf_tokenizers.decoders.Replace('</w>', ' ')])
+    backend.add_special_tokens([CLIP_START, CLIP_END])
+    with open(merges_file, 'rb') as f:
+      digest = hashlib.sha256(f.read())
+    return cls('clip_bpe', backend, pieces, pieces[0], CLIP_END, True, digest.hexdigest(),
+               specials=(CLIP_START, CLIP_END))
+
   def encode(self, text: str) -> list[int]:
     """Ids of `text`, without special tokens."""
     return self.encode_batch([text])[0]
 
   def encode_batch(self, texts: list[str]) -> list[list[int]]:
     """Ids of each text (both backends encode a batch on several threads)."""
-    if self.kind == 'wordpiece':
+    if self.kind == 'clip_bpe':
+      texts = [_clip_clean(t) for t in texts]
+    if self.kind in ('wordpiece', 'clip_bpe'):
       return [e.ids for e in self._backend.encode_batch(list(texts), add_special_tokens=False)]
     if self.lowercase:
       texts = [t.lower() for t in texts]
@@ -116,11 +161,14 @@ class Tokenizer:
     ids = [int(i) for i in ids]
     if self.kind == 'wordpiece':
       return self._backend.decode(ids, skip_special_tokens=False)
+    if self.kind == 'clip_bpe':
+      return self._backend.decode(ids, skip_special_tokens=False).strip()
     return self._backend.decode(ids)
 
   def word_start_mask(self) -> np.ndarray:
     """bool [vocab_size]: True where a token begins a word (whole-word masking groups a word's
     first token with the continuation tokens that follow it)."""
+    self._require_mask_token()
     if self.kind == 'wordpiece':
       return np.array([not p.startswith('##') for p in self.pieces])
     return np.array([p.startswith('\u2581') for p in self.pieces])
@@ -128,12 +176,35 @@ class Tokenizer:
   def special_ids(self) -> set[int]:
     """Ids that are never masked nor used as random replacements: [PAD], [UNK], [CLS], [SEP],
     [MASK] and other control symbols (WordPiece's [unusedN], sentencepiece's control pieces)."""
+    self._require_mask_token()
     ids = {self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id}
     if self.kind == 'wordpiece':
       return ids | {i for i, p in enumerate(self.pieces) if re.fullmatch(r'\[[^\]]+\]', p)}
     processor = self._backend
     return ids | {i for i in range(self.vocab_size)
                   if processor.is_control(i) or processor.is_unused(i)}
+
+
+  def _require_mask_token(self):
+    if self.mask_id is None:
+      raise TokenizerFileError(f'the {self.kind} tokenizer has no [MASK] token: masked-language '
+                               'modelling needs a sentencepiece or WordPiece tokenizer')
+
+
+def _clip_clean(text: str) -> str:
+  """OpenAI's clean-up before BPE: mojibake fixed, HTML entities decoded (twice, as OpenAI
+  does), runs of whitespace made one space, lower case."""
+  text = html.unescape(html.unescape(ftfy.fix_text(text)))
+  return ' '.join(text.split()).lower()
+
+
+def _byte_characters() -> list[str]:
+  """GPT-2's characters of the 256 bytes (those of `tokenizers`' ByteLevel) in OpenAI's order:
+  the printable bytes as themselves first, then the others, mapped from U+0100 on."""
+  printable = [*range(ord('!'), ord('~') + 1), *range(ord('¡'), ord('¬') + 1),
+               *range(ord('®'), ord('ÿ') + 1)]
+  others = 256 - len(printable)
+  return [chr(b) for b in printable] + [chr(256 + n) for n in range(others)]
 
 
 def _check_exists(path: str, expected: str) -> None:
@@ -180,9 +251,11 @@ def train_sentencepiece(corpus: str, vocab_size: int, *, lowercase: bool = False
 
 
 def build_tokenizer(tokenizer_config) -> Tokenizer:
-  """The tokenizer of `config.input.tokenizer`: kind ('sentencepiece' | 'wordpiece'), path (a
-  .model or vocab.txt; for sentencepiece '' trains one on train_corpus with vocab_size, for
-  wordpiece 'minilm' is BERT's uncased vocab.txt in MiniLM's wheel), lowercase, cache_dir."""
+  """The tokenizer of `config.input.tokenizer`: kind ('sentencepiece' | 'wordpiece' |
+  'clip_bpe'), path (a .model, vocab.txt or bpe_simple_vocab_16e6.txt.gz; for sentencepiece ''
+  trains one on train_corpus with vocab_size, for wordpiece 'minilm' is BERT's uncased vocab.txt
+  in MiniLM's wheel, for clip_bpe '' is OpenAI's merges in open_clip's wheel), lowercase,
+  cache_dir."""
   kind, path = tokenizer_config.kind, tokenizer_config.get('path', '')
   lowercase = tokenizer_config.get('lowercase', kind == 'wordpiece')
   if kind == 'sentencepiece':
@@ -195,7 +268,10 @@ def build_tokenizer(tokenizer_config) -> Tokenizer:
     if path == 'minilm':
       path = wheel_files.minilm_file('vocab.txt')
     return Tokenizer.wordpiece(path, lowercase)
-  raise ValueError(f'tokenizer.kind={kind!r}: use \'sentencepiece\' or \'wordpiece\'')
+  if kind == 'clip_bpe':
+    return Tokenizer.clip_bpe(path or wheel_files.wheel_file(*CLIP_BPE_WHEEL))
+  raise ValueError(f'tokenizer.kind={kind!r}: use \'sentencepiece\', \'wordpiece\' or '
+                   '\'clip_bpe\'')
 
 
 def main():

@@ -4,11 +4,32 @@ Each class's embedding is the prompt ensemble of the CLIP paper: the class name 
 template ('a photo of a {label}.'), the texts are encoded and L2-normalised, averaged over the
 templates and normalised again.
 """
+import ast
 from typing import Callable, Sequence
 
 import numpy as np
 
 LABEL_FIELD = '{label}'
+# OpenAI's prompt ensembles as open_clip ships them (open_clip/zero_shot_metadata.py in its
+# wheel, read as text: open_clip itself is not imported), e.g. the 80 ImageNet templates of the
+# CLIP paper ('OPENAI_IMAGENET_TEMPLATES') and the 7 of its notebook ('SIMPLE_IMAGENET_TEMPLATES').
+OPENAI_TEMPLATES_WHEEL = ('open-clip-torch==3.3.0', 'open_clip/zero_shot_metadata.py')
+
+
+def openai_templates(name: str = 'OPENAI_IMAGENET_TEMPLATES') -> tuple[str, ...]:
+  """A named tuple of `lambda c: f'... {c} ...'` templates, as '... {label} ...' strings."""
+  from input_pipeline import wheel_files  # pylint: disable=g-import-not-at-top
+  with open(wheel_files.wheel_file(*OPENAI_TEMPLATES_WHEEL)) as f:
+    module = ast.parse(f.read())
+  for node in module.body:
+    if isinstance(node, ast.Assign) and [t.id for t in node.targets] == [name]:
+      return tuple(_template(element.body) for element in node.value.elts)
+  raise ValueError(f'{OPENAI_TEMPLATES_WHEEL[1]} has no {name}')
+
+
+def _template(f_string: ast.JoinedStr) -> str:
+  return ''.join(LABEL_FIELD if isinstance(part, ast.FormattedValue) else part.value
+                 for part in f_string.values)
 
 
 def _l2_normalize(x: np.ndarray) -> np.ndarray:
