@@ -23,17 +23,9 @@ TEXT = dict(width=32, depth=2, mlp_dim=64, num_heads=2)
 
 
 def _hf_clip(folder):
-  def tower(sizes):
-    return dict(hidden_size=sizes['width'], num_hidden_layers=sizes['depth'],
-                intermediate_size=sizes['mlp_dim'], num_attention_heads=sizes['num_heads'],
-                hidden_act='quick_gelu', layer_norm_eps=1e-5)
-  config = transformers.CLIPConfig(
-      vision_config=dict(tower(VISION), image_size=IMAGE, patch_size=PATCH),
-      text_config=dict(tower(TEXT), vocab_size=49408, max_position_embeddings=77,
-                       eos_token_id=49407),
-      projection_dim=24, attn_implementation='eager')
-  torch.manual_seed(0)
-  model = helpers.randomize(transformers.CLIPModel(config), 0)
+  """OpenAI's text sizes (49,408 BPE ids, 77 positions) with reduced towers."""
+  model = helpers.hf_clip(transformers, VISION, TEXT, image_size=IMAGE, patch_size=PATCH,
+                          vocab_size=49408, text_len=77, eos_token_id=49407, embed_dim=24)
   return model, helpers.save_hf(model, folder)
 
 

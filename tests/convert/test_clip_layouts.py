@@ -33,16 +33,9 @@ def _model_config():
 
 
 def _hf_clip(seed=0):
-  def tower(sizes):
-    return dict(hidden_size=sizes['width'], num_hidden_layers=sizes['depth'],
-                intermediate_size=sizes['mlp_dim'], num_attention_heads=sizes['num_heads'],
-                hidden_act='quick_gelu', layer_norm_eps=1e-5)
-  config = transformers.CLIPConfig(
-      vision_config=dict(tower(VISION), image_size=IMAGE, patch_size=PATCH),
-      text_config=dict(tower(TEXT), vocab_size=VOCAB, max_position_embeddings=TEXT_LEN,
-                       eos_token_id=EOT),
-      projection_dim=24, attn_implementation='eager')
-  return helpers.randomize(transformers.CLIPModel(config), seed)
+  return helpers.hf_clip(transformers, VISION, TEXT, image_size=IMAGE, patch_size=PATCH,
+                         vocab_size=VOCAB, text_len=TEXT_LEN, eos_token_id=EOT, embed_dim=24,
+                         seed=seed)
 
 
 def _inputs():

@@ -80,7 +80,7 @@ def _hf_pretraining(seed=0):
   config = transformers.BertConfig(
       vocab_size=_VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
       intermediate_size=128, max_position_embeddings=32, attn_implementation='eager')
-  return helpers.randomize(transformers.BertForPreTraining(config), seed)
+  return helpers.random_hf_model(transformers.BertForPreTraining, config, seed)
 
 
 def _bert_inputs():

@@ -31,7 +31,7 @@ def _hf_vit(seed=0):
       hidden_size=WIDTH, num_hidden_layers=DEPTH, num_attention_heads=HEADS,
       intermediate_size=MLP, image_size=IMAGE, patch_size=PATCH, num_labels=CLASSES,
       layer_norm_eps=1e-12, hidden_act='gelu', attn_implementation='eager')
-  return helpers.randomize(transformers.ViTForImageClassification(config), seed)
+  return helpers.random_hf_model(transformers.ViTForImageClassification, config, seed)
 
 
 def _images(batch=3, size=IMAGE):
@@ -50,16 +50,20 @@ def _our_logits(model_config, loaded, images, **merge_options):
   return np.asarray(logits), params
 
 
-def test_hf_vit_matches_transformers(tmp_path):
-  hf_model = _hf_vit()
-  path = helpers.save_hf(hf_model, tmp_path / 'hf')
+def _assert_loads_as(hf_model, kind, path, what):
+  """The file at `path`, loaded as `kind`, gives `hf_model`'s logits within 1e-4."""
   images = _images()
-  loaded = pretrained.load_source(ml_collections.ConfigDict(dict(kind='hf_vit', path=path)),
+  loaded = pretrained.load_source(ml_collections.ConfigDict(dict(kind=kind, path=path)),
                                   _model_config())
   ours, _ = _our_logits(_model_config(), loaded, images)
   diff = helpers.max_diff(ours, _hf_logits(hf_model, images))
-  print(f'HF ViT -> big_uni: max |logits diff| {diff:.2e}')
+  print(f'{what} -> big_uni: max |logits diff| {diff:.2e}')
   assert diff < 1e-4
+
+
+def test_hf_vit_matches_transformers(tmp_path):
+  hf_model = _hf_vit()
+  _assert_loads_as(hf_model, 'hf_vit', helpers.save_hf(hf_model, tmp_path / 'hf'), 'HF ViT')
 
 
 def test_hf_vit_config_mismatch_is_named(tmp_path):
@@ -110,13 +114,7 @@ def test_timm_layout_matches_transformers(tmp_path, suffix):
   else:
     from safetensors.torch import save_file  # pylint: disable=g-import-not-at-top
     save_file({k: v.contiguous() for k, v in state.items()}, path)
-  images = _images()
-  loaded = pretrained.load_source(ml_collections.ConfigDict(dict(kind='timm_vit', path=path)),
-                                  _model_config())
-  ours, _ = _our_logits(_model_config(), loaded, images)
-  diff = helpers.max_diff(ours, _hf_logits(hf_model, images))
-  print(f'timm ({suffix}) -> big_uni: max |logits diff| {diff:.2e}')
-  assert diff < 1e-4
+  _assert_loads_as(hf_model, 'timm_vit', path, f'timm ({suffix})')
 
 
 def _big_vision_npz(params: dict, generation: str) -> dict:
