@@ -134,8 +134,12 @@ class MultiHeadAttention(nn.Module):
       out = jax.nn.dot_product_attention(query, key, value, is_causal=causal,
                                          key_value_seq_lengths=lengths, implementation='cudnn')
     else:
-      weights = attention_weights(query, key, mask, causal).astype(self.dtype)
-      out = jnp.einsum('bnqk,bnkh->bnqh', weights, value)
+      weights = attention_weights(query, key, mask, causal)
+      if not self.is_initializing():
+        # A no-op unless apply() is given a 'perturbations' collection (or makes it mutable):
+        # then zeros are added here, whose gradient is dY/d(weights) (big_uni.analysis.vit).
+        weights = self.perturb('attention_weights', weights)
+      out = jnp.einsum('bnqk,bnkh->bnqh', weights.astype(self.dtype), value)
     out = nn.with_logical_constraint(out, head_names)
     out_kernel = param('out_kernel', (self.num_heads, head_dim, width), ('heads', 'kv', 'embed'),
                        xavier((0, 1), 2))
