@@ -1,0 +1,103 @@
+"""CLIP's evaluation protocol as arrays for colabs/clip_eval.ipynb: features of a split, zero-shot
+top-1 per prompt set, the linear probe on raw or L2-normalised features, top-k retrieval.
+
+Everything goes through the evaluators (big_uni/evaluators): these functions only choose what they
+are given. Shapes: N images, D the joint embedding width, C classes, T templates.
+"""
+from typing import Callable, Sequence
+
+import jax
+import numpy as np
+
+from big_uni import checkpoint, data, paths, train
+from big_uni.evaluators import chunks as chunks_lib
+from big_uni.evaluators import knn, linear_probe, runner, zero_shot
+
+
+def load(config, workdir: str) -> tuple[train.Trainer, object]:
+  """(trainer, params) as `train.evaluate_checkpoint` evaluates them: the latest checkpoint in
+  `workdir`, else the pretrained weights `config.init` names (e.g. imported CLIP weights)."""
+  trainer = train.Trainer(config, total_steps=1)  # The lr schedule plays no part here.
+  checkpointer = checkpoint.Checkpointer(paths.resolve(workdir) / 'checkpoints', every_steps=1,
+                                         keep=config.get('checkpoint_keep', 3))
+  try:
+    if checkpointer.latest_step() is not None:
+      return trainer, checkpointer.restore(trainer.abstract_state).params
+    if not config.get('init', None):
+      raise ValueError(f'no checkpoint in {workdir}/checkpoints and no config.init to load')
+    return trainer, trainer.init_state().params
+  finally:
+    checkpointer.close()
+
+
+def split_features(features: runner.Features, dataset: str, split: str
+                   ) -> tuple[np.ndarray, np.ndarray]:
+  """(image features float32 [N, D], labels int [N]) of every example of `split`, in order.
+  Features caches them: kNN and the probe on `features.images(dataset, split)` reuse them."""
+  return runner._dense(features.images(dataset, split))  # pylint: disable=protected-access
+
+
+def split_images(config, task, dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+  """(images float32 [N, S, S, C] as the image tower sees them, normalised; labels int [N]) of
+  `split`, in the order of `split_features`."""
+  config = config.copy_and_resolve_references()
+  config.input.kind = 'image'
+  config.input.dataset = dataset
+  images, labels = [], []
+  for batch in data.get_iterator(config, split, train=False, task=task):
+    images.append(batch['image'][batch['mask']])
+    labels.append(batch['label'][batch['mask']])
+  return np.concatenate(images), np.concatenate(labels)
+
+
+def class_names(trainer: train.Trainer, dataset: str) -> list[str]:
+  """The C names the zero-shot evaluation's captions use for `dataset`'s classes."""
+  return runner._class_names(trainer, {'dataset': dataset})  # pylint: disable=protected-access
+
+
+def class_captions(names: Sequence[str], templates: Sequence[str]
+                   ) -> tuple[list[str], np.ndarray]:
+  """Every template filled with every class name: (captions [C * T], class ids int [C * T]),
+  class by class, as runner's class-level retrieval makes them."""
+  captions = [t.replace(zero_shot.LABEL_FIELD, n) for n in names for t in templates]
+  return captions, np.repeat(np.arange(len(names)), len(templates))
+
+
+def zero_shot_table(image_features: np.ndarray, labels: np.ndarray, names: Sequence[str],
+                    prompt_sets: dict[str, Sequence[str]],
+                    encode_texts: Callable[[list[str]], np.ndarray]) -> dict[str, dict]:
+  """{prompt set name: {'top1', 'top5'}}: zero-shot accuracy of image_features [N, D] with labels
+  [N] when each class's embedding is the ensemble of that set's templates (T >= 1 each);
+  encode_texts maps T strings to [T, D] (e.g. runner.Features.texts)."""
+  return {name: zero_shot.zero_shot_accuracy(image_features, labels, zero_shot.zero_shot_classifier(
+      names, templates, encode_texts)) for name, templates in prompt_sets.items()}
+
+
+def l2_normalized(features: chunks_lib.Chunks) -> chunks_lib.Chunks:
+  """The same Chunks with every row of `features` [chunks, rows, D] scaled to unit length
+  (padding rows, all zero, stay zero); a device array stays on its devices."""
+  if isinstance(features.features, jax.Array):
+    return features._replace(features=knn.l2_normalize(features.features))
+  x = np.asarray(features.features, np.float32)
+  return features._replace(features=x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True),
+                                                   1e-12))
+
+
+def probe(train_x, test_x, normalize: bool, train_y=None, test_y=None, **kwargs) -> dict:
+  """`linear_probe.linear_probe` on frozen features, each row L2-normalised first when
+  `normalize` (the probe's own centring and scaling follow either way). train_x, test_x: Chunks
+  (then no y), or arrays [N, D] and [M, D] with labels train_y [N], test_y [M]; kwargs go to the
+  probe. Returns its dict ('test_accuracy', 'best_C', 'sweep': [(C, val accuracy)], ...)."""
+  train_chunks = chunks_lib.as_chunks(train_x, train_y)
+  test_chunks = chunks_lib.as_chunks(test_x, test_y)
+  if normalize:
+    train_chunks, test_chunks = l2_normalized(train_chunks), l2_normalized(test_chunks)
+  return linear_probe.linear_probe(train_chunks, None, test_chunks, None, **kwargs)
+
+
+def top_k(queries: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+  """The k gallery rows most cosine-similar to each query: (indices int [Q, k], similarities
+  float32 [Q, k]), most similar first, ties to the lower index. queries [Q, D], gallery [G, D]."""
+  similarities = zero_shot.zero_shot_logits(queries, gallery)  # [Q, G]
+  indices = np.argsort(-similarities, axis=-1, kind='stable')[:, :k]
+  return indices, np.take_along_axis(similarities, indices, axis=-1)
