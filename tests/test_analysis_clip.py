@@ -1,5 +1,7 @@
 """big_uni/analysis/clip.py: CLIP's evaluation protocol for colabs/clip_eval.ipynb, on hand-made
 features, sklearn digits and a tiny randomly initialised CLIP (clip_zero_shot:smoke)."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,8 @@ from big_uni import checkpoint, train
 from big_uni.analysis import clip
 from big_uni.evaluators import chunks, linear_probe, runner
 from configs import clip_zero_shot
+from input_pipeline import builders
+from tests.conftest import import_or_skip, requires
 
 
 def test_top_k_is_cosine_most_similar_first_ties_to_the_lower_index():
@@ -129,3 +133,33 @@ def test_tiny_clip_features_load_and_zero_shot(tmp_path):
   assert indices.shape == (len(captions), 5) and np.isfinite(similarities).all()
   assert (np.diff(similarities, axis=1) <= 1e-6).all()
   assert caption_labels.shape == (len(captions),)
+
+
+@requires(os.path.exists(builders.FASHION_MNIST_DIR), 'apt-get install dataset-fashion-mnist')
+def test_imported_clip_weights_load_as_transformers_classifies(tmp_path):
+  """The notebook's BIG_UNI_CLIP_WEIGHTS path: configs/clip_zero_shot.py with config.init.clip
+  naming a Hugging Face CLIPModel folder (a small random one, as tests/test_clip_zero_shot.py
+  makes it); no checkpoint, so load gives the imported weights: the image features are
+  transformers' own, and so is the zero-shot top-1 on the same images."""
+  torch = import_or_skip('torch')
+  import_or_skip('transformers')
+  from tests import test_clip_zero_shot  # pylint: disable=g-import-not-at-top
+  hf_model, path = test_clip_zero_shot._hf_clip(tmp_path / 'hf')  # pylint: disable=protected-access
+  config = test_clip_zero_shot._config(path)  # pylint: disable=protected-access
+  trainer, params = clip.load(config, str(tmp_path / 'empty'))
+  features = runner.Features(trainer, params)
+  image_features, labels = clip.split_features(features, 'fashion_mnist', 'test[:200]')
+  images, _ = clip.split_images(trainer.config, trainer.task, 'fashion_mnist', 'test[:200]')
+  with torch.no_grad():
+    expected_features = hf_model.get_image_features(
+        pixel_values=torch.tensor(images[:16].transpose(0, 3, 1, 2))).pooler_output.numpy()
+  expected_features /= np.linalg.norm(expected_features, axis=-1, keepdims=True)  # As the task's.
+  np.testing.assert_allclose(image_features[:16], expected_features, atol=1e-4)
+  prompt = clip_zero_shot.DATASETS['fashion_mnist'][3]
+  table = clip.zero_shot_table(image_features, labels, clip.class_names(trainer, 'fashion_mnist'),
+                               {'seed prompt': (prompt,)}, features.texts)
+  expected, count = test_clip_zero_shot._reference_top1(  # pylint: disable=protected-access
+      hf_model, config, (prompt,))
+  assert count == len(labels) == 200
+  # Random weights put some images near a tie between two classes: at most one may flip.
+  assert abs(table['seed prompt']['top1'] - expected) <= 1 / count + 1e-9
