@@ -1,5 +1,6 @@
 """big_uni/analysis/clip.py: CLIP's evaluation protocol for colabs/clip_eval.ipynb, on hand-made
-features, sklearn digits and a tiny randomly initialised CLIP (clip_zero_shot:smoke)."""
+features, sklearn digits, a tiny randomly initialised CLIP (clip_zero_shot:smoke) and small random
+imported Hugging Face CLIP weights."""
 import os
 
 import jax
@@ -121,6 +122,13 @@ def test_tiny_clip_features_load_and_zero_shot(tmp_path):
   np.testing.assert_array_equal(labels, image_labels)
   np.testing.assert_allclose(features.encode_images(images), image_features, rtol=1e-4,
                              atol=1e-5)
+  # The raw features are the task's before their L2 normalisation; their norms differ.
+  raw_features, raw_labels = clip.split_features(clip.RawFeatures(trainer, params), 'digits',
+                                                 'test')
+  np.testing.assert_array_equal(raw_labels, labels)
+  norms = np.linalg.norm(raw_features, axis=-1, keepdims=True)
+  assert norms.std() > 0.01 * norms.mean() and np.abs(norms - 1).max() > 0.05
+  np.testing.assert_allclose(raw_features / norms, image_features, atol=1e-5)
   names = clip.class_names(trainer, 'digits')
   assert len(names) == 10
   templates = list(config.input.templates)

@@ -1,15 +1,21 @@
 """CLIP's evaluation protocol as arrays for colabs/clip_eval.ipynb: features of a split, zero-shot
 top-1 per prompt set, the linear probe on raw or L2-normalised features, top-k retrieval.
 
+The task's image features (runner.Features) are CLIP's unit-norm joint-space embeddings; the raw
+ones (`RawFeatures`) are the same projections before that normalisation, as OpenAI's
+`encode_image` returns them.
+
 Everything goes through the evaluators (big_uni/evaluators): these functions only choose what they
 are given. Shapes: N images, D the joint embedding width, C classes, T templates.
 """
+import functools
 from typing import Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from big_uni import checkpoint, data, paths, train
+from big_uni import checkpoint, data, paths, sharding, train
 from big_uni.evaluators import chunks as chunks_lib
 from big_uni.evaluators import knn, linear_probe, runner, zero_shot
 
@@ -35,6 +41,27 @@ def split_features(features: runner.Features, dataset: str, split: str
   """(image features float32 [N, D], labels int [N]) of every example of `split`, in order.
   Features caches them: kNN and the probe on `features.images(dataset, split)` reuse them."""
   return runner._dense(features.images(dataset, split))  # pylint: disable=protected-access
+
+
+def unnormalized_image_features(model, params, images: jax.Array) -> jax.Array:
+  """images [B, S, S, C] -> float32 [B, E]: CLIP's image embeddings before the L2 normalisation
+  of `model.encode_image` (models/clip.py), i.e. the projection of the tower's pooled output."""
+  def encode(module, images):
+    _, features = module.image(images, train=False)
+    return module.image_projection(features['pre_logits']).astype(jnp.float32)
+  return model.apply({'params': params}, images, method=encode)
+
+
+class RawFeatures(runner.Features):
+  """runner.Features whose image features are `unnormalized_image_features` (their norms vary
+  from image to image); texts, caching and sharding as runner.Features."""
+
+  def __init__(self, trainer: train.Trainer, params):
+    super().__init__(trainer, params)
+    rows = sharding.batch_sharding(trainer.mesh)
+    self._images = jax.jit(functools.partial(unnormalized_image_features, trainer.task.model),
+                           in_shardings=(trainer.state_shardings.params, rows),
+                           out_shardings=rows)
 
 
 def split_images(config, task, dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
