@@ -7,6 +7,7 @@ them out (input_pipeline.bert_pretraining.assemble): [CLS] A [SEP] B [SEP], segm
 Tokenizer.encode_padded lays out single texts. Shapes: T tokens, V vocabulary, K top_k.
 """
 import dataclasses
+import functools
 
 import jax
 import numpy as np
@@ -41,13 +42,36 @@ def inputs(tokenizer, a_ids, b_ids=None) -> dict:
   return {k: batch[k] for k in ('input_ids', 'segment_ids', 'input_mask')}
 
 
+def _padded_size(n: int, most: int | None = None) -> int:
+  """The power of two (8 at least) from n up, at most `most` (but n)."""
+  size = max(8, 1 << (n - 1).bit_length())
+  return size if most is None else max(n, min(size, most))
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'mutable'))
+def _forward(model, params, input_ids, segment_ids, input_mask, positions, mutable):
+  return model.apply({'params': params}, input_ids, segment_ids, input_mask, positions,
+                     mutable=list(mutable))
+
+
 def _apply(model, params, batch, positions, mutable=()):
   """(MLM logits [B, P, V] at `positions` int [B, P], NSP logits [B, 2], the `mutable`
-  collections)."""
-  (mlm, nsp), state = model.apply({'params': params}, batch['input_ids'], batch['segment_ids'],
-                                  batch['input_mask'], np.asarray(positions, np.int32),
-                                  mutable=list(mutable))
-  return np.asarray(mlm), np.asarray(nsp), state
+  collections, whose arrays keep the padding: [..., B', ..., T', T'] with B' >= B, T' >= T).
+
+  Rows and tokens are padded up to powers of two (padding tokens are masked out, padding rows
+  repeat the last one) so that a few compiled functions serve every input."""
+  rows, length = batch['input_ids'].shape
+  pad_rows = ((0, _padded_size(rows) - rows), (0, 0))
+  pad_tokens = ((0, 0), (0, _padded_size(length, model.text.max_len) - length))
+
+  def padded(x, value):
+    return np.pad(np.pad(x, pad_tokens, constant_values=value), pad_rows, mode='edge')
+
+  (mlm, nsp), state = _forward(
+      model, params, padded(batch['input_ids'], 0),
+      padded(batch['segment_ids'], 0), padded(batch['input_mask'], False),
+      np.pad(np.asarray(positions, np.int32), pad_rows, mode='edge'), tuple(mutable))
+  return np.asarray(mlm)[:rows], np.asarray(nsp)[:rows], state
 
 
 def mlm_probabilities(model, params, batch, positions) -> np.ndarray:
@@ -118,4 +142,5 @@ def attention_maps(model, params, tokenizer, sentence: str,
     blocks = sorted(k for k in encoder if k.startswith('block'))
     weights = np.stack([np.asarray(encoder[k]['attention']['attention_weights'][0][0])
                         for k in blocks])
-  return weights, [tokenizer.pieces[i] for i in batch['input_ids'][0]]
+  length = batch['input_ids'].shape[1]  # Without the padding _apply added.
+  return weights[..., :length, :length], [tokenizer.pieces[i] for i in batch['input_ids'][0]]

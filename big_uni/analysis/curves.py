@@ -14,7 +14,8 @@ import numpy as np
 
 from big_uni import paths
 
-# The panels `plot` draws besides the evaluation metrics: (metric, title, log scale).
+# The panels `plot` draws besides the evaluation metrics: (metric, title, log scale where the
+# values span a decade).
 TRAIN_PANELS = (('loss', 'train loss', True),)
 SYSTEM_PANELS = (('learning_rate', 'learning rate', False),
                  ('examples_per_sec', 'throughput (examples/s)', False),
@@ -85,7 +86,7 @@ def plot(runs: list[Run], eval_metrics: list[str] | None = None, columns: int = 
                                                           if name == 'mfu' else ''),
               ha='center', va='center', transform=ax.transAxes, color='gray')
       ax.set(xticks=[], yticks=[])
-    elif log:
+    elif log and _spans_a_decade([run.series(name)[1] for run in shown]):
       ax.set_yscale('log')
   for ax in axes.flat[len(panels):]:
     ax.axis('off')
@@ -96,3 +97,10 @@ def plot(runs: list[Run], eval_metrics: list[str] | None = None, columns: int = 
              bbox_to_anchor=(0.5, 1.0))
   fig.tight_layout(rect=(0, 0, 1, 0.94))
   return fig
+
+
+def _spans_a_decade(values: list[np.ndarray]) -> bool:
+  """Whether the positive finite values span a factor of 10 (a log scale then helps)."""
+  values = np.concatenate(values)
+  values = values[np.isfinite(values) & (values > 0)]
+  return len(values) > 0 and values.max() > 10 * values.min()
