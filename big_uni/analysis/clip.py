@@ -12,7 +12,6 @@ import functools
 from typing import Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from big_uni import checkpoint, data, paths, sharding, train
@@ -46,10 +45,7 @@ def split_features(features: runner.Features, dataset: str, split: str
 def unnormalized_image_features(model, params, images: jax.Array) -> jax.Array:
   """images [B, S, S, C] -> float32 [B, E]: CLIP's image embeddings before the L2 normalisation
   of `model.encode_image` (models/clip.py), i.e. the projection of the tower's pooled output."""
-  def encode(module, images):
-    _, features = module.image(images, train=False)
-    return module.image_projection(features['pre_logits']).astype(jnp.float32)
-  return model.apply({'params': params}, images, method=encode)
+  return model.apply({'params': params}, images, method='encode_image', normalize=False)
 
 
 class RawFeatures(runner.Features):

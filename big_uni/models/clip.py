@@ -55,13 +55,15 @@ class CLIP(nn.Module):
       self.logit_bias = self.param('logit_bias', nn.initializers.constant(self.logit_bias_init),
                                    ())
 
-  def encode_image(self, images, train=False):
-    """images [B, H, W, C] -> unit-norm [B, E]."""
+  def encode_image(self, images, train=False, normalize=True):
+    """images [B, H, W, C] -> unit-norm [B, E] (with normalize=False the projection as it is,
+    what OpenAI's encode_image returns: a linear probe may use the norms)."""
     _, features = self.image(images, train=train and not self.lock_image)
     pooled = features['pre_logits']
     if self.lock_image:
       pooled = jax.lax.stop_gradient(pooled)
-    return l2_normalize(self.image_projection(pooled).astype(jnp.float32))
+    embeddings = self.image_projection(pooled).astype(jnp.float32)
+    return l2_normalize(embeddings) if normalize else embeddings
 
   def encode_text(self, text_ids, text_mask, train=False):
     """text_ids int [B, L], text_mask bool [B, L] (True on real tokens) -> unit-norm [B, E]."""
