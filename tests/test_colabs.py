@@ -13,7 +13,7 @@ from nbclient import NotebookClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Figures each notebook must show at least.
-MIN_FIGURES = {'vit_mnist5k': 4, 'vit_inspect': 9, 'clip_eval': 5}
+MIN_FIGURES = {'vit_mnist5k': 4, 'vit_inspect': 9, 'clip_eval': 5, 'bert_mlm': 5, 'results': 1}
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(ROOT, 'colabs', '*.ipynb'))),

@@ -59,6 +59,10 @@ class MlmNspTask(base.RowSumTask):
     mlm_losses = optax.softmax_cross_entropy_with_integer_labels(mlm_logits, batch['masked_ids'])
     nsp_labels = batch['next_sentence_label']
     nsp_losses = optax.softmax_cross_entropy_with_integer_labels(nsp_logits, nsp_labels)
+    # An eval batch's padding rows have no real token: their attention (softmax over nothing) is
+    # NaN, which a zero weight would not cancel (NaN * 0 = NaN).
+    mlm_losses = jnp.where(weights > 0, mlm_losses, 0.0)
+    nsp_losses = jnp.where(row_mask > 0, nsp_losses, 0.0)
     masked_count, row_count = weights.sum(), row_mask.sum()
     return {
         'mlm_loss': ((mlm_losses * weights).sum(), masked_count),
