@@ -288,6 +288,18 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
 def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
   """`--mode=eval`: the latest checkpoint in `workdir` on `config.input.eval_split`; without one,
   the pretrained weights `config.init` names, as they load (e.g. DINOv2 features for kNN)."""
+  trainer, step, params = restore_or_init(config, workdir)
+  metrics = trainer.evaluate(params, config.input.eval_split)
+  metrics_log.log(f'step {step} | ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()))
+  evaluations = runner.run(trainer, params)
+  if evaluations:
+    metrics_log.log(runner.format_results(evaluations))
+  return {**metrics, **evaluations}
+
+
+def restore_or_init(config, workdir: str):
+  """(trainer, step, params) to evaluate: the latest checkpoint in `workdir`, else step 0 with
+  the weights `config.init` loads; neither is a UserInputError."""
   trainer = Trainer(config, total_steps=1)  # The lr schedule plays no part in evaluation.
   checkpointer = checkpoint.Checkpointer(paths.resolve(workdir) / 'checkpoints', every_steps=1,
                                          keep=config.get('checkpoint_keep', 3))
@@ -303,12 +315,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
     raise errors.UserInputError(f'no checkpoint in {workdir}/checkpoints: train first with '
                                 f'--mode=train --workdir={workdir}')
   checkpointer.close()
-  metrics = trainer.evaluate(state.params, config.input.eval_split)
-  metrics_log.log(f'step {step} | ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()))
-  evaluations = runner.run(trainer, state.params)
-  if evaluations:
-    metrics_log.log(runner.format_results(evaluations))
-  return {**metrics, **evaluations}
+  return trainer, step, state.params
 
 
 def count_params(params) -> int:

@@ -56,6 +56,7 @@ class Tokenizer:
 
   def __init__(self, kind: str, backend, pieces: list[str], pad: str, unk: str,
                lowercase: bool, fingerprint: str, specials: tuple[str, ...] = SPECIAL_PIECES):
+    """specials: the (start, end[, mask]) pieces; BERT's [CLS], [SEP], [MASK] by default."""
     self.kind, self._backend, self.pieces = kind, backend, pieces
     self.vocab_size = len(pieces)
     self.lowercase = lowercase
@@ -66,7 +67,8 @@ class Tokenizer:
       raise TokenizerFileError(f'the {kind} vocabulary has no {missing}: BERT needs them (train '
                                f'a sentencepiece model with `python -m input_pipeline.tokenizers`)')
     self.pad_id, self.unk_id = ids[pad], ids[unk]
-    self.cls_id, self.sep_id, self.mask_id = (ids[p] if p else None for p in (*specials, None)[:3])
+    self.cls_id, self.sep_id = ids[specials[0]], ids[specials[1]]
+    self.mask_id = ids[specials[2]] if len(specials) > 2 else None
 
   @classmethod
   def sentencepiece(cls, path: str, lowercase: bool = False) -> 'Tokenizer':

@@ -11,7 +11,7 @@ from sklearn import datasets
 
 from big_uni import checkpoint, train
 from big_uni.analysis import clip
-from big_uni.evaluators import chunks, linear_probe, runner
+from big_uni.evaluators import chunks, linear_probe, runner, zero_shot
 from configs import clip_zero_shot
 from input_pipeline import builders
 from tests.conftest import import_or_skip, requires
@@ -34,7 +34,7 @@ def test_top_k_is_cosine_most_similar_first_ties_to_the_lower_index():
 
 
 def test_class_captions_fill_every_template_class_by_class():
-  captions, labels = clip.class_captions(['cat', 'dog'], ['a {label}.', '{label}!'])
+  captions, labels = zero_shot.class_captions(['cat', 'dog'], ['a {label}.', '{label}!'])
   assert captions == ['a cat.', 'cat!', 'a dog.', 'dog!']
   np.testing.assert_array_equal(labels, [0, 0, 1, 1])
 
@@ -136,7 +136,7 @@ def test_tiny_clip_features_load_and_zero_shot(tmp_path):
                                features.texts)
   # The evaluator's own zero-shot entry on the same model gives the same top-1.
   assert table['smoke'] == runner.run_one(features, config.evals.zero_shot)
-  captions, caption_labels = clip.class_captions(names, templates)
+  captions, caption_labels = zero_shot.class_captions(names, templates)
   indices, similarities = clip.top_k(features.texts(captions), image_features, 5)
   assert indices.shape == (len(captions), 5) and np.isfinite(similarities).all()
   assert (np.diff(similarities, axis=1) <= 1e-6).all()

@@ -7,10 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from big_uni import data, train
+from big_uni import train
+from big_uni.analysis import clip
 from big_uni.evaluators import zero_shot
 from configs import clip_zero_shot
-from input_pipeline import builders, image_text
+from input_pipeline import builders, image_text, tokenizers
 from tests.conftest import import_or_skip, requires
 from tests.convert import helpers
 
@@ -45,15 +46,8 @@ def _config(path):
 
 def _reference_top1(hf_model, config, templates):
   """transformers' zero-shot top-1 on the images our pipeline gives for the test split."""
-  image_config = config.copy_and_resolve_references()
-  image_config.input.kind = 'image'
   trainer = train.Trainer(config, total_steps=1)
-  images, labels = [], []
-  for batch in data.get_iterator(image_config, 'test[:200]', train=False, task=trainer.task):
-    images.append(batch['image'][batch['mask']])
-    labels.append(batch['label'][batch['mask']])
-  images, labels = np.concatenate(images), np.concatenate(labels)
-  from input_pipeline import tokenizers  # pylint: disable=g-import-not-at-top
+  images, labels = clip.split_images(config, trainer.task, 'fashion_mnist', 'test[:200]')
   tokenizer = tokenizers.build_tokenizer(config.input.tokenizer)
   names = image_text.READABLE_NAMES['fashion_mnist']
   with torch.no_grad():

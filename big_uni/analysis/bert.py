@@ -12,6 +12,7 @@ import functools
 import jax
 import numpy as np
 
+from big_uni.models import transformer
 from input_pipeline import bert_pretraining
 
 # sentencepiece writes a space before a user-defined symbol such as [MASK] as a piece of its own;
@@ -135,12 +136,8 @@ def attention_maps(model, params, tokenizer, sentence: str,
   batch = inputs(tokenizer, encode(tokenizer, sentence),
                  None if sentence_b is None else encode(tokenizer, sentence_b))
   state = _apply(model, params, batch, np.zeros((1, 1)), mutable=['intermediates'])[2]
-  encoder = state['intermediates']['text']['encoder']
-  if 'layers' in encoder:  # nn.scan: [layers, B, N, T, T]
-    weights = np.asarray(encoder['layers']['attention']['attention_weights'][0])[:, 0]
-  else:
-    blocks = sorted(k for k in encoder if k.startswith('block'))
-    weights = np.stack([np.asarray(encoder[k]['attention']['attention_weights'][0][0])
-                        for k in blocks])
+  # Unscanned blocks stacked as nn.scan sows them: [layers, B, N, T, T].
+  layers = transformer.stack_layers(state['intermediates']['text']['encoder'])['layers']
+  weights = np.asarray(layers['attention']['attention_weights'][0])[:, 0]
   length = batch['input_ids'].shape[1]  # Without the padding _apply added.
   return weights[..., :length, :length], [tokenizer.pieces[i] for i in batch['input_ids'][0]]

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
-from big_uni import checkpoint, data, paths, sharding, train
+from big_uni import data, sharding, train
 from big_uni.evaluators import chunks as chunks_lib
 from big_uni.evaluators import knn, linear_probe, runner, zero_shot
 
@@ -22,24 +22,15 @@ from big_uni.evaluators import knn, linear_probe, runner, zero_shot
 def load(config, workdir: str) -> tuple[train.Trainer, object]:
   """(trainer, params) as `train.evaluate_checkpoint` evaluates them: the latest checkpoint in
   `workdir`, else the pretrained weights `config.init` names (e.g. imported CLIP weights)."""
-  trainer = train.Trainer(config, total_steps=1)  # The lr schedule plays no part here.
-  checkpointer = checkpoint.Checkpointer(paths.resolve(workdir) / 'checkpoints', every_steps=1,
-                                         keep=config.get('checkpoint_keep', 3))
-  try:
-    if checkpointer.latest_step() is not None:
-      return trainer, checkpointer.restore(trainer.abstract_state).params
-    if not config.get('init', None):
-      raise ValueError(f'no checkpoint in {workdir}/checkpoints and no config.init to load')
-    return trainer, trainer.init_state().params
-  finally:
-    checkpointer.close()
+  trainer, _, params = train.restore_or_init(config, workdir)
+  return trainer, params
 
 
 def split_features(features: runner.Features, dataset: str, split: str
                    ) -> tuple[np.ndarray, np.ndarray]:
   """(image features float32 [N, D], labels int [N]) of every example of `split`, in order.
   Features caches them: kNN and the probe on `features.images(dataset, split)` reuse them."""
-  return runner._dense(features.images(dataset, split))  # pylint: disable=protected-access
+  return runner.dense_features(features.images(dataset, split))
 
 
 def unnormalized_image_features(model, params, images: jax.Array) -> jax.Array:
@@ -75,15 +66,7 @@ def split_images(config, task, dataset: str, split: str) -> tuple[np.ndarray, np
 
 def class_names(trainer: train.Trainer, dataset: str) -> list[str]:
   """The C names the zero-shot evaluation's captions use for `dataset`'s classes."""
-  return runner._class_names(trainer, {'dataset': dataset})  # pylint: disable=protected-access
-
-
-def class_captions(names: Sequence[str], templates: Sequence[str]
-                   ) -> tuple[list[str], np.ndarray]:
-  """Every template filled with every class name: (captions [C * T], class ids int [C * T]),
-  class by class, as runner's class-level retrieval makes them."""
-  captions = [t.replace(zero_shot.LABEL_FIELD, n) for n in names for t in templates]
-  return captions, np.repeat(np.arange(len(names)), len(templates))
+  return runner.class_names(trainer, {'dataset': dataset})
 
 
 def zero_shot_table(image_features: np.ndarray, labels: np.ndarray, names: Sequence[str],

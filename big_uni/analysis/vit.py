@@ -32,10 +32,8 @@ def _for_analysis(model, params):
 
 def _per_layer(tree, leaf=lambda x: x) -> np.ndarray:
   """The 'attention_weights' entries of every encoder block, stacked: [L, ...] float32."""
-  encoder = tree['encoder']
-  blocks = sorted(k for k in encoder if k.startswith('block'))
-  return np.stack([np.asarray(leaf(encoder[k]['attention']['attention_weights']), np.float32)
-                   for k in blocks])
+  stacked = transformer.stack_layers(tree['encoder'])['layers']['attention']['attention_weights']
+  return np.asarray(leaf(stacked), np.float32)
 
 
 def attention_maps(model, params, images) -> np.ndarray:

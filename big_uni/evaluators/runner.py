@@ -112,14 +112,14 @@ def _replicated(array):
   return np.asarray(multihost_utils.process_allgather(array, tiled=True))
 
 
-def _dense(features: chunks.Chunks) -> tuple[np.ndarray, np.ndarray]:
+def dense_features(features: chunks.Chunks) -> tuple[np.ndarray, np.ndarray]:
   """(features [N, D], labels [N]) of the valid rows, on every host (zero-shot test sets)."""
   valid = features.valid.reshape(-1)
   x = _replicated(features.features)
   return x.reshape(-1, x.shape[-1])[valid], features.labels.reshape(-1)[valid]
 
 
-def _class_names(trainer, eval_config) -> list[str]:
+def class_names(trainer, eval_config) -> list[str]:
   if eval_config.get('class_names', None):
     return list(eval_config.class_names)
   import input_pipeline  # pylint: disable=g-import-not-at-top
@@ -147,14 +147,13 @@ def run_one(features: Features, eval_config) -> dict[str, float]:
     result = linear_probe.linear_probe(train, None, test, None)
     return {k: v for k, v in result.items() if k != 'sweep'}
   if kind in ('zero_shot', 'retrieval'):
-    images, labels = _dense(features.images(dataset, eval_config.split))
-    names = _class_names(features.trainer, eval_config)
+    images, labels = dense_features(features.images(dataset, eval_config.split))
+    names = class_names(features.trainer, eval_config)
     templates = list(eval_config.templates)
     if kind == 'zero_shot':
       classifier = zero_shot.zero_shot_classifier(names, templates, features.texts)
       return zero_shot.zero_shot_accuracy(images, labels, classifier)
-    captions = [t.replace(zero_shot.LABEL_FIELD, n) for n in names for t in templates]
-    caption_labels = np.repeat(np.arange(len(names)), len(templates))
+    captions, caption_labels = zero_shot.class_captions(names, templates)
     return retrieval.class_retrieval_recall(images, labels, features.texts(captions),
                                             caption_labels)
   if kind == 'caption_retrieval':

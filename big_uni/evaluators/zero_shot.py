@@ -32,6 +32,14 @@ def _template(f_string: ast.JoinedStr) -> str:
                  for part in f_string.values)
 
 
+def class_captions(names: Sequence[str], templates: Sequence[str]
+                   ) -> tuple[list[str], np.ndarray]:
+  """Every template filled with every class name: (captions [C * T], class ids int [C * T]),
+  class by class (class-level retrieval's captions)."""
+  captions = [t.replace(LABEL_FIELD, n) for n in names for t in templates]
+  return captions, np.repeat(np.arange(len(names)), len(templates))
+
+
 def _l2_normalize(x: np.ndarray) -> np.ndarray:
   return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 

@@ -65,7 +65,8 @@ def test_feature_evals_on_device_chunks_match_dense_features():
   train_chunks, test_chunks = (features.images('digits', s) for s in ('train', 'test'))
   assert train_chunks.features.sharding.spec[0] is None  # [batches, B, D], rows on the devices
   assert test_chunks.valid.sum() == 300 and not test_chunks.valid.all()  # 300 in 5 x 64 rows
-  (train_x, train_y), (test_x, test_y) = (runner._dense(c) for c in (train_chunks, test_chunks))
+  (train_x, train_y), (test_x, test_y) = (runner.dense_features(c)
+                                          for c in (train_chunks, test_chunks))
   expected = knn.knn_accuracy(train_x, train_y, test_x, test_y)
   for key, value in expected.items():
     assert metrics[f'knn/{key}'] == value, key
