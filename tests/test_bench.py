@@ -1,5 +1,5 @@
 """The bench runs (tiny configs, with and without the PyTorch peer) and prints its JSON line; its
-FLOP count does not depend on how the layers are laid out."""
+FLOP count does not depend on how the layers are laid out; benchmarks/cpu_ops.py runs."""
 import pytest
 
 from big_uni import bench
@@ -43,3 +43,12 @@ def test_every_model_runs_next_to_its_pytorch_peer(module):
   assert result['peer'].startswith('transformers.') and 'eager, float32' in result['peer']
   assert result['peer_step_time_s'] > 0
   assert result['ratio'] == pytest.approx(result['peer_step_time_s'] / result['step_time_s'])
+
+
+def test_cpu_ops_script_times_every_op_on_both_sides():
+  import_or_skip('torch')
+  result = script_json.run('benchmarks/cpu_ops.py', '--batch=2', '--tokens=9', '--width=16',
+                           '--heads=2', '--repeats=2')
+  assert {'MLP in, [BL,D]x[D,F]', 'attention QK^T', 'softmax', 'attention core fwd+bwd',
+          'GELU fwd+bwd', 'LayerNorm fwd+bwd'} <= set(result)
+  assert all(op['jax_ms'] > 0 and op['torch_ms'] > 0 for op in result.values())
