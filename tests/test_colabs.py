@@ -79,7 +79,9 @@ def test_bert_mlm_on_the_readme_checkpoint(tmp_path, monkeypatch):
                   f'--workdir={workdir}'], cwd=ROOT, check=True)
   monkeypatch.delenv('BIG_UNI_COLAB_QUICK', raising=False)
   monkeypatch.setenv('BIG_UNI_BERT_WORKDIR', str(workdir))
-  printed = ''.join(_execute('bert_mlm', os.environ.get('BIG_UNI_FIGURES_DIR', str(tmp_path))))
+  figures_dir = os.path.join(os.environ.get('BIG_UNI_FIGURES_DIR', str(tmp_path)),
+                             'readme_checkpoint')  # Beside the quick run's, not over them.
+  printed = ''.join(_execute('bert_mlm', figures_dir))
   found = re.search(r'true token in the top 10, words: ([\d.]+)%', printed)
   assert found, printed
   assert float(found.group(1)) > 50, printed
