@@ -299,7 +299,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
 
 def restore_or_init(config, workdir: str):
   """(trainer, step, params) to evaluate: the latest checkpoint in `workdir`, else step 0 with
-  the weights `config.init` loads; neither is a UserInputError."""
+  the weights `config.init` loads; a UserInputError when there is neither."""
   trainer = Trainer(config, total_steps=1)  # The lr schedule plays no part in evaluation.
   checkpointer = checkpoint.Checkpointer(paths.resolve(workdir) / 'checkpoints', every_steps=1,
                                          keep=config.get('checkpoint_keep', 3))
