@@ -8,23 +8,32 @@
 # Where ml_collections is missing (the lent GPU machines have no TensorFlow, ml_collections or
 # clu, and no network), run `bash benchmarks/fetch_wheels.sh` on a machine with pip first: it puts
 # the wheel into .whl/, which this script installs into /tmp/big_uni_site.
-# RUNS ("config batch" lines) and STEPS override what is measured (the CPU test uses tiny ones).
+# RUNS ("config batch" lines) and STEPS override what is measured (the CPU test uses tiny ones);
+# PYTHON is the interpreter (default python3 from PATH; the test passes its own, so a venv's python
+# works without activating the venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 results=${1:-/tmp/big_uni_gpu.jsonl}
 steps=${STEPS:-20}
+python=${PYTHON:-python3}
 runs=${RUNS:-"configs/vit_b16.py 256
 configs/bert_base.py 256
 configs/clip_b16.py 256"}
 
-if ! python3 -c 'import ml_collections' 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/big_uni_site .whl/*.whl
+if ! "$python" -c 'import ml_collections' 2>/dev/null; then
+  if ! compgen -G '.whl/*.whl' >/dev/null; then
+    echo "ml_collections is missing and .whl/ holds no wheel: run bash benchmarks/fetch_wheels.sh" \
+      "where pip reaches PyPI, or pip install ml-collections" >&2
+    exit 1
+  fi
+  "$python" -m pip install -q --no-index --no-deps --no-compile --target /tmp/big_uni_site \
+    .whl/*.whl
   export PYTHONPATH=/tmp/big_uni_site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-python3 -c 'import jax; print("devices:", jax.devices())'
-python3 -m pytest -q -p no:cacheprovider tests/models/test_cudnn_attention.py
+"$python" -c 'import jax; print("devices:", jax.devices())'
+"$python" -m pytest -q -p no:cacheprovider tests/models/test_cudnn_attention.py
 while read -r config batch; do
-  python3 -m big_uni.bench --config="$config" --config.input.batch_size="$batch" \
+  "$python" -m big_uni.bench --config="$config" --config.input.batch_size="$batch" \
     --steps="$steps" --peer | tail -n 1 | tee -a "$results"
 done <<< "$runs"

@@ -3,6 +3,9 @@ TensorFlow, TFDS, gcsfs, array_record or clu (a sitecustomize refuses to import 
 import json
 import os
 import subprocess
+import sys
+
+import pytest
 
 from tests.conftest import import_or_skip
 from tests.script_json import ROOT
@@ -10,9 +13,9 @@ from tests.script_json import ROOT
 _ABSENT_ON_GPU_MACHINES = ('tensorflow', 'tensorflow_datasets', 'gcsfs', 'array_record', 'clu')
 
 # Imports of those fail and importlib.util.find_spec says they are absent (torch asks it).
-_BLOCKER = f'''
+_BLOCKER = '''
 import importlib.abc, importlib.util, sys
-_ABSENT = {_ABSENT_ON_GPU_MACHINES!r}
+_ABSENT = {absent!r}
 class _Absent(importlib.abc.MetaPathFinder):
   def find_spec(self, name, path=None, target=None):
     if name.split('.')[0] in _ABSENT:
@@ -24,16 +27,38 @@ importlib.util.find_spec = lambda name, package=None: (
 '''
 
 
+def _run_gpu_script(tmp_path, absent, results, **env):
+  """gpu.sh with the modules `absent` blocked, PYTHON set to this interpreter, and a `python3`
+  first on PATH that fails: the script must run the interpreter it is given (a venv's python
+  runs the tests without the venv being activated)."""
+  (tmp_path / 'sitecustomize.py').write_text(_BLOCKER.format(absent=absent))
+  bin_dir = tmp_path / 'bin'
+  bin_dir.mkdir()
+  (bin_dir / 'python3').write_text('#!/bin/sh\necho "python3 from PATH, not $PYTHON" >&2\nexit 3\n')
+  (bin_dir / 'python3').chmod(0o755)
+  env = {**os.environ, 'PYTHONPATH': str(tmp_path), 'PYTHON': sys.executable,
+         'PATH': f'{bin_dir}:{os.environ["PATH"]}', **env}
+  return subprocess.run(['bash', os.path.join(ROOT, 'benchmarks', 'gpu.sh'), str(results)],
+                        capture_output=True, text=True, env=env, check=False)
+
+
 def test_gpu_script_runs_without_the_packages_gpu_machines_lack(tmp_path):
   import_or_skip('transformers')
-  (tmp_path / 'sitecustomize.py').write_text(_BLOCKER)
   results = tmp_path / 'results.jsonl'
-  env = {**os.environ, 'PYTHONPATH': str(tmp_path), 'STEPS': '2',
-         'RUNS': 'configs/vit_ti16.py:smoke 4\nconfigs/bert_base.py:smoke 4'}
-  out = subprocess.run(['bash', os.path.join(ROOT, 'benchmarks', 'gpu.sh'), str(results)],
-                       capture_output=True, text=True, env=env, check=False)
+  out = _run_gpu_script(tmp_path, _ABSENT_ON_GPU_MACHINES, results, STEPS='2',
+                        RUNS='configs/vit_ti16.py:smoke 4\nconfigs/bert_base.py:smoke 4')
   assert out.returncode == 0, out.stderr[-3000:]
   assert '3 skipped' in out.stdout  # The cuDNN checks: no GPU here.
   rows = [json.loads(line) for line in results.read_text().splitlines()]
   assert [r['config'] for r in rows] == ['configs/vit_ti16.py:smoke', 'configs/bert_base.py:smoke']
   assert all(r['peer_step_time_s'] > 0 and r['ratio'] > 0 for r in rows)
+
+
+def test_gpu_script_without_ml_collections_or_its_wheel_says_how_to_get_it(tmp_path):
+  wheels = os.path.join(ROOT, '.whl')
+  if os.path.isdir(wheels) and any(name.endswith('.whl') for name in os.listdir(wheels)):
+    pytest.skip('.whl/ holds wheels here: the script would install them')
+  out = _run_gpu_script(tmp_path, (*_ABSENT_ON_GPU_MACHINES, 'ml_collections'),
+                        tmp_path / 'results.jsonl')
+  assert out.returncode == 1
+  assert 'run bash benchmarks/fetch_wheels.sh' in out.stderr
