@@ -53,7 +53,8 @@ def _vit_net(model, batch, transformers):
   return transformers.ViTForImageClassification(transformers.ViTConfig(
       **_vit_fields(model), image_size=batch['image'].shape[1], patch_size=model.patch_size,
       num_channels=batch['image'].shape[-1], num_labels=model.num_classes,
-      hidden_dropout_prob=model.dropout, attention_probs_dropout_prob=0.0))
+      hidden_dropout_prob=model.dropout,
+      attention_probs_dropout_prob=model.attention_dropout))
 
 
 def _vit_inputs(batch, torch):
@@ -66,7 +67,7 @@ def _bert_net(model, batch, transformers):
   return transformers.BertForPreTraining(transformers.BertConfig(
       **_text_fields(text), vocab_size=text.vocab_size, max_position_embeddings=text.max_len,
       type_vocab_size=text.type_vocab_size, hidden_dropout_prob=text.block.dropout,
-      attention_probs_dropout_prob=text.block.dropout))
+      attention_probs_dropout_prob=text.block.attention_dropout))
 
 
 def _bert_inputs(batch, torch):

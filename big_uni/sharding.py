@@ -9,6 +9,7 @@ import importlib.util
 import math
 import os
 
+import flax.linen as nn
 import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
@@ -119,6 +120,32 @@ def check_batch_size(batch_size: int, mesh: Mesh, name: str) -> None:
         f'{name}={batch_size} is not divisible by the {devices} devices the batch is split over '
         f'(mesh data={mesh.shape["data"]} x fsdp={mesh.shape["fsdp"]}): use a multiple of '
         f'{devices}, e.g. {" or ".join(str(b) for b in (below, above) if b)}')
+
+
+def check_divisible(boxed_params, mesh: Mesh, rules) -> None:
+  """Every param dimension splits evenly over the mesh axes its logical name maps to; else one
+  UserInputError naming each param, axis and size (XLA's own error names neither the config key
+  nor the fix). E.g. ViT-Ti's 3 heads on mesh.tensor=2."""
+  problems = []
+  for path, leaf in jax.tree_util.tree_leaves_with_path(
+      boxed_params, is_leaf=lambda x: isinstance(x, nn.Partitioned)):
+    if not isinstance(leaf, nn.Partitioned):
+      continue
+    spec = nn.logical_to_mesh_axes(leaf.get_partition_spec(), rules)
+    for dim, (size, logical, axes) in enumerate(zip(leaf.value.shape, leaf.names, spec)):
+      axes = (axes,) if isinstance(axes, str) else tuple(axes or ())
+      shards = math.prod(mesh.shape[axis] for axis in axes)
+      if size % shards:
+        name = '/'.join(str(getattr(p, 'key', p)) for p in path)
+        problems.append(f'{name} dimension {dim} ({logical!r}, size {size}) over mesh '
+                        f'{" x ".join(f"{a}={mesh.shape[a]}" for a in axes)}')
+  if problems:
+    shown = '; '.join(problems[:3]) + (f'; and {len(problems) - 3} more' if len(problems) > 3
+                                       else '')
+    raise errors.UserInputError(
+        f'params do not split evenly over the mesh: {shown}. Choose mesh sizes that divide '
+        'these dimensions (e.g. mesh.tensor dividing model.num_heads and model.mlp_dim), or '
+        'map the logical axis elsewhere with config.sharding_rules.')
 
 
 def batch_axes(mesh) -> tuple[str, ...]:

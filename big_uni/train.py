@@ -52,6 +52,7 @@ class Trainer:
 
     # Shapes and logical axis names without allocating anything.
     boxed = jax.eval_shape(init_boxed, init_rng)
+    sharding.check_divisible(boxed.params, self.mesh, self.rules)
     self.state_shardings = mesh_shardings(boxed, self.mesh, self.rules)
     self.abstract_state = jax.tree.map(
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),

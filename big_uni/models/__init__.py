@@ -58,7 +58,8 @@ def describe_compute(model) -> str:
   for name, tower in towers.items():
     block = getattr(tower, 'block', tower)  # A TextEncoder's BlockConfig, or the ViT itself.
     attention = transformer.choose_attention(block.attention_impl, block.dtype,
-                                             tower.width // block.num_heads)
+                                             tower.width // block.num_heads,
+                                             block.attention_dropout)
     parts.append(f'{name + ": " if name else ""}{jnp.dtype(block.dtype).name} activations, '
                  f'{attention} attention')
   return '; '.join(parts)

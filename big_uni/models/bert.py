@@ -95,7 +95,12 @@ def text_encoder(model_config, **overrides) -> TextEncoder:
       norm_first=model_config.get('norm_first', False),
       activation=model_config.get('activation', 'gelu'),
       layer_norm_eps=model_config.get('layer_norm_eps', 1e-12),
+      # BERT's placement: `dropout` (hidden_dropout_prob) on the embeddings and the branch
+      # outputs, attention_dropout (attention_probs_dropout_prob, the same rate unless set) on
+      # the attention probabilities, none inside the MLP.
       dropout=model_config.get('dropout', 0.1),
+      attention_dropout=model_config.get('attention_dropout', model_config.get('dropout', 0.1)),
+      mlp_dropout=model_config.get('mlp_dropout', 0.0),
       dtype=transformer.compute_dtype(model_config.get('dtype', 'float32')),
       attention_impl=model_config.get('attention_impl', None))
   fields.update(overrides.pop('block', {}))

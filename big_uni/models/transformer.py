@@ -55,14 +55,18 @@ def compute_dtype(name: str) -> jnp.dtype:
   return jnp.dtype(name)
 
 
-def choose_attention(impl: str | None, dtype, head_dim: int) -> str:
+def choose_attention(impl: str | None, dtype, head_dim: int, dropout: float = 0.0) -> str:
   """'cudnn' or 'xla' for `impl` None ('auto'): cuDNN's fused attention on NVIDIA GPUs where it
-  applies (bf16/fp16, head width a multiple of 8 up to 128), XLA's elsewhere."""
+  applies (bf16/fp16, head width a multiple of 8 up to 128, no dropout on the attention
+  probabilities, which `jax.nn.dot_product_attention` cannot drop), XLA's elsewhere."""
+  if impl == 'cudnn' and dropout:
+    raise ValueError(f'attention_impl=cudnn cannot drop attention probabilities (attention '
+                     f'dropout {dropout}): set model.attention_dropout=0 or attention_impl=auto')
   if impl is not None:
     return impl
   device = jax.devices()[0]
   applies = (jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16) and head_dim % 8 == 0
-             and head_dim <= 128)
+             and head_dim <= 128 and not dropout)
   return 'cudnn' if device.platform == 'gpu' and 'NVIDIA' in device.device_kind and applies \
       else 'xla'
 
@@ -87,9 +91,10 @@ class MultiHeadAttention(nn.Module):
   num_heads: int
   dtype: jnp.dtype = jnp.float32
   attention_impl: str | None = None  # None: choose_attention; 'xla' or 'cudnn' to force one.
+  dropout: float = 0.0  # On the attention probabilities (BERT's attention_probs_dropout_prob).
 
   @nn.compact
-  def __call__(self, x, mask=None, causal=False):
+  def __call__(self, x, mask=None, causal=False, train=False):
     """x: [B, L, D]; mask: bool [B, L], True for real tokens; returns [B, L, D]. The cuDNN path
     reads the mask as per-row lengths (masks without a bias fail there in current JAX), so it
     expects padding at the end of each row, as every big_uni pipeline makes it."""
@@ -97,7 +102,7 @@ class MultiHeadAttention(nn.Module):
     if width % self.num_heads:
       raise ValueError(f'width {width} is not divisible by num_heads {self.num_heads}')
     head_dim = width // self.num_heads
-    impl = choose_attention(self.attention_impl, self.dtype, head_dim)
+    impl = choose_attention(self.attention_impl, self.dtype, head_dim, self.dropout)
     # [B, L, N, H] for cuDNN, [B, N, L, H] for the einsums.
     layout = 'blnh' if impl == 'cudnn' else 'bnlh'
 
@@ -123,22 +128,23 @@ class MultiHeadAttention(nn.Module):
       return checkpoint_name(nn.with_logical_constraint(out, head_names), name)
 
     query, key, value = project('query'), project('key'), project('value')
-    if self.is_mutable_collection('intermediates'):
-      # Attention maps on request only (apply(..., mutable=['intermediates'])): the fused
-      # kernel does not expose its weights, so they are recomputed here, never in training.
-      to_bnlh = (lambda t: t.transpose(0, 2, 1, 3)) if layout == 'blnh' else (lambda t: t)
-      self.sow('intermediates', 'attention_weights',
-               attention_weights(to_bnlh(query), to_bnlh(key), mask, causal))
+    # Attention maps are sown on request only (apply(..., mutable=['intermediates'])).
     if impl == 'cudnn':
+      if self.is_mutable_collection('intermediates'):
+        # The fused kernel does not expose its weights: recomputed here, never in training.
+        self.sow('intermediates', 'attention_weights', attention_weights(
+            query.transpose(0, 2, 1, 3), key.transpose(0, 2, 1, 3), mask, causal))
       lengths = None if mask is None else mask.sum(-1, dtype=jnp.int32)
       out = jax.nn.dot_product_attention(query, key, value, is_causal=causal,
                                          key_value_seq_lengths=lengths, implementation='cudnn')
     else:
       weights = attention_weights(query, key, mask, causal)
+      weights = nn.Dropout(self.dropout)(weights, deterministic=not train)
       if not self.is_initializing():
         # A no-op unless apply() is given a 'perturbations' collection (or makes it mutable):
         # then zeros are added here, whose gradient is dY/d(weights) (big_uni.analysis.vit).
         weights = self.perturb('attention_weights', weights)
+      self.sow('intermediates', 'attention_weights', weights)  # The weights used, dropout included.
       out = jnp.einsum('bnqk,bnkh->bnqh', weights.astype(self.dtype), value)
     out = nn.with_logical_constraint(out, head_names)
     out_kernel = param('out_kernel', (self.num_heads, head_dim, width), ('heads', 'kv', 'embed'),
@@ -150,7 +156,7 @@ class MultiHeadAttention(nn.Module):
 class MlpBlock(nn.Module):
   mlp_dim: int
   activation: str = 'gelu'
-  dropout: float = 0.0
+  dropout: float = 0.0  # On the hidden layer, as big_vision's ViT (not BERT) drops it.
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -182,13 +188,21 @@ def layer_norm(name, eps, dtype):
 
 @dataclasses.dataclass(frozen=True)
 class BlockConfig:
-  """What every block of an encoder shares; ViT, BERT and CLIP towers differ only here."""
+  """What every block of an encoder shares; ViT, BERT and CLIP towers differ only here.
+
+  Dropout sits where each family's reference puts it, one rate per place:
+    dropout            the attention and MLP branch outputs (ViT, BERT's hidden_dropout_prob)
+    attention_dropout  the attention probabilities (BERT's attention_probs_dropout_prob)
+    mlp_dropout        the MLP's hidden layer, after the activation (big_vision's ViT)
+  """
   num_heads: int
   mlp_dim: int
   norm_first: bool = True  # pre-LN (ViT, CLIP) or post-LN (published BERT)
   activation: str = 'gelu'
   layer_norm_eps: float = 1e-6
   dropout: float = 0.0
+  attention_dropout: float = 0.0
+  mlp_dropout: float = 0.0
   dtype: Any = jnp.float32
   attention_impl: str | None = None
   layer_scale_init: float = 0.0  # > 0: learned per-channel branch scales (CaiT, DINOv2).
@@ -228,16 +242,19 @@ class EncoderBlock(nn.Module):
       if c.norm_first:
         y = branch(layer_norm(norm_name, c.layer_norm_eps, c.dtype)(x))
         if c.layer_scale_init:
-          y = y * self.param(scale_name, nn.with_logical_partitioning(
+          scale = self.param(scale_name, nn.with_logical_partitioning(
               nn.initializers.constant(c.layer_scale_init), ('embed',)), (x.shape[-1],))
+          y = y * scale.astype(c.dtype)  # A float32 scale would promote the residual stream.
         return x + drop_branch(y, deterministic=not train)
       y = drop_branch(branch(x), deterministic=not train)
       return layer_norm(norm_name, c.layer_norm_eps, c.dtype)(x + y)
 
-    attention = MultiHeadAttention(c.num_heads, c.dtype, c.attention_impl, name='attention')
-    mlp = MlpBlock(c.mlp_dim, c.activation, c.dropout, c.dtype, name='mlp')
+    attention = MultiHeadAttention(c.num_heads, c.dtype, c.attention_impl, c.attention_dropout,
+                                   name='attention')
+    mlp = MlpBlock(c.mlp_dim, c.activation, c.mlp_dropout, c.dtype, name='mlp')
     dropout = nn.Dropout(c.dropout)
-    x = residual(x, lambda y: dropout(attention(y, mask, causal), deterministic=not train),
+    x = residual(x, lambda y: dropout(attention(y, mask, causal, train),
+                                      deterministic=not train),
                  'norm1', 'layer_scale1')
     x = residual(x, lambda y: dropout(mlp(y, train), deterministic=not train), 'norm2',
                  'layer_scale2')

@@ -5,7 +5,6 @@ Sizes are one table, selected by a variant string such as 'B/16' (size/patch), a
 import math
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -35,44 +34,82 @@ def decode_variant(variant: str) -> dict:
               patch_size=int(patch))
 
 
-def resize_pos_embedding(pos_embedding: np.ndarray, num_tokens: int, num_prefix: int = 1,
-                         method: str = 'bilinear') -> np.ndarray:
-  """[1, prefix + g*g, D] -> [1, num_tokens, D]: the g x g grid resized (fine-tuning at another
-  resolution or patch grid); prefix tokens ([CLS]) are kept as they are.
+# resize method: what it computes, and whose resize it reproduces.
+RESIZE_METHODS = {
+    'big_vision': 'scipy.ndimage.zoom(order=1), bilinear with the corner embeddings kept: '
+                  "big_vision's resample_posemb and vision_transformer's interpolate_posembed",
+    'bicubic_torch': "torch's interpolate(mode='bicubic', align_corners=False): HF ViT and CLIP "
+                     '(interpolate_pos_encoding), DINOv2, timm and open_clip with antialias=False',
+    'bicubic_torch_antialias': "torch's interpolate(mode='bicubic', antialias=True): what timm "
+                               'and open_clip do when they load weights at another image size',
+}
 
-  method: 'bilinear' (antialiased when shrinking; big_vision's choice) or 'bicubic_torch'
-  (PyTorch's bicubic, a=-0.75, no antialiasing: how DINOv2 resizes its own grid)."""
+
+def check_resize_method(method: str) -> None:
+  """Raises UserInputError naming the methods unless `method` is one of RESIZE_METHODS."""
+  if method in RESIZE_METHODS:
+    return
+  methods = '; '.join(f'{name!r}: {what}' for name, what in RESIZE_METHODS.items())
+  if method == 'bilinear':  # The old default: half-pixel centres, antialiased when shrinking.
+    raise errors.UserInputError(
+        "resize='bilinear' (half-pixel centres, antialiased) is gone: it reproduced no source's "
+        f'own resize. Name the one to reproduce: {methods}')
+  raise errors.UserInputError(f'resize method {method!r}: use one of {methods}')
+
+
+def resize_pos_embedding(pos_embedding: np.ndarray, num_tokens: int, num_prefix: int = 1,
+                         method: str = 'big_vision') -> np.ndarray:
+  """[1, prefix + g*g, D] -> [1, num_tokens, D]: the g x g grid resized (fine-tuning at another
+  resolution or patch grid) by one of RESIZE_METHODS; prefix tokens ([CLS]) are kept as they are."""
+  check_resize_method(method)
   prefix, grid = pos_embedding[:, :num_prefix], pos_embedding[0, num_prefix:]
   old, new = math.isqrt(grid.shape[0]), math.isqrt(num_tokens - num_prefix)
   if old * old != grid.shape[0] or new * new != num_tokens - num_prefix:
     raise ValueError(f'cannot resize position embeddings of {pos_embedding.shape[1]} tokens to '
                      f'{num_tokens}: both must be {num_prefix} + a square grid')
   grid = grid.reshape(old, old, -1)
-  if method == 'bilinear':
-    resized = np.asarray(jax.image.resize(grid, (new, new, grid.shape[-1]), 'bilinear',
-                                          antialias=new < old))
-  elif method == 'bicubic_torch':
-    weights = _bicubic_matrix(old, new)
-    resized = np.einsum('yi,xj,ijd->yxd', weights, weights, grid)
+  if method == 'big_vision':  # The very call of big_vision's resample_posemb.
+    import scipy.ndimage  # pylint: disable=g-import-not-at-top
+    resized = scipy.ndimage.zoom(grid, (new / old, new / old, 1), order=1)
   else:
-    raise ValueError(f"resize method {method!r}: use 'bilinear' or 'bicubic_torch'")
+    weights = (_bicubic_antialias_matrix if method == 'bicubic_torch_antialias'
+               else _bicubic_matrix)(old, new)
+    resized = np.einsum('yi,xj,ijd->yxd', weights, weights, grid)
   return np.concatenate([prefix, resized.reshape(1, new * new, -1)], axis=1).astype(
       pos_embedding.dtype)
 
 
-def _bicubic_matrix(old: int, new: int, a: float = -0.75) -> np.ndarray:
-  """[new, old] weights of 1D cubic convolution (half-pixel centres, edges clamped)."""
-  def kernel(t):
-    t = np.abs(t)
-    return np.where(t <= 1, ((a + 2) * t - (a + 3)) * t * t + 1,
-                    np.where(t < 2, ((a * t - 5 * a) * t + 8 * a) * t - 4 * a, 0.0))
+def _cubic(t: np.ndarray, a: float) -> np.ndarray:
+  """Keys' cubic convolution kernel with parameter `a` (support [-2, 2])."""
+  t = np.abs(t)
+  return np.where(t <= 1, ((a + 2) * t - (a + 3)) * t * t + 1,
+                  np.where(t < 2, ((a * t - 5 * a) * t + 8 * a) * t - 4 * a, 0.0))
+
+
+def _bicubic_matrix(old: int, new: int) -> np.ndarray:
+  """[new, old] weights of PyTorch's bicubic: a=-0.75, half-pixel centres, edges clamped."""
   source = (np.arange(new) + 0.5) * old / new - 0.5
   taps = np.floor(source)[:, None] + np.arange(-1, 3)[None]  # [new, 4]
-  weights = kernel(source[:, None] - taps)
+  weights = _cubic(source[:, None] - taps, -0.75)
   matrix = np.zeros((new, old))
   np.add.at(matrix, (np.arange(new)[:, None].repeat(4, 1), np.clip(taps, 0, old - 1).astype(int)),
             weights)
   return matrix
+
+
+def _bicubic_antialias_matrix(old: int, new: int) -> np.ndarray:
+  """[new, old] weights of PyTorch's antialiased bicubic (UpSampleKernel.cpp's aa filter): PIL's
+  a=-0.5, the kernel stretched by old/new when shrinking, taps outside the grid dropped and each
+  row renormalised (no clamping)."""
+  scale = old / new
+  stretch = max(scale, 1.0)
+  centres = scale * (np.arange(new) + 0.5)  # [new], in input pixels
+  first = np.maximum((centres - 2 * stretch + 0.5).astype(int), 0)  # C++ casts truncate, too.
+  stop = np.minimum((centres + 2 * stretch + 0.5).astype(int), old)
+  taps = np.arange(old)[None]  # [1, old]
+  weights = _cubic((taps - centres[:, None] + 0.5) / stretch, -0.5)
+  weights = np.where((taps >= first[:, None]) & (taps < stop[:, None]), weights, 0.0)
+  return weights / weights.sum(axis=1, keepdims=True)
 
 
 class ViT(nn.Module):
@@ -88,7 +125,11 @@ class ViT(nn.Module):
   num_heads: int
   patch_size: int
   pool: str = 'cls'  # 'cls' token or 'gap' (global average of patch tokens)
+  # big_vision's placement: `dropout` on the embeddings, the branch outputs and (mlp_dropout
+  # None) inside the MLP; none on the attention probabilities.
   dropout: float = 0.0
+  attention_dropout: float = 0.0
+  mlp_dropout: float | None = None  # None: `dropout`.
   drop_path: float = 0.0
   layer_norm_eps: float = 1e-6
   remat_policy: str = 'none'
@@ -138,6 +179,8 @@ class ViT(nn.Module):
     block = transformer.BlockConfig(
         num_heads=self.num_heads, mlp_dim=self.mlp_dim, norm_first=True,
         activation=self.activation, layer_norm_eps=self.layer_norm_eps, dropout=self.dropout,
+        attention_dropout=self.attention_dropout,
+        mlp_dropout=self.dropout if self.mlp_dropout is None else self.mlp_dropout,
         dtype=self.dtype, attention_impl=self.attention_impl,
         layer_scale_init=self.layer_scale_init)
     encoded = transformer.Encoder(block, self.depth, self.drop_path, self.remat_policy,
