@@ -148,10 +148,10 @@ class BertPretraining(nn.Module):
     mlm_bias = self.param('mlm_bias', nn.with_logical_partitioning(nn.initializers.zeros,
                                                                    ('vocab',)),
                           (self.text.vocab_size,))
-    mlm_logits = self.text.attend(masked) + mlm_bias
+    mlm_logits = self.text.attend(masked).astype(jnp.float32) + mlm_bias  # float32 logits
     pooled = Pooler(dtype, name='pooler')(tokens)
     nsp_logits = _dense(2, ('mlp', 'classes'), 'nsp_head', dtype)(pooled)
-    return mlm_logits.astype(jnp.float32), nsp_logits.astype(jnp.float32)
+    return mlm_logits, nsp_logits.astype(jnp.float32)
 
 
 class BertClassifier(nn.Module):

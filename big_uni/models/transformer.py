@@ -139,7 +139,8 @@ class MultiHeadAttention(nn.Module):
                                          key_value_seq_lengths=lengths, implementation='cudnn')
     else:
       weights = attention_weights(query, key, mask, causal)
-      weights = nn.Dropout(self.dropout)(weights, deterministic=not train)
+      weights = nn.Dropout(self.dropout, name='weights_dropout')(weights,
+                                                                 deterministic=not train)
       if not self.is_initializing():
         # A no-op unless apply() is given a 'perturbations' collection (or makes it mutable):
         # then zeros are added here, whose gradient is dY/d(weights) (big_uni.analysis.vit).
