@@ -1,0 +1,145 @@
+"""Checks before the first step: everything a run will need, all problems reported at once.
+
+A problem found here costs seconds; found after training (an evaluation entry with a typo, an
+empty validation split, more classes than the model has) it cost the run. Only metadata is
+read: split sizes and class lists, never the examples of a TFDS dataset (a pod run must not
+read ImageNet to start).
+"""
+import difflib
+
+from big_uni import errors, models
+
+# Evaluation kind -> (required fields, optional fields); `kind` and `every_steps` go with all.
+EVAL_FIELDS = {
+    'knn': (('train_split', 'test_split'), ('dataset', 'ks')),
+    'linear_probe': (('train_split', 'test_split'), ('dataset',)),
+    'zero_shot': (('split', 'templates'), ('dataset', 'class_names')),
+    'retrieval': (('split', 'templates'), ('dataset', 'class_names')),
+    'caption_retrieval': ((), ('dataset', 'split', 'ks')),
+}
+NEEDS_TEXT = ('zero_shot', 'retrieval', 'caption_retrieval')
+
+
+def _close(name: str, known) -> str:
+  lower = {k.lower(): k for k in known}
+  matches = [lower[m] for m in difflib.get_close_matches(name.lower(), list(lower), n=3,
+                                                         cutoff=0.6)]
+  return f' (did you mean {" or ".join(repr(m) for m in matches)}?)' if matches else ''
+
+
+def eval_problems(config, task) -> list[str]:
+  """Each `config.evals` entry: a known kind, known fields, the required ones set, and a task
+  with the features it reads."""
+  problems = []
+  for name, entry in (config.get('evals', None) or {}).items():
+    kind = entry.get('kind', None)
+    where = f'config.evals.{name}'
+    if kind not in EVAL_FIELDS:
+      problems.append(f'{where}.kind={kind!r} is not an evaluation kind'
+                      f'{_close(str(kind), EVAL_FIELDS)}; known: {sorted(EVAL_FIELDS)}')
+      continue
+    required, optional = EVAL_FIELDS[kind]
+    known = {'kind', 'every_steps', *required, *optional}
+    for field in sorted(set(entry) - known):
+      problems.append(f'{where}.{field} is not a field of a {kind} evaluation'
+                      f'{_close(field, known)}; its fields: {sorted(known)}')
+    for field in required:
+      if field not in entry:
+        problems.append(f'{where} ({kind}) needs {field}')
+    if not hasattr(task, 'image_features'):
+      problems.append(f'{where}: the {config.task} task has no image features to evaluate')
+    elif kind in NEEDS_TEXT and not hasattr(task, 'text_features'):
+      problems.append(f'{where}: {kind} needs a text tower; the {config.task} task has none')
+  return problems
+
+
+def _towers(model) -> dict:
+  """{name: (width, depth, num_heads, mlp_dim)} of a built model's encoders."""
+  towers = {}
+  for name in ('', 'image', 'text'):
+    tower = getattr(model, name, None) if name else model
+    if tower is None:
+      continue
+    block = getattr(tower, 'block', tower)  # A TextEncoder's BlockConfig, or the ViT itself.
+    if hasattr(tower, 'width') and hasattr(block, 'num_heads'):
+      towers[f'model.{name}.' if name else 'model.'] = (tower.width, tower.depth,
+                                                        block.num_heads, block.mlp_dim)
+  return towers
+
+
+def model_problems(config) -> list[str]:
+  """Sizes that are positive and a width the head count divides, per tower."""
+  try:
+    model = models.build_model(config.model)
+  except (ValueError, TypeError) as e:
+    return [f'model: {e}']
+  problems = []
+  for prefix, (width, depth, heads, mlp_dim) in _towers(model).items():
+    sizes = dict(width=width, depth=depth, num_heads=heads, mlp_dim=mlp_dim)
+    bad = [f'{prefix}{k}={v}' for k, v in sizes.items() if v <= 0]
+    if bad:
+      problems.append(f'{", ".join(bad)}: sizes must be positive')
+    elif width % heads:
+      problems.append(f'{prefix}width={width} is not divisible by {prefix}num_heads={heads}: '
+                      'each head gets width / num_heads channels')
+  return problems
+
+
+def batch_problems(config) -> list[str]:
+  problems = []
+  for name in ('batch_size', 'eval_batch_size'):
+    value = config.input.get(name, 1)
+    if value <= 0:
+      problems.append(f'input.{name}={value}: must be positive')
+  return problems
+
+
+def _splits(config) -> list[tuple[str, str, str]]:
+  """(what, dataset, split) of every split the run reads."""
+  splits = [('input.train_split', config.input.dataset, config.input.train_split),
+            ('input.eval_split', config.input.dataset, config.input.eval_split)]
+  for name, entry in (config.get('evals', None) or {}).items():
+    dataset = entry.get('dataset', config.input.dataset)
+    for field in ('split', 'train_split', 'test_split'):
+      if field in entry:
+        splits.append((f'config.evals.{name}.{field}', dataset, entry[field]))
+  return splits
+
+
+def data_problems(config) -> list[str]:
+  """Every split is there and non-empty; a classifier has a class for each of the data's."""
+  if config.input.dataset == 'synthetic':
+    return []
+  import input_pipeline  # pylint: disable=g-import-not-at-top
+  problems, seen = [], set()
+  for what, dataset, split in _splits(config):
+    if (dataset, split) in seen:
+      continue
+    seen.add((dataset, split))
+    input_config = config.input.copy_and_resolve_references()
+    input_config.dataset = dataset
+    if what.startswith('config.evals'):
+      input_config.kind = 'image'  # Evaluators read images through the image pipeline.
+    try:
+      count = input_pipeline.num_examples(input_config, split)
+    except errors.UserInputError as e:
+      problems.append(f'{what}={split!r} of {dataset!r}: {e}')
+      continue
+    if not count:
+      problems.append(f'{what}={split!r} of {dataset!r} has no examples')
+  num_classes = config.model.get('num_classes', 0)
+  if num_classes and not problems:
+    names = input_pipeline.class_names(config.input)
+    if names and len(names) > num_classes:
+      problems.append(f'{config.input.dataset!r} has {len(names)} classes but '
+                      f'model.num_classes={num_classes}: set model.num_classes={len(names)}')
+  return problems
+
+
+def check(config, task) -> None:
+  """Raises one UserInputError listing every problem found, or returns."""
+  problems = (batch_problems(config) + model_problems(config) + eval_problems(config, task)
+              + data_problems(config))
+  if problems:
+    listed = '\n'.join(f'  - {p}' for p in problems)
+    raise errors.UserInputError(f'{len(problems)} problem(s) found before training:\n{listed}')
