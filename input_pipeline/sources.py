@@ -60,6 +60,9 @@ class TfdsSource:
   def __init__(self, name: str, data_dir: str | None, download: bool):
     self.name = name
     self.key = ('tfds', name, data_dir)  # What the examples are a function of.
+    if not _known_locally(name, data_dir):
+      # tfds.builder would look for a community dataset on GCS: minutes of retries offline.
+      raise errors.UserInputError(_unknown_dataset_message(name))
     try:
       self.builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.DatasetNotFoundError:
@@ -113,9 +116,18 @@ def _restore_alternative_formats(info) -> None:
       info.alternative_file_formats.append(tfds.core.file_adapters.FileFormat(file_format))
 
 
+def _known_locally(name: str, data_dir: str | None) -> bool:
+  """A registered TFDS builder, or a dataset prepared under the data dir ('name/config:1.0')."""
+  base = name.split(':')[0].split('/')[0]
+  if base in tfds.list_builders(with_community_datasets=False):
+    return True
+  return tf.io.gfile.exists(os.path.join(data_dir or tfds.core.constants.DATA_DIR, base))
+
+
 def _unknown_dataset_message(name: str) -> str:
   ours = [*OFFLINE, 'fashion_mnist', 'synthetic']
-  close = difflib.get_close_matches(name, ours + list(tfds.list_builders()), n=3, cutoff=0.6)
+  builders = tfds.list_builders(with_community_datasets=False)
+  close = difflib.get_close_matches(name, ours + builders, n=3, cutoff=0.6)
   hint = f' Did you mean {" or ".join(close)}?' if close else ''
   return (f'unknown dataset {name!r}: input.dataset is a TFDS name, one of {ours}, or '
           f'image_folder:<path>.{hint}')

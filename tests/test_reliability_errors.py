@@ -295,3 +295,17 @@ def test_malicious_pickles_are_refused_and_never_run(tmp_path):
     pretrained.load_source(ml_collections.ConfigDict(dict(kind='checkpoint', path=str(workdir))),
                            config.model)
   assert not marker.exists()
+
+
+def test_an_unknown_tfds_name_is_refused_without_asking_tfds(tmp_path, monkeypatch):
+  """tfds.builder looks for an unknown name among GCS's community datasets: offline that took
+  155 s of retries before the same message."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  def builder(*args, **kwargs):
+    raise AssertionError(f'tfds.builder{args} was asked')
+
+  monkeypatch.setattr(tfds, 'builder', builder)
+  config = _folder_input(tmp_path, dataset='fashon_mnist', data_dir=str(tmp_path))
+  with pytest.raises(errors.UserInputError, match="unknown dataset 'fashon_mnist'.*fashion_mnist"):
+    input_pipeline.num_examples(config, 'train')
