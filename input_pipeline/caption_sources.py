@@ -18,7 +18,7 @@ import tarfile
 
 import numpy as np
 
-from input_pipeline import sources
+from input_pipeline import errors, sources
 from input_pipeline.tf_cpu import tf, tfds
 
 PREFIXES = ('captions_tsv:', 'wds:')
@@ -57,38 +57,59 @@ class TfdsCaptionsSource(sources.TfdsSource):
 
 def _split_path(pattern: str, split: str) -> str:
   if '{split}' not in pattern:
-    raise ValueError(f'{pattern!r} names no split: put {{split}} where the split name goes, '
+    raise errors.UserInputError(f'{pattern!r} names no split: put {{split}} where the split name goes, '
                      'e.g. captions_tsv:/data/{split}.tsv or wds:/data/{split}-*.tar')
   return pattern.replace('{split}', split)
 
 
 class TsvSource:
-  """Images listed with their captions in <folder>/<split>.tsv (see the module docstring)."""
+  """Images listed with their captions in <folder>/<split>.tsv (see the module docstring).
+
+  A split's images are checked once, when it is first listed, as image_folder: datasets' are: a
+  missing or undecodable file stops the run naming it (on_corrupt_image='fail'), or is left out
+  and counted ('skip')."""
   class_names = None
 
   signature = SIGNATURE
 
-  def __init__(self, pattern: str):
-    self.pattern = pattern
-    self.key = ('captions_tsv', pattern)
+  def __init__(self, pattern: str, on_corrupt_image: str = 'fail'):
+    if on_corrupt_image not in ('fail', 'skip'):
+      raise errors.UserInputError(f"input.on_corrupt_image={on_corrupt_image!r}: use 'fail' or "
+                                  "'skip'")
+    self.pattern, self.on_corrupt_image = pattern, on_corrupt_image
+    self.key = ('captions_tsv', pattern, on_corrupt_image)
 
   def _pairs(self, split: str) -> tuple[list[str], list[bytes]]:
     """(image paths, their captions joined by newlines), in order of first appearance."""
     path = _split_path(self.pattern, split)
     if not os.path.isfile(path):
-      raise FileNotFoundError(f'captions_tsv: {path} does not exist (split {split!r})')
-    captions = {}
+      raise errors.UserInputError(f'captions_tsv: {path} does not exist (split {split!r}): '
+                                  'check input.dataset and the split names')
+    captions, lines = {}, {}
     with open(path, encoding='utf-8') as f:
       for number, line in enumerate(f, 1):
         if not line.strip():
           continue
         image, _, caption = line.rstrip('\n').partition('\t')
         if not caption.strip():
-          raise ValueError(f'{path}:{number}: expected "relative/image/path<TAB>caption"')
-        captions.setdefault(os.path.join(os.path.dirname(path), image), []).append(caption)
+          raise errors.UserInputError(
+              f'{path}:{number}: expected "relative/image/path<TAB>caption"')
+        image = os.path.join(os.path.dirname(path), image)
+        captions.setdefault(image, []).append(caption)
+        lines.setdefault(image, number)
     if not captions:
-      raise ValueError(f'{path} lists no images')
-    return list(captions), [_joined(c) for c in captions.values()]
+      raise errors.UserInputError(f'{path} lists no images: add lines or pick another split')
+    missing = [image for image in captions if not os.path.isfile(image)]
+    if missing and self.on_corrupt_image == 'fail':
+      raise errors.UserInputError(
+          f'missing image {missing[0]} (listed at {path}:{lines[missing[0]]}; {len(missing)} of '
+          f'the {len(captions)} images are missing): fix the path, or set '
+          '--config.input.on_corrupt_image=skip to train without such images')
+    # Missing files fail to read there too: with 'skip' they are left out and counted.
+    good = sources.decodable(tuple((image, i) for i, image in enumerate(captions)),
+                             self.on_corrupt_image, path)
+    joined = [_joined(c) for c in captions.values()]
+    return [image for image, _ in good], [joined[i] for _, i in good]
 
   def num_examples(self, split: str) -> int:
     return len(self._pairs(split)[0])
@@ -136,7 +157,8 @@ class WdsSource:
     pattern = _split_path(self.pattern, split)
     shards = sorted(glob.glob(pattern))
     if not shards:
-      raise FileNotFoundError(f'wds: no shards match {pattern} (split {split!r})')
+      raise errors.UserInputError(f'wds: no shards match {pattern} (split {split!r}): check '
+                                  'input.dataset and the split names')
     return shards
 
   def _checked_samples(self, split: str):
@@ -144,7 +166,7 @@ class WdsSource:
     for shard, tar, key, members in _samples(self._shards(split)):
       image = next((members[e] for e in self.IMAGE_EXTENSIONS if e in members), None)
       if image is None or 'txt' not in members:
-        raise ValueError(f'{shard}: sample {key!r} has no {"/".join(self.IMAGE_EXTENSIONS)} '
+        raise errors.UserInputError(f'{shard}: sample {key!r} has no {"/".join(self.IMAGE_EXTENSIONS)} '
                          f'image and .txt caption pair (it has {sorted(members)})')
       yield shard, tar, image, members['txt']
 
@@ -178,7 +200,7 @@ def _member(file, offset_and_size: tuple[int, int]) -> bytes:
 def get_source(input_config):
   dataset = input_config.dataset
   if dataset.startswith('captions_tsv:'):
-    return TsvSource(dataset.split(':', 1)[1])
+    return TsvSource(dataset.split(':', 1)[1], input_config.get('on_corrupt_image', 'fail'))
   if dataset.startswith('wds:'):
     return WdsSource(dataset.split(':', 1)[1])
   return TfdsCaptionsSource(dataset, input_config.get('data_dir') or None,

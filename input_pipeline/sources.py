@@ -214,7 +214,7 @@ class ImageFolderSource:
     if not files:
       raise errors.UserInputError(f'no {"/".join(IMAGE_EXTENSIONS)} images under '
                                   f'{split_dir}/<class>/: add images or pick another split')
-    return _decodable(tuple(files), self.on_corrupt_image, split_dir)
+    return decodable(tuple(files), self.on_corrupt_image, split_dir)
 
   def num_examples(self, split: str) -> int:
     return len(self._files(split))
@@ -235,7 +235,7 @@ def read_bytes(path: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=None)
-def _decodable(files: tuple, on_corrupt_image: str, split_dir: str) -> list:
+def decodable(files: tuple, on_corrupt_image: str, split_dir: str) -> list:
   """The (path, label) pairs whose file decodes as an image, checked in one parallel pass (once
   per process: sources are built several times per run)."""
   paths = tf.data.Dataset.from_tensor_slices([path for path, _ in files])
@@ -247,11 +247,11 @@ def _decodable(files: tuple, on_corrupt_image: str, split_dir: str) -> list:
   corrupt = [path for i, (path, _) in enumerate(files) if i not in good]
   if corrupt and on_corrupt_image == 'fail':
     raise errors.UserInputError(
-        f'corrupt image {corrupt[0]} ({len(corrupt)} of the {len(files)} images under '
+        f'corrupt image {corrupt[0]} ({len(corrupt)} of the {len(files)} images of '
         f'{split_dir} do not decode): replace or delete it, or set '
         '--config.input.on_corrupt_image=skip to train without such images')
   if corrupt:
-    logging.warning('skipped %d of the %d images under %s that do not decode '
+    logging.warning('skipped %d of the %d images of %s that do not decode '
                     '(input.on_corrupt_image=skip): %s', len(corrupt), len(files), split_dir,
                     ', '.join(corrupt[:5]) + (' ...' if len(corrupt) > 5 else ''))
   return [pair for i, pair in enumerate(files) if i in good]

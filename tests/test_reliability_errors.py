@@ -21,6 +21,7 @@ from big_uni import checkpoint, errors, pretrained, train
 from big_uni.convert import dinov2_onnx, files, hf_bert
 from big_uni.tasks import classification
 from configs import common, vit_mnist5k
+from input_pipeline import caption_sources as captions
 from input_pipeline import tokenizers
 
 
@@ -309,3 +310,30 @@ def test_an_unknown_tfds_name_is_refused_without_asking_tfds(tmp_path, monkeypat
   config = _folder_input(tmp_path, dataset='fashon_mnist', data_dir=str(tmp_path))
   with pytest.raises(errors.UserInputError, match="unknown dataset 'fashon_mnist'.*fashion_mnist"):
     input_pipeline.num_examples(config, 'train')
+
+
+def _tsv_with_bad_images(root):
+  _images(root, 'train', {'cat': 3})
+  (root / 'train' / 'cat' / 'broken.jpg').write_bytes(b'these bytes are no JPEG')
+  lines = [f'train/cat/{i}.png\ta cat' for i in range(3)]
+  lines += ['train/cat/broken.jpg\ta broken cat', 'train/cat/gone.png\ta cat that left']
+  (root / 'train.tsv').write_text('\n'.join(lines) + '\n')
+
+
+def test_captions_tsv_missing_image_is_named_with_its_line(tmp_path):
+  _tsv_with_bad_images(tmp_path)
+  with pytest.raises(errors.UserInputError, match=r'missing image .*/train/cat/gone.png \(listed '
+                     r'at .*/train.tsv:5; 1 of the 5 images are missing\).*on_corrupt_image=skip'):
+    captions.TsvSource(f'{tmp_path}/{{split}}.tsv').num_examples('train')
+
+
+def test_captions_tsv_corrupt_image_is_named_or_skipped(tmp_path, caplog):
+  _tsv_with_bad_images(tmp_path)
+  (tmp_path / 'train' / 'cat' / 'gone.png').write_bytes((tmp_path / 'train' / 'cat' / '0.png')
+                                                         .read_bytes())
+  with pytest.raises(errors.UserInputError, match=r'corrupt image .*/train/cat/broken.jpg '
+                     r'\(1 of the 5 images of .*train.tsv do not decode\)'):
+    captions.TsvSource(f'{tmp_path}/{{split}}.tsv').num_examples('train')
+  (tmp_path / 'train' / 'cat' / 'gone.png').unlink()
+  assert captions.TsvSource(f'{tmp_path}/{{split}}.tsv', 'skip').num_examples('train') == 3
+  assert 'skipped 2 of the 5 images' in caplog.text
