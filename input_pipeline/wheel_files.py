@@ -48,6 +48,12 @@ def wheel_file(requirement: str, member: str, cache_dir: str = CACHE_DIR) -> str
   return extracted
 
 
+def wheel_path(requirement: str, cache_dir: str = CACHE_DIR) -> str:
+  """Local path of the .whl of `requirement` (e.g. 'timm==1.0.31'), fetched once without its
+  dependencies; a pure-Python wheel imports from there (sys.path.insert(0, path))."""
+  return _download(requirement, cache_dir)
+
+
 def _extract_folder(wheel: str, folder: str, target: str) -> None:
   """The files directly in `folder` of the wheel (not its subfolders) -> `target`."""
   os.makedirs(target, exist_ok=True)

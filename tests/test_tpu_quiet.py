@@ -39,8 +39,9 @@ def test_a_command_prints_no_tpu_start_up_messages():
 
 @needs_host_without_tpus
 def test_jax_platforms_are_left_to_jax_where_a_gpu_plugin_is_installed(monkeypatch):
+  installed = ('libtpu', 'jax_plugins')  # jax_plugins: a GPU plugin's namespace package
   monkeypatch.setattr(importlib.util, 'find_spec',
-                      lambda name, package=None: object() if name in ('libtpu', 'jax_plugins') else None)
+                      lambda name, package=None: object() if name in installed else None)
   environ = {}
   big_uni._quiet_libtpu_without_tpus(environ)  # pylint: disable=protected-access
   assert environ == {'TPU_WORKER_HOSTNAMES': 'localhost'}

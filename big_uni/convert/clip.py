@@ -8,6 +8,12 @@ projections without bias. The two layouts differ in names and in two shapes: Ope
 q/k/v `in_proj` and its projections stored [in, out] (HF's are Linear weights [out, in]).
 HF applies its post_layernorm to the pooled [CLS] only: the pooled output, and so the embeddings,
 equal big_uni's; the other tokens of HF's last_hidden_state are before that norm.
+
+Neither state dict records the head counts or the activation. HF's config.json does, and
+open_clip's open_clip_config.json does (heads = vision width // head_width, text `heads`,
+`quick_gelu`): beside the weights, they are checked against config.model; an OpenAI state dict
+alone (OpenAI's own loader assumes 64-wide heads) is read with config.model's values, on trust, and
+the load's log line says so.
 """
 from big_uni.convert import files, layout
 from big_uni.models import clip as clip_model
@@ -45,6 +51,7 @@ IGNORE = ('text_model.embeddings.position_ids', 'vision_model.embeddings.positio
           'attn_mask', 'input_resolution', 'context_length', 'vocab_size')
 LAYOUTS = ('hf', 'openai')
 ACTIVATIONS = {'gelu': 'gelu', 'quick_gelu': 'quick_gelu'}
+OPEN_CLIP_CONFIG = 'open_clip_config.json'  # open_clip's model config beside hub weights
 
 
 def entries(model: clip_model.CLIP, kind: str) -> list[layout.Entry]:
@@ -89,23 +96,59 @@ def hf_configs(model: clip_model.CLIP) -> tuple[dict, dict]:
   return vision, text_config
 
 
+def open_clip_values(model_cfg: dict) -> dict:
+  """{config field: value} of the towers open_clip builds from its model config
+  (open_clip/model.py: vision heads width // head_width, text heads, QuickGELU if quick_gelu)."""
+  vision, text = model_cfg.get('vision_cfg', {}), model_cfg.get('text_cfg', {})
+  activation = 'quick_gelu' if model_cfg.get('quick_gelu', False) else 'gelu'
+  return {'image.num_heads': vision.get('width', 768) // vision.get('head_width', 64),
+          'image.activation': activation,
+          'text.num_heads': text.get('heads', 8), 'text.activation': activation}
+
+
+def _check_open_clip(path: str, ours: dict, source: str, names: dict) -> None:
+  """`ours` (keys of open_clip_values) against the open_clip_config.json beside the weights, or
+  logged as taken on trust without one; `names` {key: the field in the user's config}."""
+  config = files.read_config(path, OPEN_CLIP_CONFIG)
+  if config is None:
+    layout.log_trusted(source, {names[k]: v for k, v in ours.items()},
+                       'an OpenAI/open_clip state dict does not record them, and no '
+                       f'{OPEN_CLIP_CONFIG} is beside it')
+    return
+  theirs = open_clip_values(config.get('model_cfg', config))
+  wrong = [k for k in ours if ours[k] != theirs[k]]
+  if wrong:
+    raise layout.LayoutError(f'{source} does not match its {OPEN_CLIP_CONFIG}: set ' + ', '.join(
+        f'{names[k]}={theirs[k]!r} (not {ours[k]!r})' for k in wrong))
+
+
 def load(path: str, model: clip_model.CLIP, kind: str) -> dict:
   """Params of the `clip.CLIP` module `model` from a CLIP file in layout `kind`."""
   state = files.read_state_dict(path)
+  source = f'the {kind} CLIP at {path}'
   if kind == 'hf':
     theirs = files.read_hf_config(path) or {}
     vision, text = hf_configs(model)
     files.check_hf_config(theirs.get('vision_config'), vision, f'the HF CLIP image tower {path}')
     files.check_hf_config(theirs.get('text_config'), text, f'the HF CLIP text tower {path}')
-    files.check_hf_config(theirs or None, {'projection_dim': model.embed_dim}, f'the HF CLIP {path}')
-  return layout.to_params(state, entries(model, kind), ignore=IGNORE,
-                          source=f'the {kind} CLIP at {path}')
+    files.check_hf_config(theirs or None, {'projection_dim': model.embed_dim},
+                          f'the HF CLIP {path}')
+  else:
+    ours = {'image.num_heads': model.image.num_heads, 'image.activation': model.image.activation,
+            'text.num_heads': model.text.block.num_heads,
+            'text.activation': model.text.block.activation}
+    _check_open_clip(path, ours, source, {k: f'model.{k}' for k in ours})
+  return layout.to_params(state, entries(model, kind), ignore=IGNORE, source=source)
 
 
 def load_image_tower(path: str, image_tower, kind: str) -> dict:
   """{'image': params} of a `vit.ViT` module from a CLIP file: the text tower, projections and
   logit scale stay in the file (e.g. to fine-tune CLIP's image tower as a classifier)."""
   state = files.read_state_dict(path)
+  if kind == 'openai':
+    ours = {'image.num_heads': image_tower.num_heads, 'image.activation': image_tower.activation}
+    _check_open_clip(path, ours, f'the image tower of the OpenAI CLIP at {path}',
+                     {k: k.replace('image.', 'model.') for k in ours})
   keys = {'hf': HF_IMAGE, 'openai': OPENAI_IMAGE}[kind]
   table = layout.vit(image_tower, keys, 'image')
   image_keys = keys.blocks.split('{')[0].split('.')[0] + '.'  # 'vision_model.' or 'visual.'

@@ -53,14 +53,19 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
   raise errors.UserInputError(f'{path}: expected a .safetensors, .npz, .pth, .pt or .bin file')
 
 
-def read_hf_config(path: str) -> dict | None:
-  """The config.json in the folder `path` or beside the file `path`, if there is one."""
+def read_config(path: str, name: str) -> dict | None:
+  """The JSON file `name` in the folder `path` or beside the file `path`, if there is one."""
   folder = path if os.path.isdir(path) else os.path.dirname(path)
-  config_path = os.path.join(folder, 'config.json')
+  config_path = os.path.join(folder, name)
   if not os.path.isfile(config_path):
     return None
   with open(config_path) as f:
     return json.load(f)
+
+
+def read_hf_config(path: str) -> dict | None:
+  """The config.json in the folder `path` or beside the file `path` (HF's, timm's), if any."""
+  return read_config(path, 'config.json')
 
 
 def write_hf(folder: str, state: dict[str, np.ndarray], config: dict) -> None:

@@ -15,6 +15,7 @@ import dataclasses
 from typing import Callable
 
 import numpy as np
+from absl import logging
 
 from big_uni import errors, trees
 
@@ -31,6 +32,12 @@ SAME = Transform(lambda x: x, lambda x: x)
 LINEAR = Transform(lambda w: w.T, lambda k: k.T)
 # PyTorch conv [out, in, h, w] <-> Flax [h, w, in, out].
 CONV = Transform(lambda w: w.transpose(2, 3, 1, 0), lambda k: k.transpose(3, 2, 0, 1))
+
+
+# Position embeddings of the patches only ([1, g*g, D]; big_vision, timm's no_embed_class models
+# add them before [CLS] joins, so [CLS] has no position) <-> ours with a zero [CLS] row first.
+CLS_WITHOUT_POSITION = Transform(
+    lambda x: np.concatenate([np.zeros_like(x[:, :1]), x], axis=1), lambda x: x[:, 1:])
 
 
 def leading_axes(count: int) -> Transform:
@@ -198,6 +205,13 @@ def text(model, keys: TextKeys, ours: str) -> list[Entry]:
 
 class LayoutError(errors.UserInputError):
   """A file that does not hold the architecture the config describes."""
+
+
+def log_trusted(source: str, values: dict, why: str) -> None:
+  """The load's log line for what the file does not record (a head count, an activation):
+  `values` {config field: value} are taken from config.model as they are."""
+  logging.warning('%s: %s taken from config.model on trust: %s', source,
+                  ', '.join(f'{k}={v!r}' for k, v in values.items()), why)
 
 
 def to_params(state: dict[str, Array], entries: list[Entry], *, ignore=(),

@@ -1,19 +1,38 @@
-"""Shared pieces of the weight-conversion tests: random HF models and our params."""
+"""Shared pieces of the weight-conversion tests: random HF models and our params, and the
+reference implementations that are not pip packages here (big_vision, vision_transformer, timm)."""
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
+import sys
+import types
 
 import flax.linen as nn
 import jax
 import numpy as np
+import pytest
 
 from big_uni import pretrained
+from input_pipeline import wheel_files
+from tests.conftest import CI
+
+THIRD_PARTY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           'third_party')
+TIMM_REQUIREMENT = 'timm==1.0.31'
 
 
 def random_hf_model(model_class, config, seed=0, scale=0.05):
-  """`model_class(config)` built under torch seed `seed`, every param then moved off its init
-  (biases and LayerNorms are 0 and 1 there, which would hide a transposed or misplaced one)."""
+  """`model_class(config)` built under torch seed `seed`, every param then moved off its init."""
   import torch  # pylint: disable=g-import-not-at-top
   torch.manual_seed(seed)
-  torch_model = model_class(config)
+  return perturbed_torch_model(model_class(config), seed, scale)
+
+
+def perturbed_torch_model(torch_model, seed=0, scale=0.05):
+  """`torch_model` in eval mode with every param moved off its init (biases and LayerNorms are 0
+  and 1 there, which would hide a transposed or misplaced one)."""
+  import torch  # pylint: disable=g-import-not-at-top
   generator = torch.Generator().manual_seed(seed)
   with torch.no_grad():
     for param in torch_model.parameters():
@@ -74,3 +93,65 @@ def hf_clip(transformers, vision: dict, text: dict, *, image_size: int, patch_si
                        eos_token_id=eos_token_id),
       projection_dim=embed_dim, attn_implementation='eager')
   return random_hf_model(transformers.CLIPModel, config, seed)
+
+
+def third_party(module: str):
+  """A module of the reference code vendored unchanged in tests/third_party (big_vision's
+  `big_vision.models.vit`, vision_transformer's `vit_jax.models_vit`; see their READMEs)."""
+  if THIRD_PARTY not in sys.path:
+    sys.path.insert(0, THIRD_PARTY)
+  return importlib.import_module(module)
+
+
+class _AbsentClass(type):
+  """An empty class whose attributes are empty classes (e.g. `InterpolationMode.BICUBIC`)."""
+
+  def __getattr__(cls, name):
+    return _AbsentClass(name, (), {})
+
+
+class _AbsentModule(types.ModuleType):
+  """A torchvision module with nothing in it: any name it is asked for is an empty class."""
+  __path__ = []
+
+  def __getattr__(self, name):
+    if name.startswith('__'):
+      raise AttributeError(name)
+    return _AbsentClass(name, (), {})
+
+
+class _TorchvisionFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+  """Serves `torchvision` and its submodules as _AbsentModule."""
+
+  def find_spec(self, fullname, path, target=None):  # pylint: disable=unused-argument
+    if fullname == 'torchvision' or fullname.startswith('torchvision.'):
+      return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+    return None
+
+  def create_module(self, spec):
+    return _AbsentModule(spec.name)
+
+  def exec_module(self, module):
+    pass
+
+
+def import_timm():
+  """timm 1.0.31, imported from its pure-Python wheel. `pip install timm` would pull a
+  torchvision, and none is built for this CPU torch; timm imports torchvision at start-up for its
+  data pipeline (transforms, datasets) and its FrozenBatchNorm2d, none of which a ViT's forward or
+  timm's position-embedding resize touches, so torchvision is served as an empty module. A timm
+  installed for real is used as it is. Skips (fails under CI) when the wheel cannot be fetched."""
+  try:
+    return importlib.import_module('timm')
+  except ImportError:
+    pass
+  try:
+    wheel = wheel_files.wheel_path(TIMM_REQUIREMENT)
+  except FileNotFoundError as e:
+    if CI:
+      raise
+    pytest.skip(str(e))
+  if importlib.util.find_spec('torchvision') is None:
+    sys.meta_path.append(_TorchvisionFinder())
+  sys.path.insert(0, wheel)
+  return importlib.import_module('timm')

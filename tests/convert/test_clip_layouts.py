@@ -1,12 +1,16 @@
 """CLIP weights in HF's CLIPModel layout and in OpenAI's (open_clip's) reproduce transformers'
 CLIPModel: both towers, projections and logit scale; export opens in transformers, and an image
 tower alone initialises a ViT (CPU, offline, random weights)."""
+import json
+import logging
+import os
+
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
 
-from big_uni import export, pretrained
+from big_uni import pretrained
 from big_uni.convert import clip, files, layout
 from big_uni.models import build_model
 from tests.conftest import import_or_skip
@@ -121,16 +125,49 @@ def _openai_state_dict(hf_state: dict) -> dict:
   return out
 
 
-def test_openai_layout_matches_transformers(tmp_path):
-  hf_model = _hf_clip(seed=1)
-  hf_state = files.read_state_dict(helpers.save_hf(hf_model, tmp_path / 'hf'))
+def _write_open_clip(folder, hf_model, **text_cfg) -> str:
+  """The HF model's weights as open_clip publishes a model: open_clip_pytorch_model.bin and its
+  model config in open_clip_config.json (push_to_hf_hub.save_config_for_hf's layout), whose
+  vision heads are width // head_width; `text_cfg` overrides the text tower's entries."""
+  hf_state = files.read_state_dict(helpers.save_hf(hf_model, folder / 'hf'))
   state = _openai_state_dict(hf_state)
   state['attn_mask'] = np.triu(np.full((TEXT_LEN, TEXT_LEN), -np.inf, np.float32), 1)
-  path = tmp_path / 'open_clip_pytorch_model.bin'
-  torch.save({k: torch.tensor(v) for k, v in state.items()}, path)
-  model, params = _load('openai_clip', str(tmp_path))
+  torch.save({k: torch.tensor(v) for k, v in state.items()}, folder / 'open_clip_pytorch_model.bin')
+  model_cfg = dict(
+      embed_dim=24, quick_gelu=True,
+      vision_cfg=dict(image_size=IMAGE, layers=VISION['depth'], width=VISION['width'],
+                      patch_size=PATCH, head_width=VISION['width'] // VISION['num_heads']),
+      text_cfg=dict(dict(context_length=TEXT_LEN, vocab_size=VOCAB, width=TEXT['width'],
+                         heads=TEXT['num_heads'], layers=TEXT['depth']), **text_cfg))
+  (folder / 'open_clip_config.json').write_text(json.dumps(dict(
+      model_cfg=model_cfg, preprocess_cfg=dict(mean=[0.5] * 3, std=[0.5] * 3))))
+  return str(folder)
+
+
+def test_openai_layout_matches_transformers(tmp_path):
+  hf_model = _hf_clip(seed=1)
+  model, params = _load('openai_clip', _write_open_clip(tmp_path, hf_model))
   _compare(_our_outputs(model, params, *_inputs()), _hf_outputs(hf_model, *_inputs()),
            'OpenAI/open_clip layout -> big_uni')
+
+
+def test_open_clip_config_is_checked_and_a_state_dict_alone_is_trusted(tmp_path, caplog):
+  """open_clip_config.json names the head counts and activation: a mismatch is refused with the
+  fields to set; without it the load says what it took on trust."""
+  path = _write_open_clip(tmp_path, _hf_clip(seed=1), heads=4)
+  init = ml_collections.ConfigDict(dict(kind='openai_clip', path=path))
+  with pytest.raises(layout.LayoutError, match=r'open_clip_config.json: set '
+                                               r'model.text.num_heads=4 \(not 2\)$'):
+    pretrained.load_source(init, _model_config())
+  vit_config = ml_collections.ConfigDict(dict(_model_config().image.to_dict(), name='vit',
+                                              activation='gelu'))
+  with pytest.raises(layout.LayoutError, match=r"set model.activation='quick_gelu' \(not 'gelu'\)"):
+    pretrained.load_source(init, vit_config)
+  os.remove(os.path.join(path, 'open_clip_config.json'))
+  with caplog.at_level(logging.WARNING):
+    pretrained.load_source(init, _model_config())
+  assert ("model.image.num_heads=3, model.image.activation='quick_gelu', model.text.num_heads=2, "
+          "model.text.activation='quick_gelu' taken from config.model on trust") in caplog.text
 
 
 def test_export_round_trip_and_transformers_forward(tmp_path):

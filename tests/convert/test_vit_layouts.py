@@ -1,5 +1,6 @@
-"""ViT weights from HF transformers, timm and big_vision / AugReg reproduce those models' forward
-passes, and exports to HF open in transformers with our outputs (CPU, offline, random weights)."""
+"""ViT weights from HF transformers and timm's layout reproduce transformers' forward passes, and
+exports to HF open in transformers with our outputs (CPU, offline, random weights). big_vision /
+AugReg files: test_big_vision.py; timm's own models: test_timm.py."""
 import os
 
 import jax.numpy as jnp
@@ -78,8 +79,9 @@ def test_hf_vit_config_mismatch_is_named(tmp_path):
 
 def _timm_state_dict(hf_state: dict) -> dict:
   """timm's names for an HF ViTForImageClassification file's tensors: the inverse of HF's own
-  convert_vit_timm_to_pytorch.py (create_rename_keys and read_in_q_k_v), written out here
-  because timm itself needs a torchvision that matches this CPU torch, which does not install."""
+  convert_vit_timm_to_pytorch.py (create_rename_keys and read_in_q_k_v), so that the layout is
+  also checked against transformers, in .pth as well as safetensors (timm's own models:
+  test_timm.py)."""
   renames = {'vit.embeddings.cls_token': 'cls_token',
              'vit.embeddings.patch_embeddings.projection.weight': 'patch_embed.proj.weight',
              'vit.embeddings.patch_embeddings.projection.bias': 'patch_embed.proj.bias',
@@ -115,86 +117,6 @@ def test_timm_layout_matches_transformers(tmp_path, suffix):
     from safetensors.torch import save_file  # pylint: disable=g-import-not-at-top
     save_file({k: v.contiguous() for k, v in state.items()}, path)
   _assert_loads_as(hf_model, 'timm_vit', path, f'timm ({suffix})')
-
-
-def _big_vision_npz(params: dict, generation: str) -> dict:
-  """Our params in the names of the published Flax ViTs (as timm's npz loader reads them)."""
-  augreg = generation == 'augreg'
-  mha, norm2, mlp = ('MultiHeadDotProductAttention_1', 'LayerNorm_2', 'MlpBlock_3') if augreg \
-      else ('MultiHeadDotProductAttention_0', 'LayerNorm_1', 'MlpBlock_0')
-  has_cls = params.get('cls_token') is not None
-  out = {'embedding/kernel': params['patch_embed']['kernel'],
-         'embedding/bias': params['patch_embed']['bias'],
-         'head/kernel': params['head']['kernel'], 'head/bias': params['head']['bias'],
-         'Transformer/encoder_norm/scale': params['encoder']['final_norm']['scale'],
-         'Transformer/encoder_norm/bias': params['encoder']['final_norm']['bias']}
-  if has_cls:
-    out['cls'] = params['cls_token']
-  if augreg:
-    out['Transformer/posembed_input/pos_embedding'] = params['pos_embedding']
-  else:  # big_vision: the [CLS] token gets no position embedding.
-    out['pos_embedding'] = params['pos_embedding'][:, int(has_cls):]
-  for i in range(DEPTH):
-    block, prefix = params['encoder'][f'block{i:02d}'], f'Transformer/encoderblock_{i}/'
-    for name in ('query', 'key', 'value', 'out'):
-      out[f'{prefix}{mha}/{name}/kernel'] = block['attention'][f'{name}_kernel']
-      out[f'{prefix}{mha}/{name}/bias'] = block['attention'][f'{name}_bias']
-    for ours, theirs in (('norm1', 'LayerNorm_0'), ('norm2', norm2)):
-      for p in ('scale', 'bias'):
-        out[f'{prefix}{theirs}/{p}'] = block[ours][p]
-    for fc in (0, 1):
-      for p in ('kernel', 'bias'):
-        out[f'{prefix}{mlp}/Dense_{fc}/{p}'] = block['mlp'][f'fc{fc + 1}'][p]
-  if generation == 'big_vision_scanned':
-    scanned = {}
-    for key in list(out):
-      if key.startswith('Transformer/encoderblock_0/'):
-        name = key.removeprefix('Transformer/encoderblock_0/')
-        scanned[f'Transformer/encoderblock/{name}'] = np.stack(
-            [out.pop(f'Transformer/encoderblock_{i}/{name}') for i in range(DEPTH)])
-    out.update(scanned)
-  if generation != 'augreg':
-    out = {f'params/{k}': v for k, v in out.items()}
-  return out
-
-
-@pytest.mark.parametrize('generation', ['augreg', 'big_vision', 'big_vision_scanned'])
-def test_big_vision_npz_matches_our_forward(tmp_path, generation):
-  model_config = _model_config(layer_norm_eps=1e-6)
-  model = build_model(model_config)
-  images = _images()
-  params = helpers.random_params(model, jnp.asarray(images))
-  if generation != 'augreg':
-    params['pos_embedding'][:, 0] = 0.0  # big_vision adds no position to [CLS].
-  path = tmp_path / 'vit.npz'
-  np.savez(path, **_big_vision_npz(params, generation))
-  loaded = pretrained.load_source(
-      ml_collections.ConfigDict(dict(kind='big_vision_vit', path=str(path))), model_config)
-  ours, _ = _our_logits(model_config, loaded, images)
-  expected, _ = model.apply({'params': params}, jnp.asarray(images))
-  assert helpers.max_diff(ours, expected) == 0.0
-
-
-def test_gap_model_resizes_positions_and_takes_a_new_head(tmp_path):
-  """A GAP ViT (no [CLS]) at a new resolution and with a new number of classes, from the
-  config: position embeddings resized from 4x4 to 6x6, the head left fresh by dont_load."""
-  model_config = _model_config(layer_norm_eps=1e-6, pool='gap')
-  images = _images()
-  params = helpers.random_params(build_model(model_config), jnp.asarray(images))
-  path = tmp_path / 'gap.npz'
-  np.savez(path, **_big_vision_npz(params, 'big_vision'))
-  bigger = _model_config(layer_norm_eps=1e-6, pool='gap', num_classes=7)
-  init = ml_collections.ConfigDict(dict(kind='big_vision_vit', path=str(path)))
-  loaded = pretrained.load_source(init, bigger)
-  model = build_model(bigger)
-  images = _images(size=48)
-  shapes = helpers.init_params(model, jnp.asarray(images))
-  merged, fresh = pretrained.merge(shapes, loaded, dont_load=('head/.*',))
-  assert fresh == ['head/bias', 'head/kernel']
-  assert merged['pos_embedding'].shape == (1, 36, WIDTH)
-  from big_uni.models import vit  # pylint: disable=g-import-not-at-top
-  np.testing.assert_array_equal(
-      merged['pos_embedding'], vit.resize_pos_embedding(params['pos_embedding'], 36, num_prefix=0))
 
 
 def test_hf_export_round_trip_and_transformers_forward(tmp_path):
