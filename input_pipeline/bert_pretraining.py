@@ -35,46 +35,58 @@ def create_pair(read, num_chunks: int, index: int, rng: stateless_random.Draws, 
 
   BERT's create_instances_from_document, one chunk at a time: from a random sentence of the
   chunk, gather sentences (on into the document's next chunk) up to a target length (max_tokens,
-  or with probability short_seq_prob a random shorter one) and cut them into A and B at a random
-  sentence boundary; with probability random_next_prob B is instead a span of a random chunk of
-  another document. Then the longer segment loses tokens at a random end until the pair fits.
-  Unlike BERT, a single sentence is cut at a random token when B is to be its true
-  continuation (BERT always gives it a random B, which made 55% of Austen's pairs random).
+  or with probability short_seq_prob a random shorter one), and at least two, and cut them into
+  A and B at a random sentence boundary; with probability random_next_prob B is instead
+  sentences of another document, gathered up to the target as a true B is. Then the longer
+  segment loses tokens at a random end until the pair fits. So A and B are whole sentences
+  before truncation whatever the label: where they start and end does not give a true B away.
+  Unlike BERT, a sentence that reaches the target alone takes the next one along as its true B
+  (BERT always gives it a random B, which made 55% of Austen's pairs random), and a pair starts
+  before the last sentence of its document where it can, so that half the pairs are random.
   """
   target = max_tokens
   if rng.random() < short_seq_prob:
     target = rng.integers(2, max_tokens + 1)
-  tokens, starts = _sentences(read, num_chunks, index, rng, target)
-  length = starts[-1]
-  random_next = rng.random() < random_next_prob or length < 2
-  if len(starts) > 2:  # A ends at a random sentence boundary.
-    cut = starts[rng.integers(1, len(starts) - 1)]
-  else:  # A single sentence: a true B is its rest after a random token.
-    cut = length if random_next else rng.integers(1, length)
+  tokens, starts = _sentences(read, num_chunks, index, rng, target, at_least=2)
+  random_next = rng.random() < random_next_prob or len(starts) < 3
+  cut = starts[rng.integers(1, len(starts) - 1)] if len(starts) > 2 else starts[-1]
   a, b = tokens[:cut], tokens[cut:]
   if random_next:
+    # A true B is the sentence after A's on; a random one starts after a random sentence too:
+    # a random sentence of a random chunk itself is more often a long one (in a chunk of few).
     other = _other_chunk(read, num_chunks, index, rng)
-    b = _sentences(read, num_chunks, other, rng, target - cut)[0]
+    b = _sentences(read, num_chunks, other, rng, target - cut, skip=1)[0]
   a_start, a_end, b_start, b_end = _truncate((0, len(a)), (0, len(b)), max_tokens, rng)
   return a[a_start:a_end], b[b_start:b_end], int(random_next)
 
 
-def _sentences(read, num_chunks: int, index: int, rng,
-               target: int) -> tuple[np.ndarray, list[int]]:
-  """(tokens, sentence starts) of consecutive sentences from a random sentence of chunk `index`
-  on, until `target` tokens are reached or the document ends. A chunk has at least max_tokens
-  >= target tokens unless it ends its document, so the next chunk is the most ever needed."""
+def _sentences(read, num_chunks: int, index: int, rng, target: int, at_least: int = 1,
+               skip: int = 0) -> tuple[np.ndarray, list[int]]:
+  """(tokens, sentence starts) of consecutive sentences of chunk `index`'s document: from a
+  random sentence of the chunk, `skip` (0 or 1) sentences on, until they hold `target` tokens
+  and `at_least` (1 or 2) sentences, or the document ends (in a document's last chunk, the
+  start leaves `skip + at_least` sentences where the chunk has them). A chunk has at least
+  max_tokens >= target tokens unless it ends its document, so the next chunk is the most ever
+  needed."""
   chunk = read(index)
-  tokens, starts = chunk.tokens, chunk.starts[rng.integers(len(chunk.starts) - 1):]
-  if starts[-1] - starts[0] < target and index + 1 < num_chunks:
-    following = read(index + 1)
-    if following.document == chunk.document:
-      tokens = np.concatenate([tokens, following.tokens])
-      starts = starts + [starts[-1] + s for s in following.starts[1:]]
-  end = 1
-  while end < len(starts) - 1 and starts[end] - starts[0] < target:
+  following = read(index + 1) if index + 1 < num_chunks else None
+  sentences = len(chunk.starts) - 1
+  if following is None or following.document != chunk.document:
+    following = None
+    sentences = max(1, sentences + 1 - skip - at_least)
+  tokens, starts = chunk.tokens, chunk.starts[rng.integers(sentences):]
+  short = (len(starts) - 1 < skip + at_least
+           or starts[-1] - starts[min(skip, len(starts) - 1)] < target)
+  if short and following is not None:
+    tokens = np.concatenate([tokens, following.tokens])
+    starts = starts + [starts[-1] + s for s in following.starts[1:]]
+  first = min(skip, len(starts) - 2)
+  end = first + 1
+  while end < len(starts) - 1 and (starts[end] - starts[first] < target
+                                   or end - first < at_least):
     end += 1
-  return tokens[starts[0]:starts[end]], [s - starts[0] for s in starts[:end + 1]]
+  return (tokens[starts[first]:starts[end]],
+          [s - starts[first] for s in starts[first:end + 1]])
 
 
 def _other_chunk(read, num_chunks: int, index: int, rng) -> int:
