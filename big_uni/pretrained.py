@@ -17,6 +17,12 @@ for target 'text' of a CLIP model, `config.model` itself otherwise).
 
 Every param of the target subtree whose path also exists in the source is loaded (others keep
 their initialisation and are listed); `dont_load` regexes keep some fresh (e.g. a new 'head').
+ViT position embeddings are resized to the model's patch grid with `resize`, by default as the
+source's own code resizes them (DEFAULT_RESIZE; the methods are vit.RESIZE_METHODS).
+
+A file records shapes, not everything the forward pass depends on: each layout checks the rest
+(head count, activation, LayerNorm epsilon) against what the file or a config beside it names, and
+where nothing names them, its log line lists the values taken from the config on trust.
 """
 import re
 
