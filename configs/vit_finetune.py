@@ -6,8 +6,8 @@ timm_vit, big_vision_vit, or hf_clip's image tower) or any big_uni workdir (`kin
 a supervised ViT, or a CLIP run with `source='image'`; set `model.variant` to its size). The
 position embeddings are resized to the new patch grid as they load (PyTorch's bicubic for DINOv2,
 as DINOv2 itself does; big_vision's bilinear with corners aligned for ours) and the
-classification head starts at zero. Recipe as big_vision's transfer configs: SGD with momentum 0.9, no weight decay, gradient clipping at 1,
-short warmup, cosine decay.
+classification head starts at zero. Recipe as big_vision's transfer configs: SGD with momentum
+0.9, no weight decay, gradient clipping at 1, short warmup, cosine decay.
 
 Variants (`--config=configs/vit_finetune.py:<variant>`):
   pets        oxford_iiit_pet (TFDS, 37 breeds): 3,680 train / 3,669 test, 224 px
