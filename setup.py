@@ -28,6 +28,9 @@ setuptools.setup(
         'etils[epath]',
         'gcsfs>=2026.10',
         'tensorboard>=2.20',  # Its event protos: big_uni writes the event files itself.
+        # Training's parameter overview, progress, profile and MetricWriter interface
+        # (big_uni/clu_logging.py); its metric_writers import TensorFlow, listed below.
+        'clu>=0.0.12',
         'tensorflow-datasets>=4.9.10',
         'importlib_resources',  # tfds needs it to prepare datasets, but does not list it.
         'sentencepiece>=0.2',

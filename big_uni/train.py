@@ -204,6 +204,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   SIGTERM (a preemption notice) ends the run after the current step, with a checkpoint. A
   non-finite loss or gradient stops it before anything is saved over the last good checkpoint.
   """
+  # clu (and TensorFlow, which clu.metric_writers imports) only here: not on the benchmark path.
+  from big_uni import clu_logging  # pylint: disable=g-import-not-at-top
   workdir = _make_workdir(workdir)
   trainer = Trainer(config)
   checkpointer = checkpoint.Checkpointer(
@@ -218,17 +220,19 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     paths.write_whole(workdir / 'config.json', config.to_json_best_effort(indent=2).encode())
   first_step = int(jax.device_get(state.step))
   total_steps = trainer.total_steps
+  profile = clu_logging.profile_action(config, workdir, first_step, total_steps)
   metrics_log.log(f'{config.model.name}: {count_params(state.params):,} params, '
                   f'mesh {dict(trainer.mesh.shape)}, steps {first_step} -> {total_steps}, '
                   f'{models.describe_compute(trainer.task.model)}')
+  metrics_log.log(clu_logging.parameter_table(trainer.abstract_state.params))
 
-  writer = metrics_log.MetricWriter(workdir, first_step)
+  writer = clu_logging.create_writer(workdir, first_step)
   train_batches = data.get_iterator(config, config.input.train_split, train=True,
                                     task=trainer.task, start_step=first_step,
                                     num_steps=total_steps - first_step,
                                     process_index=jax.process_index(),
                                     process_count=jax.process_count())
-  progress = metrics_log.Progress(
+  progress = clu_logging.Progress(
       first_step, total_steps, config.input.batch_size,
       flops.step_cost(trainer.task, config.input.batch_size), jax.device_count(),
       flops.peak_tflops(jax.devices()[0]))
@@ -238,6 +242,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     for step in range(first_step + 1, total_steps + 1):
       batch = sharding.global_batch(next(train_batches), trainer.mesh)
       state, metrics = trainer.train_step(state, batch)
+      if profile is not None:
+        profile(step)  # Starts or stops the trace of config.profile_steps steps.
       step_metrics.append(metrics)
       is_last = step == total_steps
       preempted = notice.reached(step)
@@ -275,7 +281,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
         metrics_log.log(f'step {step} |\n{runner.format_results(evaluations)}')
       if is_last or checkpointer.due(step):
         # The rows of the steps up to a checkpoint are written before it can exist: a rerun from
-        # it keeps them and writes the later ones again (metrics_log.JsonlWriter).
+        # it keeps them and writes the later ones again (clu_logging.JsonlWriter).
         writer.flush()
       checkpointer.save(step, state, force=is_last)
   if first_step >= total_steps:  # Resumed a finished run: report its final evaluation.

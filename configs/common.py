@@ -18,6 +18,9 @@ def base(**overrides) -> ml_collections.ConfigDict:
   # (params and optimizer state unchanged) and counted in metrics as skipped_steps.
   config.skip_nonfinite_steps = False
   config.grad_accum_steps = 1  # Micro-batches per step (the batch is split inside the step).
+  # A jax.profiler trace of this many train steps after the run's first two (TensorBoard's
+  # profile tab, in the workdir); 0: none.
+  config.profile_steps = 0
   config.mesh = ml_collections.ConfigDict({'data': -1, 'fsdp': 1, 'tensor': 1})
   config.evals = ml_collections.ConfigDict()  # Representation evaluations: evaluators/runner.py
 

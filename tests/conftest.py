@@ -4,6 +4,10 @@ import os
 
 import pytest
 
+# Before any test module imports JAX: on a host with libtpu but no TPU chips, big_uni keeps JAX
+# to the CPU (big_uni/__init__.py); a TPU backend started there breaks jax.profiler traces.
+import big_uni  # pylint: disable=unused-import
+
 CI = os.environ.get('CI', '').lower() in ('1', 'true')
 
 
