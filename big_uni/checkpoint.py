@@ -109,6 +109,16 @@ class Checkpointer:
     self._pending_step = step
     return saved
 
+  def check(self):
+    """Raises the error of an async save that has failed by now (without waiting for one in
+    flight), as `wait` would: called after each step, so that a failed save stops the run at
+    once instead of at the next save."""
+    try:
+      self._manager.check_for_errors()
+    except Exception as e:  # pylint: disable=broad-except
+      self._raise_if_disk_full(e, self._pending_step)
+      raise
+
   def wait(self):
     """Blocks until the async save in flight is on disk; its errors name its step."""
     try:

@@ -6,6 +6,7 @@ clu.metric_writers imports TensorFlow (for its own SummaryWriter, which big_uni 
 this module is imported by train.train_and_evaluate only: the benchmark path (big_uni.bench,
 train.Trainer) runs without clu and TensorFlow, as on the lent GPU machines.
 """
+import errno
 import json
 import os
 import socket
@@ -18,7 +19,7 @@ from clu import parameter_overview, periodic_actions
 from clu.metric_writers import interface, multi_writer
 from etils import epath
 
-from big_uni import errors, paths
+from big_uni import errors, metrics_log, paths
 
 _FLUSH_SECONDS = 5.0  # GCS takes about one update of an object per second.
 # A profile starts after this many steps of the run (the first compiles the step).
@@ -47,7 +48,15 @@ class _GrowingFile:
 
   def flush(self):
     if not self._flushed:
-      paths.write_whole(self._path, bytes(self._content))
+      try:
+        paths.write_whole(self._path, bytes(self._content))
+      except OSError as e:
+        if e.errno != errno.ENOSPC:
+          raise
+        raise errors.DiskFullError(
+            f'the disk is full (No space left on device): writing {self._path} failed. Free '
+            'some space (or give a --workdir on a larger disk) and rerun the same command; it '
+            'resumes from the newest complete checkpoint.') from None
       self._flushed = True
     self._last_flush = time.monotonic()
 
@@ -91,20 +100,27 @@ class _ScalarWriter(interface.MetricWriter):
     self._not_written('hparams (the run\'s config is in config.json)')
 
 
+def _json_value(value) -> float | None:
+  """JSON has no NaN or Infinity: a non-finite metric is written as null."""
+  value = float(np.asarray(value))
+  return value if np.isfinite(value) else None
+
+
 class JsonlWriter(_ScalarWriter):
-  """metrics.jsonl: {"step": s, <scalar>: value, ...}, one line per write. A rerun keeps the
-  lines of the steps up to `first_step`, the checkpoint it resumes from, and writes the later
-  steps again: every step is in the file once however often the run was killed."""
+  """metrics.jsonl: {"step": s, <scalar>: value, ...}, one line per write (a non-finite value as
+  null). A rerun keeps the lines of the steps up to `first_step`, the checkpoint it resumes from,
+  and writes the later steps again: every step is in the file once however often the run was
+  killed."""
 
   def __init__(self, path: epath.Path, first_step: int):
     super().__init__()
-    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
-    kept = ''.join(line for line in lines if json.loads(line)['step'] <= first_step)
+    kept = ''.join(line for line, row in metrics_log.read_rows(path)
+                   if row['step'] <= first_step)
     self._file = _GrowingFile(path, kept.encode())
 
   def write_scalars(self, step, scalars):
-    row = {'step': int(step), **{k: float(np.asarray(v)) for k, v in scalars.items()}}
-    self._file.write((json.dumps(row) + '\n').encode())
+    row = {'step': int(step), **{k: _json_value(v) for k, v in scalars.items()}}
+    self._file.write((json.dumps(row, allow_nan=False) + '\n').encode())
     self._file.flush_if_due()
 
   def flush(self):

@@ -1,10 +1,40 @@
 """Console progress lines. The metric writers (metrics.jsonl, TensorBoard events), steps/s and
 the profile of a few steps go through clu in big_uni/clu_logging.py, which train_and_evaluate
-imports: this module stays free of clu and TensorFlow for the benchmark path."""
+imports: this module stays free of clu and TensorFlow for the benchmark path. It also reads
+metrics.jsonl back (resume, notebooks)."""
+import json
+
 import jax
+from absl import logging
+from etils import epath
 
 
 def log(message: str):
   """Console progress from process 0 (absl INFO logs are off by default in main)."""
   if jax.process_index() == 0:
     print(message, flush=True)
+
+
+def read_rows(path: epath.Path) -> list[tuple[str, dict]]:
+  """(line, row) of each line of a metrics.jsonl. A line that is not JSON (the end of a file
+  cut off mid-write by a crash, or an edit) is left out with a warning."""
+  rows = []
+  for number, line in enumerate(path.read_text().splitlines(keepends=True) if path.exists()
+                                else [], 1):
+    if not line.strip():
+      continue
+    try:
+      rows.append((line if line.endswith('\n') else line + '\n', json.loads(line)))
+    except json.JSONDecodeError:
+      logging.warning('%s:%d is not a JSON row (%r...): left out', path, number, line[:60])
+  return rows
+
+
+def recorded_metrics(path: epath.Path, step: int) -> dict[str, float]:
+  """The metrics metrics.jsonl holds for `step` (non-finite ones as NaN)."""
+  recorded = {}
+  for _, row in read_rows(path):
+    if row['step'] == step:
+      recorded.update({k: float('nan') if v is None else v for k, v in row.items()
+                       if k != 'step'})
+  return recorded

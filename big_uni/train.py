@@ -18,7 +18,7 @@ from etils import epath
 from jax.sharding import NamedSharding, PartitionSpec
 
 from big_uni import (checkpoint, data, errors, flops, grad_accum, metrics_log, models, optim,
-                     paths, preemption, pretrained, sharding, tasks)
+                     paths, preemption, preflight, pretrained, sharding, tasks)
 from big_uni.evaluators import runner
 
 
@@ -201,12 +201,17 @@ def _make_workdir(workdir: str) -> epath.Path:
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """Trains (resuming from `workdir` if it holds a checkpoint); returns the final eval metrics.
 
-  SIGTERM (a preemption notice) ends the run after the current step, with a checkpoint. A
-  non-finite loss or gradient stops it before anything is saved over the last good checkpoint.
+  Everything the run will read is checked first (big_uni/preflight.py). SIGTERM (a preemption
+  notice) ends the run after the current step, with a checkpoint. A non-finite loss or gradient
+  stops it before anything is saved over the last good checkpoint. The last checkpoint is on
+  disk before the last evaluation starts, and a rerun first runs the evaluations due at the step
+  it resumes from that metrics.jsonl lacks (preempted at an evaluation step, or a finished run
+  whose evaluation failed): a run's metrics do not depend on when it was stopped.
   """
   # clu (and TensorFlow, which clu.metric_writers imports) only here: not on the benchmark path.
   from big_uni import clu_logging  # pylint: disable=g-import-not-at-top
   workdir = _make_workdir(workdir)
+  preflight.check(config, tasks.build_task(config))
   trainer = Trainer(config)
   checkpointer = checkpoint.Checkpointer(
       workdir / 'checkpoints', every_steps=config.checkpoint_every_steps,
@@ -226,6 +231,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
                   f'{models.describe_compute(trainer.task.model)}')
   metrics_log.log(clu_logging.parameter_table(trainer.abstract_state.params))
 
+  recorded = metrics_log.recorded_metrics(workdir / 'metrics.jsonl', first_step)
   writer = clu_logging.create_writer(workdir, first_step)
   train_batches = data.get_iterator(config, config.input.train_split, train=True,
                                     task=trainer.task, start_step=first_step,
@@ -236,60 +242,108 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
       first_step, total_steps, config.input.batch_size,
       flops.step_cost(trainer.task, config.input.batch_size), jax.device_count(),
       flops.peak_tflops(jax.devices()[0]))
-  eval_split = config.input.eval_split
-  step_metrics, eval_metrics = [], {}
-  with trainer.context(), preemption.Notice() as notice:
-    for step in range(first_step + 1, total_steps + 1):
-      batch = sharding.global_batch(next(train_batches), trainer.mesh)
-      state, metrics = trainer.train_step(state, batch)
-      if profile is not None:
-        profile(step)  # Starts or stops the trace of config.profile_steps steps.
-      step_metrics.append(metrics)
-      is_last = step == total_steps
-      preempted = notice.reached(step)
-      # Checkpoint steps are also logged: the finiteness check runs before anything is saved.
-      if (step % config.log_every_steps == 0 or step % config.checkpoint_every_steps == 0
-          or is_last or preempted):
-        fetched, step_metrics = jax.device_get(step_metrics), []
-        non_finite = _first_non_finite(fetched, step)
-        if non_finite:
-          checkpointer.close()
-          writer.close()  # The rows up to the bad step, to look at.
-          raise errors.NonFiniteError(
-              f'{non_finite}; nothing after it was saved (last checkpoint: step '
-              f'{checkpointer.latest_step()}). Lower config.optimizer.lr or check the input '
-              'data; --config.skip_nonfinite_steps=True skips such steps instead.')
-        scalars = _means(fetched)
-        scalars.update(progress.report(step))
-        writer.write_scalars(step, scalars)
-        metrics_log.log(progress.console_line(step, scalars))
-      if preempted:
-        writer.flush()
-        checkpointer.save(step, state, force=True)
-        metrics_log.log(f'step {step}: stopping on SIGTERM (preemption notice) with a checkpoint; '
-                        'rerun the same command to resume')
-        break
-      if (config.eval_every_steps and step % config.eval_every_steps == 0) or is_last:
-        eval_metrics = trainer.evaluate(state.params, eval_split)
-        writer.write_scalars(step, eval_metrics)
-        metrics_log.log(f'step {step} | ' + ', '.join(f'{k}={v:.4f}'
-                                                       for k, v in eval_metrics.items()))
-      evaluations = runner.run(trainer, state.params, step)  # config.evals that are due
-      if evaluations:
-        eval_metrics = {**eval_metrics, **evaluations}
-        writer.write_scalars(step, evaluations)
-        metrics_log.log(f'step {step} |\n{runner.format_results(evaluations)}')
-      if is_last or checkpointer.due(step):
-        # The rows of the steps up to a checkpoint are written before it can exist: a rerun from
-        # it keeps them and writes the later ones again (clu_logging.JsonlWriter).
-        writer.flush()
-      checkpointer.save(step, state, force=is_last)
-  if first_step >= total_steps:  # Resumed a finished run: report its final evaluation.
-    eval_metrics = trainer.evaluate(state.params, eval_split)
-    metrics_log.log(', '.join(f'{k}={v:.4f}' for k, v in eval_metrics.items()))
-  checkpointer.close()
-  writer.close()
+  step_metrics = []
+  try:
+    with trainer.context(), preemption.Notice() as notice:
+      eval_metrics, missing = _recorded_evaluations(trainer, first_step, recorded)
+      if eval_metrics and first_step == total_steps:
+        metrics_log.log(f'step {first_step} (finished, as recorded in metrics.jsonl) | '
+                        + ', '.join(f'{k}={v:.4f}' for k, v in eval_metrics.items()))
+      if missing:
+        metrics_log.log(f'step {first_step}: running the evaluations metrics.jsonl lacks '
+                        f'({", ".join(missing)}) before anything else')
+      eval_metrics.update(_evaluate(trainer, state.params, first_step, missing, writer))
+      for step in range(first_step + 1, total_steps + 1):
+        batch = sharding.global_batch(next(train_batches), trainer.mesh)
+        state, metrics = trainer.train_step(state, batch)
+        checkpointer.check()  # A failed async save stops the run here, not steps later.
+        if profile is not None:
+          profile(step)  # Starts or stops the trace of config.profile_steps steps.
+        step_metrics.append(metrics)
+        is_last = step == total_steps
+        preempted = notice.reached(step)
+        # Checkpoint steps are also logged: the finiteness check runs before anything is saved.
+        if (step % config.log_every_steps == 0 or checkpointer.due(step) or is_last
+            or preempted):
+          fetched, step_metrics = jax.device_get(step_metrics), []
+          non_finite = _first_non_finite(fetched, step)
+          if non_finite:
+            raise errors.NonFiniteError(
+                f'{non_finite}; nothing after it was saved (last checkpoint: step '
+                f'{checkpointer.latest_step()}). Lower config.optimizer.lr or check the input '
+                'data; --config.skip_nonfinite_steps=True skips such steps instead.')
+          scalars = _means(fetched)
+          scalars.update(progress.report(step))
+          writer.write_scalars(step, scalars)
+          metrics_log.log(progress.console_line(step, scalars))
+        if preempted or is_last or checkpointer.due(step):
+          # The rows of the steps up to a checkpoint are written before it can exist: a rerun
+          # from it keeps them and writes the later ones again (clu_logging.JsonlWriter).
+          writer.flush()
+          checkpointer.save(step, state, force=preempted or is_last)
+        if preempted:
+          metrics_log.log(f'step {step}: stopping on SIGTERM (preemption notice) with a '
+                          'checkpoint; rerun the same command to resume (and evaluate)')
+          break
+        if is_last:
+          checkpointer.wait()  # On disk before the last evaluation: it can fail, not training.
+        eval_metrics.update(_evaluate(trainer, state.params, step,
+                                      _due_evaluations(trainer, step), writer))
+  finally:
+    # Also on an error: the saves in flight complete, the rows written so far are kept.
+    checkpointer.close()
+    writer.close()
   return eval_metrics
+
+
+def _due_evaluations(trainer, step: int) -> list[str]:
+  """The evaluations due at `step`: the task's own on config.input.eval_split ('task', every
+  eval_every_steps and at the last step), then config.evals' entries (runner.due)."""
+  config = trainer.config
+  due = []
+  if step == trainer.total_steps or (config.eval_every_steps
+                                     and step % config.eval_every_steps == 0):
+    due.append(_TASK_EVALUATION)
+  return due + runner.due(trainer, step)
+
+
+_TASK_EVALUATION = 'task'
+
+
+def _recorded_evaluations(trainer, step: int,
+                          recorded: dict[str, float]) -> tuple[dict[str, float], list[str]]:
+  """(the metrics of the evaluations due at `step` that `recorded`, metrics.jsonl's rows of that
+  step, holds; the names of those it lacks). Process 0's file decides for all processes: every
+  process must run the same evaluations."""
+  if not step:
+    return {}, []
+  prefixes = {name: f'{trainer.config.input.eval_split}_' if name == _TASK_EVALUATION
+              else f'{name}/' for name in _due_evaluations(trainer, step)}
+  present = {k: v for k, v in recorded.items() if k.startswith(tuple(prefixes.values()))}
+  lacking = np.array([not any(k.startswith(p) for k in present) for p in prefixes.values()])
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  lacking = multihost_utils.broadcast_one_to_all(lacking)
+  return present, [name for name, lacks in zip(prefixes, lacking) if lacks]
+
+
+def _evaluate(trainer, params, step: int, names: list[str], writer) -> dict[str, float]:
+  """Runs the evaluations `names` (see _due_evaluations), writes and prints their metrics."""
+  metrics = {}
+  if _TASK_EVALUATION in names:
+    metrics = trainer.evaluate(params, trainer.config.input.eval_split)
+    writer.write_scalars(step, metrics)
+    metrics_log.log(f'step {step} | ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()))
+  entries = [name for name in names if name != _TASK_EVALUATION]
+  if entries:
+    evaluations = runner.run(trainer, params, names=entries)
+    writer.write_scalars(step, evaluations)
+    metrics_log.log(f'step {step} |\n{runner.format_results(evaluations)}')
+    metrics.update(evaluations)
+  non_finite = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+  if non_finite:
+    metrics_log.log(f'step {step}: non-finite evaluation metrics {non_finite} (written to '
+                    'metrics.jsonl as null): the model or the evaluation data is broken')
+  return metrics
 
 
 def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:

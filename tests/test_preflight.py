@@ -3,7 +3,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from big_uni import errors, preflight, tasks
+from big_uni import errors, preflight, tasks, train
 from configs import bert_austen, vit_mnist5k
 
 
@@ -73,3 +73,13 @@ def test_a_corpus_too_small_for_its_validation_split(tmp_path):
   config.input.dataset = f'text_files:{tmp_path}/*.txt'
   message = _problems(config)
   assert "input.eval_split='validation'" in message and 'has no text' in message
+
+
+def test_the_trainer_checks_before_the_first_step(tmp_path):
+  """An evaluation entry with a typo used to fail after all training, before the final save."""
+  config = vit_mnist5k.get_config('smoke')
+  config.evals = ml_collections.ConfigDict({'knn': dict(
+      kind='kNN', train_split='train', test_split='test')})
+  with pytest.raises(errors.UserInputError, match=r"config.evals.knn.kind='kNN'"):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert not (tmp_path / 'checkpoints').exists() and not (tmp_path / 'metrics.jsonl').exists()

@@ -17,7 +17,8 @@ import time
 import pytest
 
 import reliability_runs as runs
-from big_uni import checkpoint, errors, train
+from big_uni import checkpoint, errors, preemption, train
+from big_uni.evaluators import runner
 from configs import vit_mnist5k
 
 
@@ -237,3 +238,85 @@ with preemption.Notice() as notice:
   stops = [log.read_text().split('stop ')[1].split()[0] for log in logs]
   assert stops[0] == stops[1]
 
+
+
+def _evaluating_config():
+  """Evaluations at steps 6 (the task's, a kNN entry) and 8 (all, the last step); logs every 2
+  steps, checkpoints every 4."""
+  config = _synthetic_config(total_steps=8, checkpoint_every_steps=4, log_every_steps=2,
+                             eval_every_steps=6)
+  config.evals = {'knn': dict(kind='knn', train_split='train', test_split='test', ks=(1, 3),
+                              every_steps=6)}
+  return config
+
+
+@pytest.fixture(scope='session')
+def evaluated_run(tmp_path_factory):
+  """An uninterrupted run of _evaluating_config: (workdir, its returned metrics)."""
+  returned = {}
+
+  def produce(path):
+    returned.update(train.train_and_evaluate(_evaluating_config(), str(path)))
+    (path / 'returned.json').write_text(json.dumps(returned))
+  path = runs.shared_dir(tmp_path_factory, 'evaluated_run', produce)
+  return path, json.loads((path / 'returned.json').read_text())
+
+
+@pytest.mark.parametrize('stop', [6, 8], ids=['eval_step', 'last_step'])
+def test_preempted_at_an_evaluation_step_evaluates_on_rerun(tmp_path, monkeypatch, evaluated_run,
+                                                            stop, capsys):
+  """SIGTERM's notice at a step with evaluations due: the run saves and stops without them; the
+  rerun runs them first from that checkpoint. Rows, params and returned metrics equal the
+  uninterrupted run's; a rerun of the finished run writes nothing more and returns the same."""
+  straight, returned = evaluated_run
+  workdir = tmp_path / 'run'
+  reached = preemption.Notice.reached
+  monkeypatch.setattr(preemption.Notice, 'reached',
+                      lambda self, step: step == stop or reached(self, step))
+  train.train_and_evaluate(_evaluating_config(), str(workdir))
+  assert 'stopping on SIGTERM' in capsys.readouterr().out
+  assert not any(k.startswith(('test_', 'knn/')) for row in runs.metric_rows(workdir)
+                 if row['step'] == stop for k in row)
+  monkeypatch.setattr(preemption.Notice, 'reached', reached)
+  assert train.train_and_evaluate(_evaluating_config(), str(workdir)) == returned
+  assert 'running the evaluations metrics.jsonl lacks (task, knn)' in capsys.readouterr().out
+  runs.assert_same_metrics(runs.metric_rows(straight), runs.metric_rows(workdir))
+  runs.assert_same_params(runs.final_params(straight), runs.final_params(workdir))
+  assert train.train_and_evaluate(_evaluating_config(), str(workdir)) == returned
+  assert 'finished, as recorded in metrics.jsonl' in capsys.readouterr().out
+  runs.assert_same_metrics(runs.metric_rows(straight), runs.metric_rows(workdir))
+
+
+def test_a_failing_last_evaluation_keeps_the_last_checkpoint(tmp_path, monkeypatch,
+                                                             evaluated_run):
+  """The final save is on disk before the final evaluation; the rerun only evaluates."""
+  straight, returned = evaluated_run
+  workdir = tmp_path / 'run'
+  run_one = runner.run_one
+
+  def fails_at_the_end(features, eval_config):
+    if features.trainer.total_steps == 8 and fails_at_the_end.calls:
+      raise RuntimeError('an evaluation bug')
+    fails_at_the_end.calls += 1
+    return run_one(features, eval_config)
+
+  fails_at_the_end.calls = 0
+  monkeypatch.setattr(runner, 'run_one', fails_at_the_end)
+  with pytest.raises(RuntimeError, match='an evaluation bug'):
+    train.train_and_evaluate(_evaluating_config(), str(workdir))
+  assert runs.committed_steps(workdir)[-1] == 8
+  monkeypatch.setattr(runner, 'run_one', run_one)
+  assert train.train_and_evaluate(_evaluating_config(), str(workdir)) == returned
+  runs.assert_same_metrics(runs.metric_rows(straight), runs.metric_rows(workdir))
+
+
+def test_a_truncated_metrics_line_is_dropped_with_a_warning(tmp_path, four_steps, caplog):
+  source, _ = four_steps
+  workdir = tmp_path / 'run'
+  shutil.copytree(source, workdir)
+  with open(workdir / 'metrics.jsonl', 'a') as f:
+    f.write('{"step": 5, "loss": 2.3')  # A crash mid-write.
+  train.train_and_evaluate(_synthetic_config(total_steps=6), str(workdir))
+  assert 'metrics.jsonl:' in caplog.text and 'is not a JSON row' in caplog.text
+  rows = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  assert [row['step'] for row in rows if 'loss' in row] == [2, 4, 6]

@@ -6,13 +6,12 @@ holds evaluation metrics ('<split>_<metric>', or an evaluator's). Workdirs are r
 big_uni.paths, so gs:// works as it does for training.
 """
 import dataclasses
-import json
 import math
 import os
 
 import numpy as np
 
-from big_uni import paths
+from big_uni import metrics_log, paths
 
 # The panels `plot` draws besides the evaluation metrics: (metric, title, log scale where the
 # values span a decade).
@@ -59,7 +58,7 @@ def read_run(workdir: str, label: str | None = None) -> Run:
   path = paths.resolve(workdir)
   if path.name != 'metrics.jsonl':
     path = path / 'metrics.jsonl'
-  rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  rows = [row for _, row in metrics_log.read_rows(path)]
   return Run(label or os.path.basename(str(path.parent).rstrip('/')), rows)
 
 

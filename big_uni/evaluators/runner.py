@@ -168,14 +168,21 @@ def run_one(features: Features, eval_config) -> dict[str, float]:
   raise ValueError(f'evaluation kind {kind!r}: use one of {KINDS}')
 
 
-def run(trainer, params, step: int | None = None) -> dict[str, float]:
-  """Every `config.evals` entry due at `step` (all of them when step is None), as
-  {'<entry name>/<metric>': value}."""
-  def due(eval_config):
+def due(trainer, step: int) -> list[str]:
+  """The names of the `config.evals` entries due at `step`: every `every_steps` (0: never during
+  training) and all of them at the last step."""
+  def is_due(eval_config):
     every = eval_config.get('every_steps', 0)
-    return (step is None or step == trainer.total_steps or (every and step % every == 0))
+    return step == trainer.total_steps or bool(every and step % every == 0)
 
-  entries = {name: c for name, c in (trainer.config.get('evals', None) or {}).items() if due(c)}
+  return [name for name, c in (trainer.config.get('evals', None) or {}).items() if is_due(c)]
+
+
+def run(trainer, params, names: list[str] | None = None) -> dict[str, float]:
+  """The `config.evals` entries `names` (all of them when None), as
+  {'<entry name>/<metric>': value}."""
+  evals = trainer.config.get('evals', None) or {}
+  entries = {name: c for name, c in evals.items() if names is None or name in names}
   if not entries:
     return {}
   features = Features(trainer, params)
