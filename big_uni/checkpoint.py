@@ -11,6 +11,7 @@ checkpoint that reads back intact.
   never costs the last good one.
 """
 import errno
+import logging as std_logging
 import time
 
 import jax
@@ -23,11 +24,25 @@ from jax.experimental import multihost_utils
 from big_uni import errors, paths, trees
 
 
+class _DiskFullFromOrbax(std_logging.Filter):
+  """Drops orbax's own error logs of a save that failed for lack of space (one traceback per
+  background thread): the run reports that failure once, as a DiskFullError naming the kept
+  checkpoint."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    if 'orbax' not in record.pathname:
+      return True
+    error = record.exc_info[1] if record.exc_info else None
+    return not ('No space left on device' in record.getMessage() or _is_disk_full(error))
+
+
 class Checkpointer:
   """Wraps an orbax CheckpointManager over `<workdir>/checkpoints/<step>/{state,checksums}`."""
 
   def __init__(self, directory: epath.PathLike, *, every_steps: int, keep: int,
                async_save: bool = True):
+    if not any(isinstance(f, _DiskFullFromOrbax) for f in logging.get_absl_logger().filters):
+      logging.get_absl_logger().addFilter(_DiskFullFromOrbax())
     directory = paths.resolve(directory)  # Orbax refuses relative paths (--workdir=runs/x).
     self._directory = directory
     self._every_steps = every_steps

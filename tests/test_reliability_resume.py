@@ -17,6 +17,7 @@ import time
 import pytest
 
 import reliability_runs as runs
+from tests.conftest import requires
 from big_uni import checkpoint, errors, preemption, train
 from big_uni.evaluators import runner
 from configs import vit_mnist5k
@@ -320,3 +321,36 @@ def test_a_truncated_metrics_line_is_dropped_with_a_warning(tmp_path, four_steps
   assert 'metrics.jsonl:' in caplog.text and 'is not a JSON row' in caplog.text
   rows = [json.loads(line) for line in (workdir / 'metrics.jsonl').read_text().splitlines()]
   assert [row['step'] for row in rows if 'loss' in row] == [2, 4, 6]
+
+
+def _can_mount_tmpfs() -> bool:
+  import subprocess  # pylint: disable=g-import-not-at-top
+  return os.geteuid() == 0 and subprocess.run(['unshare', '-m', 'true'],
+                                              capture_output=True).returncode == 0
+
+
+@requires(_can_mount_tmpfs(), 'needs root and unshare (a private tmpfs stands in for a full disk)')
+def test_a_real_full_disk_stops_at_the_save_and_loses_nothing(tmp_path, straight_vit,
+                                                              straight_vit_dir):
+  """The ViT run on a 1 MiB tmpfs (in a private mount namespace): one message naming the kept
+  checkpoint, no traceback; that workdir, copied to a disk with room, resumes to the
+  uninterrupted run's params and metrics."""
+  full = tmp_path / 'full'
+  full.mkdir()
+  cmd = runs.command(full / 'run', *runs.VIT)
+  script = (f'mount -t tmpfs -o size=1m none {full} && {" ".join(cmd)}; code=$?; '
+            f'cp -a {full}/run {tmp_path}/run; exit $code')
+  out = runs.run(['unshare', '-m', 'sh', '-c', script])
+  assert out.returncode == 1, out.stderr[-3000:]
+  assert 'Traceback' not in out.stderr, out.stderr[-3000:]
+  last = out.stderr.strip().splitlines()
+  message = next(line for line in last if line.startswith('error: '))
+  kept = int(re.search(r'the newest complete checkpoint, step (\d+), is kept', message)[1])
+  assert message.startswith('error: the disk is full (No space left on device): saving the '
+                            'checkpoint of step ')
+  assert runs.committed_steps(tmp_path / 'run')[-1] == kept
+  rerun = runs.run(runs.command(tmp_path / 'run', *runs.VIT))
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  assert runs.resumed_from(rerun.stdout) == kept
+  runs.assert_same_params(straight_vit, runs.final_params(tmp_path / 'run'))
+  runs.assert_same_metrics(runs.metric_rows(straight_vit_dir), runs.metric_rows(tmp_path / 'run'))
