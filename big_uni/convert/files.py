@@ -43,7 +43,16 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
     except ImportError as e:
       raise errors.UserInputError(f'{path} is a PyTorch file: reading it needs torch (pip '
                                   'install torch), or convert it to .safetensors') from e
-    state = torch.load(path, map_location='cpu', weights_only=True)
+    try:
+      state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # pylint: disable=broad-except
+      if 'Weights only load failed' not in str(e):  # torch's UnpicklingError for such files
+        raise
+      raise errors.UserInputError(
+          f'{path} holds pickled objects other than tensors, which could run code as they load: '
+          'big_uni does not load it. If you trust where it came from, convert it once to '
+          '.safetensors with torch and safetensors.torch.save_file, on a machine where running '
+          'its code is acceptable, and give that file') from None
     for key in ('state_dict', 'model'):  # Training checkpoints nest the weights.
       if isinstance(state, dict) and isinstance(state.get(key), dict):
         state = state[key]
