@@ -329,6 +329,7 @@ def _can_mount_tmpfs() -> bool:
                                               capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 @requires(_can_mount_tmpfs(), 'needs root and unshare (a private tmpfs stands in for a full disk)')
 def test_a_real_full_disk_stops_at_the_save_and_loses_nothing(tmp_path, straight_vit,
                                                               straight_vit_dir):
