@@ -5,6 +5,14 @@ import numpy as np
 from big_uni import sharding, train
 
 
+def smoke_config(config_module, **overrides):
+  """`config_module`'s smoke variant on its task's synthetic batches, with `overrides`."""
+  config = config_module.get_config('smoke')
+  config.input.dataset = 'synthetic'
+  config.update(overrides)
+  return config
+
+
 def train_steps(config, steps: int, batch_size: int | None = None, batch=None,
                 repeat_batch: bool = False):
   """-> ([metrics of each step, on the host], final TrainState). Every step trains on `batch`

@@ -14,13 +14,11 @@ from etils import epath
 
 from big_uni import clu_logging, errors, flops, train
 from configs import vit_mnist5k
+from tests import synthetic_steps
 
 
 def _smoke_config(**overrides):
-  config = vit_mnist5k.get_config('smoke')
-  config.input.dataset = 'synthetic'
-  config.update(overrides)
-  return config
+  return synthetic_steps.smoke_config(vit_mnist5k, **overrides)
 
 
 def test_parameter_table_lists_every_param_with_its_size_and_the_total():

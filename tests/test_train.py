@@ -17,10 +17,7 @@ from tests import synthetic_steps
 
 
 def _smoke_config(**overrides):
-  config = vit_mnist5k.get_config('smoke')
-  config.input.dataset = 'synthetic'
-  config.update(overrides)
-  return config
+  return synthetic_steps.smoke_config(vit_mnist5k, **overrides)
 
 
 def test_tiny_config_overfits_a_small_batch():

@@ -10,10 +10,13 @@ import types
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
 from big_uni import pretrained
+from big_uni.models import build_model
 from input_pipeline import wheel_files
 from tests.conftest import CI
 
@@ -155,3 +158,16 @@ def import_timm():
     sys.meta_path.append(_TorchvisionFinder())
   sys.path.insert(0, wheel)
   return importlib.import_module('timm')
+
+
+def load_and_apply(kind: str, path, model_config, images, resize=None):
+  """(logits, params) of big_uni's model loaded from the weights file at `path` through
+  `config.init` of `kind` (its default resize unless `resize`)."""
+  init = ml_collections.ConfigDict(dict(kind=kind, path=str(path)))
+  if resize:
+    init.resize = resize
+  loaded = pretrained.load_source(init, model_config)
+  model = build_model(model_config)
+  params = load_into(model, (jnp.asarray(images),), loaded,
+                     resize=pretrained.resize_method(init))
+  return np.asarray(model.apply({'params': params}, jnp.asarray(images))[0]), params

@@ -58,19 +58,7 @@ def _model_config(pool='cls', **overrides):
 
 
 def _our_logits(path, model_config, images):
-  return _load_and_apply(path, model_config, images)[0]
-
-
-def _load_and_apply(path, model_config, images, resize=None):
-  """(logits, params) of big_uni's model loaded from the .npz at `path`."""
-  init = ml_collections.ConfigDict(dict(kind='big_vision_vit', path=path))
-  if resize:
-    init.resize = resize
-  loaded = pretrained.load_source(init, model_config)
-  model = build_model(model_config)
-  params = helpers.load_into(model, (jnp.asarray(images),), loaded,
-                             resize=pretrained.resize_method(init))
-  return np.asarray(model.apply({'params': params}, jnp.asarray(images))[0]), params
+  return helpers.load_and_apply('big_vision_vit', path, model_config, images)[0]
 
 
 def _check(path, model_config, reference_logits, images, what):
@@ -190,16 +178,16 @@ def test_position_embeddings_resize_as_big_vision_resizes(tmp_path):
   size = 56
   big_vision_params = bv_vit.load(_init(small, size), path, {})
   images = _images(size)
-  logits, params = _load_and_apply(path, _model_config(), images)
+  logits, params = helpers.load_and_apply('big_vision_vit', path, _model_config(), images)
   diff = helpers.max_diff(logits, small.apply({'params': big_vision_params}, images)[0])
   print(f'big_vision 4x4 -> 7x7 positions: max |logits diff| {diff:.2e}')
   assert diff < TOLERANCE
   theirs = big_vision_params['pos_embedding']  # The patches' only: ours has [CLS]'s zero row.
   np.testing.assert_array_equal(params['pos_embedding'][:, 1:], theirs)
-  _, bicubic = _load_and_apply(path, _model_config(), images, 'bicubic_torch')
+  _, bicubic = helpers.load_and_apply('big_vision_vit', path, _model_config(), images, 'bicubic_torch')
   assert helpers.max_diff(bicubic['pos_embedding'][:, 1:], theirs) > 1e-3
   with pytest.raises(errors.UserInputError, match="'big_vision': scipy.ndimage.zoom"):
-    _load_and_apply(path, _model_config(), images, 'bilinear')
+    helpers.load_and_apply('big_vision_vit', path, _model_config(), images, 'bilinear')
 
 
 def test_gap_model_resizes_positions_and_takes_a_new_head(tmp_path):

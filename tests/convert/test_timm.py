@@ -5,14 +5,12 @@ DeiT-3); the head count, activation and LayerNorm epsilon a state dict does not 
 against the model timm's config.json names, or logged as taken on trust."""
 import logging
 
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
 
 from big_uni import pretrained
 from big_uni.convert import files, layout
-from big_uni.models import build_model
 from tests.conftest import import_or_skip
 from tests.convert import helpers
 
@@ -55,19 +53,7 @@ def _timm_logits(model, images):
 
 
 def _our_logits(path, model_config, images, resize=None):
-  return _load_and_apply(path, model_config, images, resize)[0]
-
-
-def _load_and_apply(path, model_config, images, resize=None):
-  """(logits, params) of big_uni's model loaded from the timm file at `path`."""
-  init = ml_collections.ConfigDict(dict(kind='timm_vit', path=path))
-  if resize:
-    init.resize = resize
-  loaded = pretrained.load_source(init, model_config)
-  model = build_model(model_config)
-  params = helpers.load_into(model, (jnp.asarray(images),), loaded,
-                             resize=pretrained.resize_method(init))
-  return np.asarray(model.apply({'params': params}, jnp.asarray(images))[0]), params
+  return helpers.load_and_apply('timm_vit', path, model_config, images, resize)[0]
 
 
 def _save(model, folder) -> str:
@@ -102,7 +88,7 @@ def test_positions_resize_as_timm_resizes(tmp_path, name):
   state = {k: torch.tensor(v) for k, v in files.read_state_dict(path).items()}
   bigger.load_state_dict(timm.models.vision_transformer.checkpoint_filter_fn(state, bigger))
   images, model_config = _images(48), _model_config(**MODELS[name])
-  logits, params = _load_and_apply(path, model_config, images)
+  logits, params = helpers.load_and_apply('timm_vit', path, model_config, images)
   diff = helpers.max_diff(logits, _timm_logits(bigger.eval(), images))
   print(f'timm {name} 4x4 -> 6x6 positions: max |logits diff| {diff:.2e}')
   assert diff < TOLERANCE
@@ -110,7 +96,7 @@ def test_positions_resize_as_timm_resizes(tmp_path, name):
   patches_only = theirs.shape[1] == 36  # no_embed_class: ours has a zero [CLS] row first.
   ours = params['pos_embedding'][:, int(patches_only):]
   assert helpers.max_diff(ours, theirs) < 1e-6
-  _, without_antialias = _load_and_apply(path, model_config, images, resize='bicubic_torch')
+  _, without_antialias = helpers.load_and_apply('timm_vit', path, model_config, images, 'bicubic_torch')
   assert helpers.max_diff(without_antialias['pos_embedding'][:, int(patches_only):], theirs) > 1e-3
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from big_uni import pretrained
-from big_uni.models import bert, build_model, transformer, vit
+from big_uni.models import build_model, transformer, vit
 from tests.conftest import import_or_skip
 from tests.convert import helpers
 

@@ -82,10 +82,7 @@ def test_blocks_over_8_devices_equal_one_device():
 
 
 def _smoke_config(**overrides):
-  config = clip_b16.get_config('smoke')
-  config.input.dataset = 'synthetic'
-  config.update(overrides)
-  return config
+  return synthetic_steps.smoke_config(clip_b16, **overrides)
 
 
 def test_tiny_clip_learns_to_pair_a_batch():
