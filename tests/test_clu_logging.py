@@ -4,6 +4,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 import time
 
 import jax
@@ -15,6 +17,8 @@ from etils import epath
 from big_uni import clu_logging, errors, flops, train
 from configs import vit_mnist5k
 from tests import synthetic_steps
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _smoke_config(**overrides):
@@ -90,7 +94,14 @@ def test_train_writes_the_rates_into_the_train_rows(tmp_path):
 
 
 def test_profile_steps_write_a_trace(tmp_path):
-  train.train_and_evaluate(_smoke_config(total_steps=5, profile_steps=2), str(tmp_path))
+  """In a process of its own, as a run is: jax.profiler crashes in a process where other tests
+  have loaded libtpu's TPU compiler (test_aot, test_accelerator_paths)."""
+  out = subprocess.run(
+      [sys.executable, '-m', 'big_uni.main', '--config=configs/vit_mnist5k.py:smoke',
+       f'--workdir={tmp_path}', '--config.input.dataset=synthetic', '--config.total_steps=5',
+       '--config.profile_steps=2'], capture_output=True, text=True, cwd=ROOT, check=False,
+      env={**os.environ, 'PYTHONPATH': ROOT})
+  assert out.returncode == 0, out.stderr[-3000:]
   traces = list(epath.Path(tmp_path).glob('plugins/profile/*/*.xplane.pb'))
   assert len(traces) == 1 and traces[0].stat().length > 0
 
