@@ -8,13 +8,17 @@ Two phases, as in the BERT paper (short sequences first, then long ones): 32-tok
 128-token pairs initialised from the first phase. Learned absolute positions are what hold a
 small BERT back: with 128-token sequences from the start it sat at ~14% MLM accuracy for 2,000
 steps (it had not learned to look at its neighbours), while 32-token sequences broke through
-(28% after 600 steps).
+(29% after 600 steps).
 
 COMMAND:
   python -m big_uni.main --config=configs/bert_austen.py --workdir=/tmp/bert_austen_seq32
   python -m big_uni.main --config=configs/bert_austen.py:seq128 --workdir=/tmp/bert_austen
 Baselines: python -m big_uni.text_baseline --pretraining_config=configs/bert_austen.py:seq128
-Expected: see the README (measured curves, beside the unigram baseline and NSP chance).
+Expected (measured 2026-12-06; the README has the curves, beside the unigram baseline and NSP
+chance): held-out MLM accuracy 36.7% and NSP accuracy 66.8% after phase 1, 36.3% and 62.0% after
+phase 2; baselines 6.8% (most frequent token) and 53.9% (majority label). NSP pairs are built as
+BERT builds them (input_pipeline.bert_pretraining.create_pair), so NSP accuracy is on pairs whose
+A and B are whole sentences before truncation, for true and random Bs alike.
 """
 import ml_collections
 
