@@ -112,10 +112,11 @@ class JsonlWriter(_ScalarWriter):
   and writes the later steps again: every step is in the file once however often the run was
   killed."""
 
-  def __init__(self, path: epath.Path, first_step: int):
+  def __init__(self, path: epath.Path, first_step: int, rows=None):
+    """rows: the file's metrics_log.read_rows, when the caller has read them already."""
     super().__init__()
-    kept = ''.join(line for line, row in metrics_log.read_rows(path)
-                   if row['step'] <= first_step)
+    rows = metrics_log.read_rows(path) if rows is None else rows
+    kept = ''.join(line for line, row in rows if row['step'] <= first_step)
     self._file = _GrowingFile(path, kept.encode())
 
   def write_scalars(self, step, scalars):
@@ -163,12 +164,14 @@ class TensorBoardWriter(_ScalarWriter):
     self.flush()
 
 
-def create_writer(workdir: epath.Path, first_step: int) -> interface.MetricWriter:
-  """Process 0 writes metrics.jsonl and TensorBoard events in `workdir`; other processes write
-  nothing. Each file is written whole at most every _FLUSH_SECONDS, and at each `flush()`."""
+def create_writer(workdir: epath.Path, first_step: int, rows=None) -> interface.MetricWriter:
+  """Process 0 writes metrics.jsonl (keeping `rows`, its metrics_log.read_rows, up to
+  `first_step`) and TensorBoard events in `workdir`; other processes write nothing. Each file is
+  written whole at most every _FLUSH_SECONDS, and at each `flush()`."""
   writers = []
   if jax.process_index() == 0:
-    writers = [JsonlWriter(workdir / 'metrics.jsonl', first_step), TensorBoardWriter(workdir)]
+    writers = [JsonlWriter(workdir / 'metrics.jsonl', first_step, rows),
+               TensorBoardWriter(workdir)]
   return multi_writer.MultiWriter(writers)
 
 

@@ -30,10 +30,11 @@ def read_rows(path: epath.Path) -> list[tuple[str, dict]]:
   return rows
 
 
-def recorded_metrics(path: epath.Path, step: int) -> dict[str, float]:
-  """The metrics metrics.jsonl holds for `step` (non-finite ones as NaN)."""
+def recorded_metrics(rows: list[tuple[str, dict]], step: int) -> dict[str, float]:
+  """The metrics that metrics.jsonl's `rows` (read_rows) hold for `step` (non-finite ones as
+  NaN)."""
   recorded = {}
-  for _, row in read_rows(path):
+  for _, row in rows:
     if row['step'] == step:
       recorded.update({k: float('nan') if v is None else v for k, v in row.items()
                        if k != 'step'})

@@ -7,7 +7,7 @@ read ImageNet to start).
 """
 import difflib
 
-from big_uni import errors, models
+from big_uni import errors
 
 # Evaluation kind -> (required fields, optional fields); `kind` and `every_steps` go with all.
 EVAL_FIELDS = {
@@ -67,12 +67,9 @@ def _towers(model) -> dict:
   return towers
 
 
-def model_problems(config) -> list[str]:
-  """Sizes that are positive and a width the head count divides, per tower."""
-  try:
-    model = models.build_model(config.model)
-  except (ValueError, TypeError) as e:
-    return [f'model: {e}']
+def model_problems(model) -> list[str]:
+  """Sizes that are positive and a width the head count divides, per tower of the built
+  `model` (its construction is lazy: nothing is traced yet)."""
   problems = []
   for prefix, (width, depth, heads, mlp_dim) in _towers(model).items():
     sizes = dict(width=width, depth=depth, num_heads=heads, mlp_dim=mlp_dim)
@@ -138,7 +135,7 @@ def data_problems(config) -> list[str]:
 
 def check(config, task) -> None:
   """Raises one UserInputError listing every problem found, or returns."""
-  problems = (batch_problems(config) + model_problems(config) + eval_problems(config, task)
+  problems = (batch_problems(config) + model_problems(task.model) + eval_problems(config, task)
               + data_problems(config))
   if problems:
     listed = '\n'.join(f'  - {p}' for p in problems)

@@ -32,11 +32,11 @@ class TrainState:
 class Trainer:
   """Holds what train, eval and shapes modes share: task, mesh, optimizer, state shardings."""
 
-  def __init__(self, config, total_steps: int | None = None, devices=None):
+  def __init__(self, config, total_steps: int | None = None, devices=None, task=None):
     """`total_steps` only shapes the lr schedule (None: from config and data); `devices`
-    defaults to all of them."""
+    defaults to all of them; `task` is config's, built here unless given."""
     self.config = config
-    self.task = tasks.build_task(config)
+    self.task = task or tasks.build_task(config)
     self.mesh = sharding.make_mesh(config.mesh, devices)
     for name in ('batch_size', 'eval_batch_size'):
       sharding.check_batch_size(config.input.get(name, config.input.batch_size), self.mesh,
@@ -211,8 +211,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   # clu (and TensorFlow, which clu.metric_writers imports) only here: not on the benchmark path.
   from big_uni import clu_logging  # pylint: disable=g-import-not-at-top
   workdir = _make_workdir(workdir)
-  preflight.check(config, tasks.build_task(config))
-  trainer = Trainer(config)
+  task = tasks.build_task(config)
+  preflight.check(config, task)
+  trainer = Trainer(config, task=task)
   checkpointer = checkpoint.Checkpointer(
       workdir / 'checkpoints', every_steps=config.checkpoint_every_steps,
       keep=config.get('checkpoint_keep', 3))
@@ -231,8 +232,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
                   f'{models.describe_compute(trainer.task.model)}')
   metrics_log.log(clu_logging.parameter_table(trainer.abstract_state.params))
 
-  recorded = metrics_log.recorded_metrics(workdir / 'metrics.jsonl', first_step)
-  writer = clu_logging.create_writer(workdir, first_step)
+  rows = metrics_log.read_rows(workdir / 'metrics.jsonl')  # Read once: resume and recovery.
+  recorded = metrics_log.recorded_metrics(rows, first_step)
+  writer = clu_logging.create_writer(workdir, first_step, rows)
   train_batches = data.get_iterator(config, config.input.train_split, train=True,
                                     task=trainer.task, start_step=first_step,
                                     num_steps=total_steps - first_step,
@@ -296,6 +298,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   return eval_metrics
 
 
+_TASK_EVALUATION = 'task'  # The task's own evaluation on config.input.eval_split.
+
+
 def _due_evaluations(trainer, step: int) -> list[str]:
   """The evaluations due at `step`: the task's own on config.input.eval_split ('task', every
   eval_every_steps and at the last step), then config.evals' entries (runner.due)."""
@@ -305,9 +310,6 @@ def _due_evaluations(trainer, step: int) -> list[str]:
                                      and step % config.eval_every_steps == 0):
     due.append(_TASK_EVALUATION)
   return due + runner.due(trainer, step)
-
-
-_TASK_EVALUATION = 'task'
 
 
 def _recorded_evaluations(trainer, step: int,
