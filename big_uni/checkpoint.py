@@ -12,7 +12,9 @@ checkpoint that reads back intact.
 """
 import errno
 import logging as std_logging
+import sys
 import time
+import traceback
 
 import jax
 import numpy as np
@@ -26,14 +28,28 @@ from big_uni import errors, paths, trees
 
 class _DiskFullFromOrbax(std_logging.Filter):
   """Drops orbax's own error logs of a save that failed for lack of space (one traceback per
-  background thread): the run reports that failure once, as a DiskFullError naming the kept
+  background thread, and asyncio's 'Task exception was never retrieved' for each write that
+  failed after the first): the run reports that failure once, as a DiskFullError naming the kept
   checkpoint."""
 
   def filter(self, record: std_logging.LogRecord) -> bool:
-    if 'orbax' not in record.pathname:
+    if 'orbax' not in record.pathname and record.name != 'asyncio':
       return True
     error = record.exc_info[1] if record.exc_info else None
     return not ('No space left on device' in record.getMessage() or _is_disk_full(error))
+
+
+def _drop_abandoned_write_callbacks(unraisable) -> None:
+  """sys.unraisablehook that drops 'Event loop is closed' from asyncio's call_soon_threadsafe.
+  An orbax save runs in an event loop of its own; when one array write fails (a full disk) the
+  save ends and closes that loop while TensorStore still finishes the others, whose completion
+  callbacks then find it closed (one traceback each, after the run has already reported the
+  failure). Every other unraisable exception goes to the hook installed before."""
+  error = unraisable.exc_value
+  if not (isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'
+          and any(frame.name == 'call_soon_threadsafe'
+                  for frame in traceback.extract_tb(unraisable.exc_traceback))):
+    _drop_abandoned_write_callbacks.previous(unraisable)
 
 
 class Checkpointer:
@@ -41,8 +57,13 @@ class Checkpointer:
 
   def __init__(self, directory: epath.PathLike, *, every_steps: int, keep: int,
                async_save: bool = True):
-    if not any(isinstance(f, _DiskFullFromOrbax) for f in logging.get_absl_logger().filters):
-      logging.get_absl_logger().addFilter(_DiskFullFromOrbax())
+    # asyncio's records reach the root handler by propagation, past the absl logger's filters.
+    for logger in (logging.get_absl_logger(), std_logging.getLogger('asyncio')):
+      if not any(isinstance(f, _DiskFullFromOrbax) for f in logger.filters):
+        logger.addFilter(_DiskFullFromOrbax())
+    if sys.unraisablehook is not _drop_abandoned_write_callbacks:
+      _drop_abandoned_write_callbacks.previous = sys.unraisablehook
+      sys.unraisablehook = _drop_abandoned_write_callbacks
     directory = paths.resolve(directory)  # Orbax refuses relative paths (--workdir=runs/x).
     self._directory = directory
     self._every_steps = every_steps
