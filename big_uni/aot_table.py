@@ -12,7 +12,7 @@ of the earlier compiles and was killed on a 24 GiB machine at CLIP B/16's larges
 compile there needs 11 GiB).
 """
 import concurrent.futures
-import importlib
+import importlib.util
 import multiprocessing
 
 from absl import app, flags
@@ -27,9 +27,13 @@ _MAX_BATCH = flags.DEFINE_bool('find_max_batch', True, 'Also search the largest 
 
 def pod_config(name: str, remat_policy: str = 'none'):
   """`configs/<name>.py` (or `<name>:<variant>`) as it would run on a pod: f32 params, bf16
-  compute, scanned layers, every chip in the fsdp axis."""
+  compute, scanned layers, every chip in the fsdp axis. The file is loaded by its path from the
+  working directory, as main.py's --config: the library never imports the configs package."""
   module, *variant = name.split(':', 1)
-  config = importlib.import_module(f'configs.{module}').get_config(*variant)
+  spec = importlib.util.spec_from_file_location(f'{module}_config', f'configs/{module}.py')
+  config_file = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(config_file)
+  config = config_file.get_config(*variant)
   towers = [config.model[k] for k in ('image', 'text') if k in config.model] or [config.model]
   for tower in towers:
     tower.update(dict(dtype='bfloat16', scan_layers=True, remat_policy=remat_policy))

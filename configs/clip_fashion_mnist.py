@@ -29,7 +29,7 @@ Expected (measured, 2-core CPU; zero-shot top-1 with the training templates / th
 """
 import ml_collections
 
-from configs import common, common_bert, common_clip
+from configs import common, common_bert, common_clip, common_constants
 
 TRAIN_TEMPLATES = (
     'a photo of a {label}.', 'a picture of the {label}.', 'a black and white photo of a {label}.',
@@ -82,13 +82,12 @@ def _scratch() -> ml_collections.ConfigDict:
 
 
 def _dinov2_image_tower(config: ml_collections.ConfigDict) -> None:
-  from big_uni.convert import dinov2_onnx  # pylint: disable=g-import-not-at-top
   config.model.lock_image = True
   config.model.image = ml_collections.ConfigDict(dict(
       variant='S/14', pool='cls', layer_scale_init=1e-5, layer_norm_eps=1e-6, dropout=0.0,
       dtype='auto', attention_impl='auto'))
-  config.input.update(dict(image_size=56, channels=3, mean=dinov2_onnx.IMAGENET_MEAN,
-                           std=dinov2_onnx.IMAGENET_STD))
+  config.input.update(dict(image_size=56, channels=3, mean=common_constants.IMAGENET_MEAN,
+                           std=common_constants.IMAGENET_STD))
   config.init.image = dict(kind='dinov2', path='', target='image', resize='bicubic_torch')
   config.optimizer.frozen = config.optimizer.get('frozen', ()) + ('image/.*',)
 

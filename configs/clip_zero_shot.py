@@ -21,8 +21,7 @@ prompts). Not measured here: no CLIP weights install offline on our machines.
 """
 import ml_collections
 
-from big_uni.evaluators import zero_shot
-from configs import common, common_clip
+from configs import common, common_clip, common_constants
 
 # name: (TFDS dataset, kNN/probe train split, test split, the seeds' prompt)
 DATASETS = {
@@ -52,8 +51,8 @@ def get_config(arg: str = 'flowers102'):
   data = dict(dataset=dataset, split=test_split)
   config.evals = ml_collections.ConfigDict({
       'zero_shot': dict(kind='zero_shot', templates=(prompt,), **data),
-      'zero_shot_openai_80': dict(kind='zero_shot', templates=zero_shot.openai_templates(),
-                                  **data),
+      'zero_shot_openai_80': dict(kind='zero_shot',
+                                  templates=common_constants.OPENAI_IMAGENET_TEMPLATES, **data),
       **common.feature_evals(dataset, train_split=train_split, test_split=test_split)})
   config.init = ml_collections.ConfigDict({'clip': dict(
       kind='hf_clip', path=ml_collections.config_dict.placeholder(str), source='', target='')})

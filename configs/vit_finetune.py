@@ -26,7 +26,7 @@ Expected: see the README (measured, mnist5k).
 """
 import ml_collections
 
-from configs import common
+from configs import common, common_constants
 
 # name: (TFDS dataset, train split, eval split, classes, image size, steps, batch size)
 DATASETS = {
@@ -36,11 +36,10 @@ DATASETS = {
 
 
 def _dinov2(config: ml_collections.ConfigDict) -> None:
-  from big_uni.convert import dinov2_onnx  # pylint: disable=g-import-not-at-top
   config.model.update(dict(variant='S/14', pool='cls', layer_scale_init=1e-5,
                            layer_norm_eps=1e-6))
-  config.input.update(dict(channels=3, mean=dinov2_onnx.IMAGENET_MEAN,
-                           std=dinov2_onnx.IMAGENET_STD))
+  config.input.update(dict(channels=3, mean=common_constants.IMAGENET_MEAN,
+                           std=common_constants.IMAGENET_STD))
   config.init = ml_collections.ConfigDict({'backbone': dict(
       kind='dinov2', path='', source='', target='', dont_load=('head/.*',),
       resize='bicubic_torch')})

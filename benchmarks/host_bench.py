@@ -1,7 +1,7 @@
 """Host input throughput: examples/s, and examples per CPU second (per core), of the ViT and BERT
 training pipelines, and how many host cores feed one accelerator at a given rate.
 
-    python -m input_pipeline.host_bench --images=2000 --image_size=224 --batch_size=256 --seconds=30
+    python -m benchmarks.host_bench --images=2000 --image_size=224 --batch_size=256 --seconds=30
 
 ViT: configs/vit_b16.py's input (JPEG decode, random-resized-crop, flip, normalise; tf.data on
 every core) over an image_folder: of real JPEGs written first: crops of scikit-learn's two sample
@@ -10,7 +10,8 @@ BERT: configs/bert_base.py's input (WordPiece, MLM + NSP pairs of 128 tokens) ov
 generated corpus, tokenized into chunks for its first batch. Each pipeline is timed for --seconds
 after its first batch; the CPU seconds of this process (every thread) make the per-core rates,
 which hold (roughly) on a machine shared with other work, where wall rates drop. Prints key=value
-lines, then one JSON line.
+lines, then one JSON line. A tool beside the packages, not in input_pipeline/: it reads the configs,
+which the input pipeline never imports (tests/test_layering.py).
 """
 import argparse
 import json

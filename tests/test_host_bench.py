@@ -1,4 +1,4 @@
-"""input_pipeline.host_bench, tiny: the JPEGs it writes go through the ViT pipeline and a generated
+"""benchmarks.host_bench, tiny: the JPEGs it writes go through the ViT pipeline and a generated
 corpus through the BERT one, and its JSON line has the rates (never checked against times)."""
 import os
 
@@ -8,7 +8,7 @@ from tests import script_json
 
 
 def test_host_bench_times_both_pipelines_on_real_jpegs(tmp_path):
-  figures = script_json.run_module('input_pipeline.host_bench', '--images=64',
+  figures = script_json.run_module('benchmarks.host_bench', '--images=64',
                                    '--image_size=64', '--batch_size=16', '--seconds=0',
                                    '--corpus_mb=1', f'--workdir={tmp_path}')
   jpegs = sorted((tmp_path / 'images' / 'train').glob('*/*.jpg'))
