@@ -21,8 +21,7 @@ data), class_names (empty: the defaults above), eval_template (None: cycle).
 import numpy as np
 
 from input_pipeline import caption_sources, images, sources, stateless_random, tokenizers
-
-LABEL_FIELD = '{label}'  # As in zero-shot prompts (big_uni/evaluators/zero_shot.py).
+from input_pipeline import templates as templates_lib
 DIGIT_NAMES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine')
 # Names that read well in a sentence, where the dataset's own do not ('T-shirt/top', '7').
 READABLE_NAMES = {
@@ -43,11 +42,11 @@ def _source(input_config):
                        'empty (templates caption class-labelled datasets)')
     return caption_sources.get_source(input_config), True
   if not templates:
-    raise ValueError(f'input.dataset={dataset!r} has class labels, not captions: set '
-                     f"input.templates, e.g. ('a photo of a {LABEL_FIELD}.',)")
-  missing = [t for t in templates if LABEL_FIELD not in t]
+    raise ValueError(f'input.dataset={dataset!r} has class labels, not captions: set input.'
+                     f"templates, e.g. ('a photo of a {templates_lib.LABEL_FIELD}.',)")
+  missing = templates_lib.lacking_label_field(templates)
   if missing:
-    raise ValueError(f'input.templates {missing} lack {LABEL_FIELD}')
+    raise ValueError(f'input.templates {missing} lack {templates_lib.LABEL_FIELD}')
   return sources.get_source(input_config), False
 
 
@@ -65,8 +64,7 @@ def _class_names(input_config, source) -> list[str]:
 def _caption_table(input_config, source, tokenizer) -> tuple[np.ndarray, np.ndarray]:
   """Every template filled with every class name: (ids int32 [classes, templates, L], mask)."""
   templates = list(input_config.templates)
-  captions = [t.replace(LABEL_FIELD, n) for n in _class_names(input_config, source)
-              for t in templates]
+  captions = templates_lib.fill(templates, _class_names(input_config, source))
   # A cut caption may lose its class name, so every one must fit ([CLS] and [SEP] included).
   longest = max(zip((len(i) + 2 for i in tokenizer.encode_batch(captions)), captions))
   if longest[0] > input_config.max_text_len:

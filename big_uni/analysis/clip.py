@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 import jax
 import numpy as np
 
-from big_uni import data, sharding, train
+from big_uni import data, numerics, sharding, train
 from big_uni.evaluators import chunks as chunks_lib
-from big_uni.evaluators import knn, linear_probe, runner, zero_shot
+from big_uni.evaluators import linear_probe, runner, zero_shot
 
 
 def load(config, workdir: str) -> tuple[train.Trainer, object]:
@@ -82,11 +82,10 @@ def zero_shot_table(image_features: np.ndarray, labels: np.ndarray, names: Seque
 def l2_normalized(features: chunks_lib.Chunks) -> chunks_lib.Chunks:
   """The same Chunks with every row of `features` [chunks, rows, D] scaled to unit length
   (padding rows, all zero, stay zero); a device array stays on its devices."""
-  if isinstance(features.features, jax.Array):
-    return features._replace(features=knn.l2_normalize(features.features))
-  x = np.asarray(features.features, np.float32)
-  return features._replace(features=x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True),
-                                                   1e-12))
+  x = features.features
+  if not isinstance(x, jax.Array):
+    x = np.asarray(x, np.float32)
+  return features._replace(features=numerics.l2_normalize(x))
 
 
 def probe(train_x, test_x, normalize: bool, train_y=None, test_y=None, **kwargs) -> dict:

@@ -23,16 +23,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from big_uni import sharding
+from big_uni import numerics, sharding
 from big_uni.evaluators import chunks as chunks_lib
 
 DINO_TEMPERATURE = 0.07
 _NO_INDEX = np.iinfo(np.int32).max  # Index of the empty slots of a running top-K.
-
-
-def l2_normalize(x: jax.Array) -> jax.Array:
-  """Rows scaled to unit length; all-zero rows stay zero."""
-  return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def _votes(similarities, labels, ks, num_classes, temperature):
@@ -65,7 +60,7 @@ def _merge_chunk(top, queries, features, labels, valid, chunk, first_index, *, k
   index; queries [M, D] unit rows; features [chunks, r, D], labels, valid [chunks, r]: this
   device's r rows of every chunk; first_index: the training index of the chunk's first row.
   """
-  rows = l2_normalize(features[chunk])
+  rows = numerics.l2_normalize(features[chunk])
   rows_per_device = rows.shape[0]
   indices = first_index + jax.lax.axis_index(axes) * rows_per_device + jnp.arange(
       rows_per_device, dtype=jnp.int32)
@@ -119,7 +114,7 @@ def _queries(test_features) -> tuple[jax.Array, np.ndarray]:
   else:
     features = jnp.asarray(test_features, jnp.float32)
     valid = np.ones(features.shape[0], bool)
-  return l2_normalize(features), valid
+  return numerics.l2_normalize(features), valid
 
 
 def knn_predict(train_features, train_labels, test_features, ks=(1, 3, 5, 7, 11, 21),

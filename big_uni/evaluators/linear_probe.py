@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from big_uni import numerics
 from big_uni.evaluators import chunks as chunks_lib
 
 MAX_ITER = 1000
@@ -67,8 +68,7 @@ def _correct_sums(params, x, y, weight, mean, scale, top5):
   top1 = weight * (jnp.argmax(logits, -1) == y)
   if not top5:
     return top1.sum(), jnp.float32(0)
-  top = jax.lax.top_k(logits, 5)[1]  # Ties: the lower class first, like a stable argsort.
-  return top1.sum(), (weight * (top == y[:, None]).any(-1)).sum()
+  return top1.sum(), (weight * numerics.top_k_hits(logits, y)).sum()
 
 
 @jax.jit

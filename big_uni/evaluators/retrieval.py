@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from big_uni.evaluators.knn import l2_normalize
+from big_uni import numerics
 
 
 def _similarities(gallery, query):
@@ -30,7 +30,7 @@ def _rank(similarities, target_similarity, target_index):
 @functools.partial(jax.jit, static_argnames='batch_size')
 def _ranks(image_features, text_features, text_to_image, batch_size):
   """(image->text ranks [N], text->image ranks [T]): each query's best-ranked match, 0-based."""
-  images, texts = l2_normalize(image_features), l2_normalize(text_features)
+  images, texts = numerics.l2_normalize(image_features), numerics.l2_normalize(text_features)
 
   def image_query(args):
     image, image_index = args
@@ -84,8 +84,8 @@ def class_retrieval_recall(image_features, image_labels, text_features, text_lab
                            ks=(1, 5, 10)) -> dict[str, float]:
   """Recall@K where any item of the query's class counts as a match (captions made from class
   names: every image of a class fits every caption of it). Same keys as `retrieval_recall`."""
-  images = l2_normalize(jnp.asarray(image_features, jnp.float32))
-  texts = l2_normalize(jnp.asarray(text_features, jnp.float32))
+  images = numerics.l2_normalize(jnp.asarray(image_features, jnp.float32))
+  texts = numerics.l2_normalize(jnp.asarray(text_features, jnp.float32))
   similarities = jnp.dot(images, texts.T, precision=jax.lax.Precision.HIGHEST)  # [N, T]
   image_labels, text_labels = jnp.asarray(image_labels), jnp.asarray(text_labels)
   results = {}

@@ -9,7 +9,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-LABEL_FIELD = '{label}'
+from big_uni import numerics
+from input_pipeline import templates as templates_lib
+
 # OpenAI's prompt ensembles as open_clip ships them (open_clip/zero_shot_metadata.py in its
 # wheel, read as text: open_clip itself is not imported), e.g. the 80 ImageNet templates of the
 # CLIP paper ('OPENAI_IMAGENET_TEMPLATES') and the 7 of its notebook ('SIMPLE_IMAGENET_TEMPLATES').
@@ -28,20 +30,16 @@ def openai_templates(name: str = 'OPENAI_IMAGENET_TEMPLATES') -> tuple[str, ...]
 
 
 def _template(f_string: ast.JoinedStr) -> str:
-  return ''.join(LABEL_FIELD if isinstance(part, ast.FormattedValue) else part.value
-                 for part in f_string.values)
+  return ''.join(templates_lib.LABEL_FIELD if isinstance(part, ast.FormattedValue)
+                 else part.value for part in f_string.values)
 
 
 def class_captions(names: Sequence[str], templates: Sequence[str]
                    ) -> tuple[list[str], np.ndarray]:
   """Every template filled with every class name: (captions [C * T], class ids int [C * T]),
   class by class (class-level retrieval's captions)."""
-  captions = [t.replace(LABEL_FIELD, n) for n in names for t in templates]
+  captions = templates_lib.fill(templates, names)
   return captions, np.repeat(np.arange(len(names)), len(templates))
-
-
-def _l2_normalize(x: np.ndarray) -> np.ndarray:
-  return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def zero_shot_classifier(class_names: Sequence[str], templates: Sequence[str],
@@ -51,17 +49,17 @@ def zero_shot_classifier(class_names: Sequence[str], templates: Sequence[str],
   `encode_texts` maps a list of T strings to their embeddings [T, D]; it is called once per class
   with that class's T = len(templates) prompts.
   """
-  missing = [t for t in templates if LABEL_FIELD not in t]
+  missing = templates_lib.lacking_label_field(templates)
   if not templates or missing:
-    raise ValueError(f'every template needs the field {LABEL_FIELD}; these have none: {missing}')
+    raise ValueError(f'every template needs the field {templates_lib.LABEL_FIELD}; these have '
+                     f'none: {missing}')
   rows = []
   for name in class_names:
-    # str.replace, not str.format: templates and names may contain other braces.
-    texts = [template.replace(LABEL_FIELD, name) for template in templates]
+    texts = templates_lib.fill(templates, [name])
     embeddings = np.asarray(encode_texts(texts), np.float32)
     if embeddings.ndim != 2 or len(embeddings) != len(texts):
       raise ValueError(f'encode_texts returned shape {embeddings.shape} for {len(texts)} texts')
-    rows.append(_l2_normalize(_l2_normalize(embeddings).mean(axis=0)))
+    rows.append(numerics.l2_normalize(numerics.l2_normalize(embeddings).mean(axis=0)))
   return np.stack(rows)
 
 
@@ -70,7 +68,7 @@ def zero_shot_logits(image_features: np.ndarray, classifier: np.ndarray) -> np.n
 
   Multiply by the model's logit scale (100 in CLIP) before a softmax for probabilities.
   """
-  return _l2_normalize(np.asarray(image_features, np.float32)) @ _l2_normalize(
+  return numerics.l2_normalize(np.asarray(image_features, np.float32)) @ numerics.l2_normalize(
       np.asarray(classifier, np.float32)).T
 
 
@@ -81,6 +79,5 @@ def zero_shot_accuracy(image_features: np.ndarray, labels: np.ndarray,
   labels = np.asarray(labels)
   results = {'top1': float((logits.argmax(-1) == labels).mean())}
   if logits.shape[1] >= 5:
-    top5 = np.argsort(-logits, axis=-1, kind='stable')[:, :5]
-    results['top5'] = float((top5 == labels[:, None]).any(-1).mean())
+    results['top5'] = float(np.asarray(numerics.top_k_hits(logits, labels)).mean())
   return results
