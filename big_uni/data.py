@@ -3,8 +3,6 @@
 tf.data is imported only when a real dataset is read, so `big_uni` trains without TensorFlow on the
 synthetic source (GPU machines without TF, benchmarks).
 """
-import itertools
-
 import numpy as np
 
 
@@ -16,8 +14,8 @@ def _synthetic_batches(config, task, *, train: bool, local_batch: int, seed: int
     return task.synthetic_batch(np.random.default_rng([seed, int(train), step]), local_batch)
 
   if train:
-    steps = itertools.count(start_step) if num_steps is None else range(start_step,
-                                                                          start_step + num_steps)
+    from input_pipeline import sampling  # pylint: disable=g-import-not-at-top
+    steps = sampling.steps(start_step, num_steps)
     return (batch_at(step) for step in steps)
   num_batches = -(-config.input.get('eval_examples', 1024) // (local_batch))
   return ({**batch_at(step), 'mask': np.ones(local_batch, bool)} for step in range(num_batches))

@@ -36,6 +36,12 @@ class Rows:
   mask: np.ndarray  # bool [B]: False on eval padding (all True in training).
 
 
+def steps(start_step: int, num_steps: int | None = None):
+  """start_step, start_step + 1, ...: endless, or `num_steps` of them."""
+  return itertools.count(start_step) if num_steps is None else range(start_step,
+                                                                     start_step + num_steps)
+
+
 def train_rows(size: int, seed: int, *, global_batch_size: int, process_index: int,
                process_count: int, start_step: int = 0, num_steps: int | None = None):
   """Rows of batches start_step, start_step + 1, ... (endless, or `num_steps` of them)."""
@@ -43,9 +49,7 @@ def train_rows(size: int, seed: int, *, global_batch_size: int, process_index: i
     raise errors.UserInputError('the training split has no examples')
   local_batch = local_batch_size(global_batch_size, process_count)
   offsets = process_index * local_batch + np.arange(local_batch)
-  steps = itertools.count(start_step) if num_steps is None else range(start_step,
-                                                                        start_step + num_steps)
-  for step in steps:
+  for step in steps(start_step, num_steps):
     positions = step * global_batch_size + offsets
     epochs, indices = positions // size, np.empty(local_batch, np.int64)
     for epoch in np.unique(epochs).tolist():  # A batch may span the end of an epoch.
@@ -65,6 +69,12 @@ def eval_rows(size: int, *, global_batch_size: int, process_index: int, process_
     real = positions < size
     yield Rows(step, positions, np.where(real, positions, 0), real)
 
+
+
+def pad_rows(x: np.ndarray, rows: int, **pad_options) -> np.ndarray:
+  """x [N, ...] -> [rows, ...]: rows appended after the N, zeros unless `pad_options` (np.pad's
+  `mode`, `constant_values`) say otherwise; the last batch of an evaluation made whole."""
+  return np.pad(x, [(0, rows - len(x))] + [(0, 0)] * (np.ndim(x) - 1), **pad_options)
 
 
 def padded(batch: dict, mask: np.ndarray, pad_ids: dict | None = None) -> dict:

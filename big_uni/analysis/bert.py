@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from big_uni.models import transformer
-from input_pipeline import bert_pretraining
+from input_pipeline import bert_pretraining, sampling
 
 # sentencepiece writes a space before a user-defined symbol such as [MASK] as a piece of its own;
 # in pretraining [MASK] replaced a whole piece, space included ('▁truth'), so that piece goes.
@@ -62,16 +62,17 @@ def _apply(model, params, batch, positions, mutable=()):
   Rows and tokens are padded up to powers of two (padding tokens are masked out, padding rows
   repeat the last one) so that a few compiled functions serve every input."""
   rows, length = batch['input_ids'].shape
-  pad_rows = ((0, _padded_size(rows) - rows), (0, 0))
   pad_tokens = ((0, 0), (0, _padded_size(length, model.text.max_len) - length))
 
   def padded(x, value):
-    return np.pad(np.pad(x, pad_tokens, constant_values=value), pad_rows, mode='edge')
+    return sampling.pad_rows(np.pad(x, pad_tokens, constant_values=value), _padded_size(rows),
+                             mode='edge')
 
   (mlm, nsp), state = _forward(
       model, params, padded(batch['input_ids'], 0),
       padded(batch['segment_ids'], 0), padded(batch['input_mask'], False),
-      np.pad(np.asarray(positions, np.int32), pad_rows, mode='edge'), tuple(mutable))
+      sampling.pad_rows(np.asarray(positions, np.int32), _padded_size(rows), mode='edge'),
+      tuple(mutable))
   return np.asarray(mlm)[:rows], np.asarray(nsp)[:rows], state
 
 

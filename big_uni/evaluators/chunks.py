@@ -11,6 +11,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from input_pipeline import sampling
+
 
 class Chunks(NamedTuple):
   features: Any  # [chunks, rows, D]
@@ -34,8 +36,8 @@ def from_arrays(features, labels, rows: int = 4096) -> Chunks:
   rows = max(1, min(rows, count))
   padding = -count % rows
   shape = (-1, rows)
-  return Chunks(np.pad(features, ((0, padding), (0, 0))).reshape(*shape, features.shape[1]),
-                np.pad(labels, (0, padding)).reshape(shape),
+  return Chunks(sampling.pad_rows(features, count + padding).reshape(*shape, features.shape[1]),
+                sampling.pad_rows(labels, count + padding).reshape(shape),
                 (np.arange(count + padding) < count).reshape(shape))
 
 

@@ -30,6 +30,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from big_uni import data, sharding
 from big_uni.evaluators import chunks, knn, retrieval, zero_shot
+from input_pipeline import sampling
 
 KINDS = ('knn', 'linear_probe', 'zero_shot', 'retrieval', 'caption_retrieval')
 
@@ -98,7 +99,7 @@ class Features:
       for start in range(0, len(inputs[0]), batch_size):
         batch = [x[start:start + batch_size] for x in inputs]
         count = len(batch[0])
-        batch = [np.pad(x, [(0, batch_size - count)] + [(0, 0)] * (x.ndim - 1)) for x in batch]
+        batch = [sampling.pad_rows(x, batch_size) for x in batch]
         if len(batch) == 2:  # (text ids, text mask)
           batch[1][count:, 0] = True
         features = encode(self.params, *(jax.device_put(x, rows) for x in batch))
