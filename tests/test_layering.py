@@ -31,11 +31,11 @@ def _python_files(package: str) -> list[str]:
 
 
 def _literal_prefix(node: ast.expr) -> str | None:
-  """'configs.vit_b16' of a string, 'configs.' of f'configs.{name}'; None where not a literal."""
+  """'configs.vit_b16' of a string, 'configs' of f'configs.{name}'; None where not a literal."""
   if isinstance(node, ast.Constant) and isinstance(node.value, str):
     return node.value
   if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
-    return node.values[0].value
+    return node.values[0].value.rstrip('.')
   return None
 
 
@@ -97,4 +97,4 @@ def test_every_kind_of_import_is_read():
             '  __import__("input_pipeline")\n'
             '  from . import sibling\n')
   assert imported_modules(source) == [(1, 'configs.vit_b16'), (3, 'big_uni.models'),
-                                      (4, 'configs.'), (5, 'input_pipeline')]
+                                      (4, 'configs'), (5, 'input_pipeline')]
