@@ -1,8 +1,5 @@
-"""Array helpers that tasks, evaluators and analysis share, each written once.
-
-Each takes numpy arrays or jax arrays (and tracers, inside jit): numpy in, numpy out, computed on
-the host as numpy computes it; anything else through jax.numpy.
-"""
+"""Array helpers that tasks, evaluators and analysis share, each written once. They take numpy
+arrays or jax arrays (and tracers, inside jit)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +7,7 @@ import numpy as np
 
 def l2_normalize(x, eps: float = 1e-12):
   """Rows (the last axis) scaled to unit length, x / max(|x|, eps): all-zero rows stay zero.
+  numpy in, numpy out (computed on the host as numpy computes it); anything else through jax.
 
   The evaluators' normalisation. CLIP's towers keep their own (models/clip.py), smooth at zero
   for the gradient, which its training was measured with."""
@@ -18,7 +16,8 @@ def l2_normalize(x, eps: float = 1e-12):
 
 
 def top_k_hits(logits, labels, k: int = 5):
-  """bool [N]: whether labels [N] is among the k (at most the number of classes) highest of
-  logits [N, classes]; of equal logits the lower class counts first, as a stable argsort."""
+  """bool jax.Array [N]: whether labels [N] is among the k (at most the number of classes)
+  highest of logits [N, classes]; of equal logits the lower class counts first, as a stable
+  argsort does."""
   top = jax.lax.top_k(logits, min(k, logits.shape[-1]))[1]
   return (top == labels[:, None]).any(-1)
