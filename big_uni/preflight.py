@@ -7,16 +7,8 @@ read ImageNet to start).
 """
 import difflib
 
-from big_uni import errors
+from big_uni import config_schema, errors
 
-# Evaluation kind -> (required fields, optional fields); `kind` and `every_steps` go with all.
-EVAL_FIELDS = {
-    'knn': (('train_split', 'test_split'), ('dataset', 'ks')),
-    'linear_probe': (('train_split', 'test_split'), ('dataset',)),
-    'zero_shot': (('split', 'templates'), ('dataset', 'class_names')),
-    'retrieval': (('split', 'templates'), ('dataset', 'class_names')),
-    'caption_retrieval': ((), ('dataset', 'split', 'ks')),
-}
 NEEDS_TEXT = ('zero_shot', 'retrieval', 'caption_retrieval')
 
 
@@ -34,12 +26,13 @@ def eval_problems(config, task) -> list[str]:
   for name, entry in (config.get('evals', None) or {}).items():
     kind = entry.get('kind', None)
     where = f'config.evals.{name}'
-    if kind not in EVAL_FIELDS:
+    fields = config_schema.EVALS.sections
+    if kind not in fields:
       problems.append(f'{where}.kind={kind!r} is not an evaluation kind'
-                      f'{_close(str(kind), EVAL_FIELDS)}; known: {sorted(EVAL_FIELDS)}')
+                      f'{_close(str(kind), fields)}; known: {sorted(fields)}')
       continue
-    required, optional = EVAL_FIELDS[kind]
-    known = {'kind', 'every_steps', *required, *optional}
+    known = set(fields[kind])
+    required = [k for k, default in fields[kind].items() if default is config_schema.REQUIRED]
     for field in sorted(set(entry) - known):
       problems.append(f'{where}.{field} is not a field of a {kind} evaluation'
                       f'{_close(field, known)}; its fields: {sorted(known)}')

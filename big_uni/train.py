@@ -17,8 +17,8 @@ import optax
 from etils import epath
 from jax.sharding import NamedSharding, PartitionSpec
 
-from big_uni import (checkpoint, data, errors, flops, grad_accum, metrics_log, models, optim,
-                     paths, preemption, preflight, pretrained, sharding, tasks)
+from big_uni import (checkpoint, config_schema, data, errors, flops, grad_accum, metrics_log,
+                     models, optim, paths, preemption, preflight, pretrained, sharding, tasks)
 from big_uni.evaluators import runner
 
 
@@ -210,6 +210,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """
   # clu (and TensorFlow, which clu.metric_writers imports) only here: not on the benchmark path.
   from big_uni import clu_logging  # pylint: disable=g-import-not-at-top
+  config_schema.validate(config)  # Programmatic runs too: a misspelled key is not a default.
   workdir = _make_workdir(workdir)
   task = tasks.build_task(config)
   preflight.check(config, task)
