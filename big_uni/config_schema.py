@@ -90,10 +90,12 @@ def _text_tower(dropout: float) -> dict:
       **_COMPUTE)
 
 
+TEXT_TOWER = _text_tower(dropout=0.1)  # BERT's; CLIP's text tower has no dropout.
+VIT = dict(name='vit', num_classes=REQUIRED, **VIT_TOWER)
 MODEL = Choice('name', REQUIRED, 'model', {
-    'vit': dict(name='vit', num_classes=REQUIRED, **VIT_TOWER),
-    'bert_pretraining': dict(name='bert_pretraining', **_text_tower(dropout=0.1)),
-    'bert_classifier': dict(name='bert_classifier', **_text_tower(dropout=0.1),
+    'vit': VIT,
+    'bert_pretraining': dict(name='bert_pretraining', **TEXT_TOWER),
+    'bert_classifier': dict(name='bert_classifier', **TEXT_TOWER,
                             num_classes=REQUIRED, head_dropout=same_as('dropout')),
     'clip': dict(
         name='clip', embed_dim=REQUIRED, text_pool='last', lock_image=False, lock_text=False,

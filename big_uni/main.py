@@ -43,6 +43,7 @@ def main(argv):
     # A misspelled key in the config file would otherwise run with the default it meant to
     # replace; overrides of unknown keys are refused earlier, by the locked config (_parse_flags).
     config_schema.validate(config)
+    config_schema.complete(config)  # Every mode reads the schema's defaults from the config.
     if _MODE.value == 'shapes':
       print(shapes.describe(config))
     elif _MODE.value == 'aot':

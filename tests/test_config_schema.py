@@ -168,3 +168,56 @@ def test_cli_refuses_a_misspelled_kind_in_an_override(tmp_path):
   """The value that picks a section's fields: the model family (a traceback before)."""
   line = _one_line_error(_cli(tmp_path, '', '--config.model.name=vitt'))
   assert "config.model.name='vitt' is not a model (did you mean 'vit'?)" in line
+
+
+def test_complete_fills_every_default_once_and_keeps_what_the_config_sets():
+  config = importlib.import_module('configs.vit_mnist5k').get_config()
+  config.model.dropout = 0.2
+  del config.model['attention_impl']
+  before = config.to_dict()
+  assert config_schema.complete(config) is config
+  assert config_schema.problems(config) == []
+  after = config.to_dict()
+  for section in ('model', 'input', 'optimizer'):
+    assert {k: v for k, v in after[section].items() if k in before[section]} == before[section]
+  assert config.model.attention_impl == 'auto' and config.model.mlp_dropout is None
+  assert config.model.width is None  # The variant's.
+  assert config.input.eval_examples == 1024 and config.optimizer.frozen == ()
+  assert config_schema.complete(config).to_dict() == after  # Idempotent.
+
+
+def test_derived_defaults_follow_their_field():
+  config = ml_collections.ConfigDict(dict(
+      model=dict(name='bert_classifier', variant='mini', vocab_size=100, num_classes=3,
+                 dropout=0.2),
+      input=dict(kind='text_classification', batch_size=8,
+                 tokenizer=dict(kind='wordpiece', vocab_size=100))))
+  config_schema.complete(config)
+  assert config.model.attention_dropout == config.model.head_dropout == 0.2
+  assert config.input.eval_batch_size == 8 and config.input.tokenizer.lowercase
+  assert config.mesh.to_dict() == {'data': 1, 'fsdp': 1, 'tensor': 1}
+  assert 'image' not in config.model and 'tokenizer' in config.input
+  model = models.build_model(config.model)
+  assert model.dropout == 0.2 and model.text.block.attention_dropout == 0.2
+
+
+def test_a_section_missing_a_required_field_is_not_made_up():
+  """input.tokenizer (its kind) has no default: left out, it stays out (code tests for it)."""
+  config = _smoke()
+  config_schema.complete(config)
+  assert 'tokenizer' not in config.input and 'image' not in config.model
+
+
+# Modules that read their sections' defaults from the schema, not from `.get(key, default)`.
+SCHEMA_READERS = ('big_uni/models/__init__.py', 'big_uni/models/bert.py', 'big_uni/optim.py',
+                  'big_uni/tasks/classification.py', 'big_uni/tasks/text_classification.py',
+                  'big_uni/tasks/contrastive.py', 'big_uni/bench_peers.py', 'big_uni/train.py',
+                  'big_uni/data.py', 'big_uni/clu_logging.py', 'big_uni/sharding.py',
+                  'big_uni/preflight.py', 'big_uni/pretrained.py', 'big_uni/aot.py')
+
+
+@pytest.mark.parametrize('path', SCHEMA_READERS)
+def test_no_default_is_repeated_in_the_code(path):
+  with open(os.path.join(ROOT, path)) as f:
+    source = f.read()
+  assert not re.findall(r'\b\w*config\w*(?:\.\w+)*\.get\(', source)
