@@ -10,59 +10,21 @@ and `config.init.<name>` entry by its `kind`. A field's default is its value whe
 leaves it out; REQUIRED fields have none (the config must set them), a `Derived` default is
 computed from other fields (`input.eval_batch_size` is `input.batch_size` unless set).
 
+The mechanism (REQUIRED, Derived, Choice, Entries, completed) and `config.input` are declared in
+input_pipeline/config_schema.py, beside the pipelines that complete their section with them.
 Metadata only: importing this module imports no JAX, TensorFlow or model code.
 """
-import contextlib
-import dataclasses
 import difflib
-from typing import Any, Callable
 
 from big_uni import errors
+# The mechanism and the input section live in the data layer, which completes its own section.
+from input_pipeline.config_schema import (FREE_MAPPING, INPUT, REQUIRED, TOKENIZER, Choice,
+                                          Derived, Entries, _fill, _is_section, _unlocked,
+                                          completed, same_as)
 
-
-class _Marker:
-
-  def __init__(self, name: str):
-    self.name = name
-
-  def __repr__(self) -> str:
-    return self.name
-
-
-REQUIRED = _Marker('REQUIRED')  # No default: the config sets it.
-# A mapping whose keys the user names (config.sharding_rules: logical axis -> mesh axes).
-FREE_MAPPING = _Marker('FREE_MAPPING')
-
-
-@dataclasses.dataclass(frozen=True)
-class Derived:
-  """A default computed from the config: `fn(root config, own section)`."""
-  fn: Callable[[Any, Any], Any]
-  doc: str
-
-  def __repr__(self) -> str:
-    return f'Derived({self.doc})'
-
-
-def same_as(field: str) -> Derived:
-  """The default of a field that follows another field of its section unless set."""
-  return Derived(lambda root, section: section[field], f'same as {field}')
-
-
-@dataclasses.dataclass(frozen=True)
-class Choice:
-  """A section whose fields depend on its own field `key` (`model.name`, `input.kind`, an
-  evaluation's `kind`): `sections[value]` lists them, `key` included."""
-  key: str
-  default: Any  # The value of `key` when the config leaves it out, or REQUIRED.
-  what: str  # What one value names, for messages: 'model', 'input kind', ...
-  sections: dict
-
-
-@dataclasses.dataclass(frozen=True)
-class Entries:
-  """Entries the config names (config.evals.<name>, config.init.<name>), each an `entry`."""
-  entry: Choice
+__all__ = ['CONFIG', 'DEFAULT_RESIZE', 'EVALS', 'FREE_MAPPING', 'INIT', 'INPUT', 'MODEL',
+           'OPTIMIZER', 'REQUIRED', 'TEXT_TOWER', 'TOKENIZER', 'VIT', 'VIT_TOWER', 'Choice',
+           'Derived', 'Entries', 'complete', 'completed', 'problems', 'same_as', 'validate']
 
 
 # Models. A ViT's sizes come from its variant ('B/16'); width, depth, mlp_dim, num_heads and
@@ -102,36 +64,6 @@ MODEL = Choice('name', REQUIRED, 'model', {
         # None: the contrastive loss's own init (tasks/contrastive.py).
         logit_scale_init=None, logit_bias_init=None,
         image=VIT_TOWER, text=_text_tower(dropout=0.0)),
-})
-
-# Inputs: the fields every pipeline reads, then each kind's own.
-TOKENIZER = dict(kind=REQUIRED, path='', train_corpus='', vocab_size=REQUIRED,
-                 lowercase=Derived(lambda root, section: section.kind == 'wordpiece',
-                                   "kind == 'wordpiece'"),
-                 cache_dir='')
-_DATA = dict(
-    dataset=REQUIRED, data_dir='', download=False, train_split=REQUIRED, eval_split=REQUIRED,
-    batch_size=REQUIRED, eval_batch_size=same_as('batch_size'),
-    eval_examples=1024)  # Examples in a synthetic eval split (dataset='synthetic').
-_IMAGE = dict(
-    image_size=REQUIRED, channels=REQUIRED, augment=REQUIRED, crop_scale=(0.08, 1.0),
-    crop_ratio=(3 / 4, 4 / 3), pad=4, flip=False, random_erasing=0.0, mean=REQUIRED,
-    std=REQUIRED, cache=False,
-    # image_folder: and captions_tsv: datasets: a file that does not decode stops the run
-    # ('fail') or is left out and counted ('skip').
-    on_corrupt_image='fail')
-INPUT = Choice('kind', 'image', 'input kind', {
-    'image': dict(kind='image', **_DATA, **_IMAGE),
-    'image_text': dict(
-        kind='image_text', **_DATA, **_IMAGE, max_text_len=REQUIRED, templates=(),
-        class_names=(), eval_template=None, tokenizer=TOKENIZER),
-    'bert_pretraining': dict(
-        kind='bert_pretraining', **_DATA, prepared_dir='', cache_dir='', max_seq_len=128,
-        max_predictions=20, mask_prob=0.15, random_next_prob=0.5, whole_word_mask=False,
-        short_seq_prob=0.1, tokenizer=TOKENIZER),
-    'text_classification': dict(
-        kind='text_classification', **_DATA, max_seq_len=REQUIRED, min_confidence=0.0,
-        num_train_examples=None, tokenizer=TOKENIZER),
 })
 
 OPTIMIZER = dict(
@@ -207,10 +139,6 @@ CONFIG = dict(
     model=MODEL, input=INPUT, optimizer=OPTIMIZER, evals=Entries(EVALS), init=Entries(INIT))
 
 
-def _is_section(value) -> bool:
-  return hasattr(value, 'keys') and hasattr(value, 'items')
-
-
 def _close(name: str, known, prefix: str) -> list[str]:
   return [prefix + m for m in difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)]
 
@@ -280,62 +208,9 @@ def validate(config) -> None:
     raise errors.UserInputError('; '.join(found))
 
 
-def _fill(schema, section, root) -> None:
-  """Sets each field `section` leaves out to its default, in place, subsections included. A
-  left-out subsection is made only where all its fields have defaults (config.mesh): one with
-  a REQUIRED field (input.tokenizer, model.image) stays absent, as code tests its presence."""
-  if isinstance(schema, Choice):
-    value = section[schema.key] if schema.key in section else schema.default
-    if not isinstance(value, str) or value not in schema.sections:
-      return  # validate() names it.
-    schema = schema.sections[value]
-  derived = []
-  for key, field in schema.items():
-    if key in section:
-      value = section[key]
-      if isinstance(field, Entries) and value is not None and _is_section(value):
-        for name in value.keys():
-          _fill(field.entry, value[name], root)
-      elif isinstance(field, (dict, Choice)) and value is not None and _is_section(value):
-        _fill(field, value, root)
-    elif isinstance(field, Derived):
-      derived.append((key, field))
-    elif isinstance(field, (Entries, _Marker)):
-      if field is not REQUIRED:  # Entries and FREE_MAPPING: none named.
-        section[key] = _empty_like(section)
-    elif isinstance(field, dict):
-      if not any(v is REQUIRED for v in field.values()):
-        section[key] = _empty_like(section)
-        _fill(field, section[key], root)
-    elif not isinstance(field, Choice):
-      section[key] = field
-  for key, field in derived:  # After the plain defaults they may follow (eval_batch_size).
-    section[key] = field.fn(root, section)
-
-
-def _empty_like(section):
-  return type(section)()
-
-
-def _unlocked(section):
-  return section.unlocked() if hasattr(section, 'unlocked') else contextlib.nullcontext()
-
-
 def complete(config):
   """Fills, in place, every field `config` leaves out with the schema's default; returns it.
   Only the fields the config sets differ between configs: the code reads the rest from here."""
   with _unlocked(config):
     _fill(CONFIG, config, config)
   return config
-
-
-def completed(section, schema):
-  """A copy of one section (`config.model`, or a tower) with its defaults filled, for code
-  that is handed a section rather than the whole config."""
-  if hasattr(section, 'copy_and_resolve_references'):
-    section = section.copy_and_resolve_references()
-  else:
-    section = dict(section)
-  with _unlocked(section):
-    _fill(schema, section, None)
-  return section

@@ -201,6 +201,22 @@ def test_derived_defaults_follow_their_field():
   assert model.dropout == 0.2 and model.text.block.attention_dropout == 0.2
 
 
+def test_the_data_layer_completes_its_own_section():
+  """input_pipeline cannot import big_uni: its part of the schema lives there, and big_uni's
+  builds on it (one declaration of each input default)."""
+  from input_pipeline import config_schema as input_schema  # pylint: disable=g-import-not-at-top
+  assert config_schema.INPUT is input_schema.INPUT
+  assert config_schema.CONFIG['input'] is input_schema.INPUT
+  tokenizer = input_schema.completed(
+      ml_collections.ConfigDict(dict(kind='wordpiece', vocab_size=10)), input_schema.TOKENIZER)
+  assert tokenizer.lowercase and tokenizer.path == '' and tokenizer.cache_dir == ''
+  text = input_schema.completed(
+      ml_collections.ConfigDict(dict(kind='bert_pretraining', dataset='austen')),
+      input_schema.INPUT)
+  assert (text.max_seq_len, text.mask_prob, text.max_predictions) == (128, 0.15, 20)
+  assert 'eval_batch_size' not in text  # It follows batch_size, which is not set either.
+
+
 def test_a_section_missing_a_required_field_is_not_made_up():
   """input.tokenizer (its kind) has no default: left out, it stays out (code tests for it)."""
   config = _smoke()
@@ -213,7 +229,11 @@ SCHEMA_READERS = ('big_uni/models/__init__.py', 'big_uni/models/bert.py', 'big_u
                   'big_uni/tasks/classification.py', 'big_uni/tasks/text_classification.py',
                   'big_uni/tasks/contrastive.py', 'big_uni/bench_peers.py', 'big_uni/train.py',
                   'big_uni/data.py', 'big_uni/clu_logging.py', 'big_uni/sharding.py',
-                  'big_uni/preflight.py', 'big_uni/pretrained.py', 'big_uni/aot.py')
+                  'big_uni/preflight.py', 'big_uni/pretrained.py', 'big_uni/aot.py',
+                  *(f'input_pipeline/{name}.py' for name in (
+                      '__init__', 'bert_pretraining', 'caption_sources', 'image_text', 'images',
+                      'prepare_text', 'preprocess', 'sources', 'text_classification',
+                      'tokenizers')))
 
 
 @pytest.mark.parametrize('path', SCHEMA_READERS)
