@@ -177,7 +177,7 @@ def run(config, topology_name: str, search_max_batch: bool = False) -> dict:
   _print(figures)
   if search_max_batch:
     unit = (trainer.mesh.shape['data'] * trainer.mesh.shape['fsdp']
-            * config.get('grad_accum_steps', 1))
+            * trainer.config.grad_accum_steps)
 
     def measure(global_batch):
       probe = figures if global_batch == batch else compile_step(trainer, global_batch)

@@ -16,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from big_uni import config_schema
+
 # big_uni activation -> HF `hidden_act` (HF's 'gelu' is exact erf GELU, as big_uni's).
 _HF_ACTIVATIONS = {'gelu': 'gelu', 'gelu_tanh': 'gelu_pytorch_tanh', 'quick_gelu': 'quick_gelu'}
 
@@ -129,7 +131,8 @@ def time_peer(config, model, batches: list[dict], device: str | None = None) -> 
                                 betas=(config.optimizer.b1, config.optimizer.b2),
                                 eps=config.optimizer.eps,
                                 weight_decay=config.optimizer.weight_decay, fused=on_gpu)
-  clip_norm = config.optimizer.get('grad_clip_norm', 0.0)
+  optimizer_config = config_schema.completed(config.optimizer, config_schema.OPTIMIZER)
+  clip_norm = optimizer_config.grad_clip_norm
 
   def step(inputs):
     with torch.autocast(device_type='cuda', dtype=torch.bfloat16, enabled=on_gpu):

@@ -5,6 +5,8 @@ synthetic source (GPU machines without TF, benchmarks).
 """
 import numpy as np
 
+from big_uni import config_schema
+
 
 def _synthetic_batches(config, task, *, train: bool, local_batch: int, seed: int,
                        start_step: int, num_steps: int | None):
@@ -17,7 +19,7 @@ def _synthetic_batches(config, task, *, train: bool, local_batch: int, seed: int
     from input_pipeline import sampling  # pylint: disable=g-import-not-at-top
     steps = sampling.steps(start_step, num_steps)
     return (batch_at(step) for step in steps)
-  num_batches = -(-config.input.get('eval_examples', 1024) // (local_batch))
+  num_batches = -(-config.input.eval_examples // (local_batch))
   return ({**batch_at(step), 'mask': np.ones(local_batch, bool)} for step in range(num_batches))
 
 
@@ -26,8 +28,8 @@ def get_iterator(config, split: str, *, train: bool, task, start_step: int = 0,
   """Yields this process's share of each global batch as a dict of numpy arrays.
 
   `task` gives the shapes of synthetic batches (`task.synthetic_batch`)."""
-  batch_size = config.input.batch_size if train else config.input.get(
-      'eval_batch_size', config.input.batch_size)
+  config_schema.complete(config)
+  batch_size = config.input.batch_size if train else config.input.eval_batch_size
   from input_pipeline import sampling  # pylint: disable=g-import-not-at-top
   local_batch = sampling.local_batch_size(batch_size, process_count)
   if config.input.dataset == 'synthetic':
@@ -47,7 +49,7 @@ def get_iterator(config, split: str, *, train: bool, task, start_step: int = 0,
 def num_examples(config, split: str) -> int:
   if config.input.dataset == 'synthetic':
     if split == config.input.eval_split:
-      return config.input.get('eval_examples', 1024)
+      return config_schema.complete(config).input.eval_examples
     raise ValueError('synthetic training data is endless: set config.total_steps, not num_epochs')
   import input_pipeline  # pylint: disable=g-import-not-at-top
   return input_pipeline.num_examples(config.input, split)

@@ -15,8 +15,8 @@ xla_flags.set_defaults()  # Before JAX starts.
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 
-from big_uni import (errors, overrides, shapes, sharding,  # pylint: disable=g-import-not-at-top
-                     train)
+from big_uni import (config_schema, errors, overrides,  # pylint: disable=g-import-not-at-top
+                     shapes, sharding, train)
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, optionally :variant.',
                                           lock_config=True)
@@ -40,6 +40,10 @@ def main(argv):
   if _MODE.value in ('train', 'eval') and not _WORKDIR.value:
     raise app.UsageError('--workdir is required for --mode=train and --mode=eval')
   try:
+    # A misspelled key in the config file would otherwise run with the default it meant to
+    # replace; overrides of unknown keys are refused earlier, by the locked config (_parse_flags).
+    config_schema.validate(config)
+    config_schema.complete(config)  # Every mode reads the schema's defaults from the config.
     if _MODE.value == 'shapes':
       print(shapes.describe(config))
     elif _MODE.value == 'aot':

@@ -5,16 +5,18 @@ import re
 import jax
 import optax
 
+from big_uni import config_schema
+
 
 def learning_rate_schedule(opt_config, total_steps: int) -> optax.Schedule:
   """Linear warmup from 0 to `lr` over `warmup_steps` (or `warmup_fraction` of the run), then
   `decay` ('cosine' | 'linear' | 'constant') to the end."""
-  warmup = int(opt_config.get('warmup_steps', 0) or
-               round(opt_config.get('warmup_fraction', 0.0) * total_steps))
+  opt_config = config_schema.completed(opt_config, config_schema.OPTIMIZER)
+  warmup = int(opt_config.warmup_steps or round(opt_config.warmup_fraction * total_steps))
   peak = opt_config.lr
   decay_steps = max(total_steps - warmup, 1)
-  end = peak * opt_config.get('end_lr_factor', 0.0)
-  decay = opt_config.get('decay', 'cosine')
+  end = peak * opt_config.end_lr_factor
+  decay = opt_config.decay
   if decay == 'cosine':
     after = optax.cosine_decay_schedule(peak, decay_steps, alpha=end / peak if peak else 0.0)
   elif decay == 'linear':
@@ -38,24 +40,24 @@ def weight_decay_mask(params):
 
 def build_optimizer(opt_config, total_steps: int):
   """Returns (optax transformation, learning-rate schedule)."""
+  opt_config = config_schema.completed(opt_config, config_schema.OPTIMIZER)
   schedule = learning_rate_schedule(opt_config, total_steps)
   parts = []
-  if opt_config.get('grad_clip_norm', 0.0):
+  if opt_config.grad_clip_norm:
     parts.append(optax.clip_by_global_norm(opt_config.grad_clip_norm))
   name = opt_config.name
-  weight_decay = opt_config.get('weight_decay', 0.0)
+  weight_decay = opt_config.weight_decay
   if name == 'adamw':
-    parts.append(optax.adamw(schedule, b1=opt_config.get('b1', 0.9),
-                             b2=opt_config.get('b2', 0.999), eps=opt_config.get('eps', 1e-8),
+    parts.append(optax.adamw(schedule, b1=opt_config.b1, b2=opt_config.b2, eps=opt_config.eps,
                              weight_decay=weight_decay, mask=weight_decay_mask))
   elif name == 'sgd':
     parts.append(optax.add_decayed_weights(weight_decay, mask=weight_decay_mask))
-    parts.append(optax.sgd(schedule, momentum=opt_config.get('momentum', 0.9),
-                           nesterov=opt_config.get('nesterov', False)))
+    parts.append(optax.sgd(schedule, momentum=opt_config.momentum,
+                           nesterov=opt_config.nesterov))
   else:
     raise ValueError(f"optimizer.name={name!r}: use 'adamw' or 'sgd'")
   tx = optax.chain(*parts)
-  frozen = tuple(opt_config.get('frozen', ()))
+  frozen = tuple(opt_config.frozen)
   if frozen:
     # Locked towers (LiT): their updates are zero, and they carry no optimizer moments.
     tx = optax.multi_transform({'trained': tx, 'frozen': optax.set_to_zero()},

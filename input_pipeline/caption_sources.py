@@ -18,7 +18,7 @@ import tarfile
 
 import numpy as np
 
-from input_pipeline import errors, sources
+from input_pipeline import config_schema, errors, sources
 from input_pipeline.tf_cpu import tf, tfds
 
 PREFIXES = ('captions_tsv:', 'wds:')
@@ -28,12 +28,13 @@ SIGNATURE = {**sources.IMAGE_SIGNATURE, 'captions': tf.TensorSpec((), tf.string)
 
 def is_captioned(input_config) -> bool:
   """Whether input.dataset has its own captions (else they are made from its class names)."""
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
   dataset = input_config.dataset
   if dataset.startswith(PREFIXES):
     return True
   if dataset.startswith('image_folder:') or dataset in (*sources.OFFLINE, 'fashion_mnist'):
     return False
-  builder = tfds.builder(dataset, data_dir=input_config.get('data_dir') or None)
+  builder = tfds.builder(dataset, data_dir=input_config.data_dir or None)
   return 'captions' in builder.info.features
 
 
@@ -198,10 +199,10 @@ def _member(file, offset_and_size: tuple[int, int]) -> bytes:
 
 
 def get_source(input_config):
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
   dataset = input_config.dataset
   if dataset.startswith('captions_tsv:'):
-    return TsvSource(dataset.split(':', 1)[1], input_config.get('on_corrupt_image', 'fail'))
+    return TsvSource(dataset.split(':', 1)[1], input_config.on_corrupt_image)
   if dataset.startswith('wds:'):
     return WdsSource(dataset.split(':', 1)[1])
-  return TfdsCaptionsSource(dataset, input_config.get('data_dir') or None,
-                            input_config.get('download', False))
+  return TfdsCaptionsSource(dataset, input_config.data_dir or None, input_config.download)

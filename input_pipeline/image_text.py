@@ -20,8 +20,10 @@ data), class_names (empty: the defaults above), eval_template (None: cycle).
 """
 import numpy as np
 
-from input_pipeline import caption_sources, images, sources, stateless_random, tokenizers
+from input_pipeline import (caption_sources, config_schema, images, sources, stateless_random,
+                            tokenizers)
 from input_pipeline import templates as templates_lib
+
 DIGIT_NAMES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine')
 # Names that read well in a sentence, where the dataset's own do not ('T-shirt/top', '7').
 READABLE_NAMES = {
@@ -35,7 +37,8 @@ READABLE_NAMES = {
 
 def _source(input_config):
   """(the source of input.dataset, whether its examples have their own captions)."""
-  dataset, templates = input_config.dataset, tuple(input_config.get('templates', ()))
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
+  dataset, templates = input_config.dataset, tuple(input_config.templates)
   if caption_sources.is_captioned(input_config):
     if templates:
       raise ValueError(f'input.dataset={dataset!r} has its own captions: leave input.templates '
@@ -52,7 +55,8 @@ def _source(input_config):
 
 def _class_names(input_config, source) -> list[str]:
   names = list(source.class_names)
-  override = input_config.get('class_names') or READABLE_NAMES.get(input_config.dataset)
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
+  override = input_config.class_names or READABLE_NAMES.get(input_config.dataset)
   if not override:
     return [n.replace('_', ' ') for n in names]
   if len(override) != len(names):
@@ -129,13 +133,14 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
   data). Sharding, shuffling, augmentation, restarts and eval padding ('mask' bool [B]) are
   those of images.get_iterator.
   """
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
   source, captioned = _source(input_config)
   tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
   if captioned:
     finish = _caption_finish(tokenizer, input_config.max_text_len, train=train, seed=seed)
   else:
     finish = _template_finish(_caption_table(input_config, source, tokenizer), train=train,
-                              seed=seed, eval_template=input_config.get('eval_template', None))
+                              seed=seed, eval_template=input_config.eval_template)
   return images.source_batches(
       source, input_config, split, train=train, global_batch_size=global_batch_size, seed=seed,
       start_step=start_step, num_steps=num_steps, process_index=process_index,
@@ -150,11 +155,12 @@ def eval_pairs(input_config, split: str) -> dict[str, np.ndarray]:
   captions (COCO: 5 or more); a class-labelled one every template of its class (T = N x
   templates). The whole split is in memory: COCO's 5,000 val images at 224 px take 3 GB.
   """
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
   source, captioned = _source(input_config)
   tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
   batches = list(images.source_batches(
       source, input_config, split, train=False,
-      global_batch_size=input_config.get('eval_batch_size', 256), seed=0, start_step=0,
+      global_batch_size=input_config.eval_batch_size, seed=0, start_step=0,
       num_steps=None, process_index=0, process_count=1))
   pairs = {k: np.concatenate([b[k][b['mask']] for b in batches]) for k in ('image', 'label')}
   if captioned:

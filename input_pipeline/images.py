@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 
-from input_pipeline import preprocess, sampling, sources
+from input_pipeline import config_schema, preprocess, sampling, sources
 from input_pipeline.tf_cpu import tf
 
 
@@ -35,8 +35,9 @@ def source_batches(source, input_config, split: str, *, train: bool, global_batc
   """`get_iterator` over any source; `finish(step, batch)` completes each numpy batch (step: the
   train step, or the eval batch's number; batch['position'] int64 [B]: each row's position in
   the stream), e.g. tokenizes the captions that preprocessing passed through."""
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
   local_batch = sampling.local_batch_size(global_batch_size, process_count)
-  if input_config.get('cache', False):
+  if input_config.cache:
     examples = _in_memory(source, split, input_config.channels)
   else:
     examples = source.examples(split)

@@ -28,7 +28,7 @@ import uuid
 
 import ml_collections
 
-from input_pipeline import errors, text_chunks, text_corpora, tokenizers
+from input_pipeline import config_schema, errors, text_chunks, text_corpora, tokenizers
 
 CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'big_uni', 'text')
 # Corpora that a run prepares by itself when input.prepared_dir is empty (those that install
@@ -54,8 +54,9 @@ def prepare(input_config, output: str, *, splits=text_corpora.SPLITS, workers: i
   if unknown:
     raise text_chunks.PreparedTextError(f'splits {unknown}: text corpora have the splits '
                                         f'{text_corpora.SPLITS}')
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
   tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
-  max_seq_len = input_config.get('max_seq_len', 128)
+  max_seq_len = input_config.max_seq_len
   # Unique across the hosts that may prepare the same cache directory on a shared disk.
   partial = f'{output.rstrip("/")}.partial-{uuid.uuid4().hex}'
   os.makedirs(partial)
@@ -94,8 +95,8 @@ def prepare(input_config, output: str, *, splits=text_corpora.SPLITS, workers: i
 def _numbered_documents(input_config, split: str):
   """(number in the split, sentences) of the documents of `split`."""
   documents = text_corpora.iter_documents(
-      input_config.dataset, splits=(split,), data_dir=input_config.get('data_dir') or None,
-      download=input_config.get('download', False))
+      input_config.dataset, splits=(split,), data_dir=input_config.data_dir or None,
+      download=input_config.download)
   for number, (_, sentences) in enumerate(documents):
     yield number, sentences
 
@@ -163,7 +164,8 @@ def _in_order(pool, in_flight: int, tasks):
 def prepared_directory(input_config, tokenizer) -> tuple[str, dict]:
   """(directory, metadata) of the prepared chunks the config reads, checked against it:
   input.prepared_dir, or for small corpora the cache (prepared here if missing)."""
-  directory = input_config.get('prepared_dir', '')
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
+  directory = input_config.prepared_dir
   if not directory:
     if not _SMALL_CORPORA.fullmatch(input_config.dataset):
       raise text_chunks.PreparedTextError(
@@ -178,14 +180,14 @@ def prepared_directory(input_config, tokenizer) -> tuple[str, dict]:
 
 def _cached(input_config, tokenizer) -> str:
   """The cache directory of a small corpus, prepared first if it is not there yet."""
-  max_seq_len = input_config.get('max_seq_len', 128)
+  max_seq_len = input_config.max_seq_len
   key = [input_config.dataset, max_seq_len, tokenizer.fingerprint, text_chunks.VERSION]
   if input_config.dataset.startswith('text_files:'):  # Changed files are prepared again.
     key.append([(path, os.stat(path).st_size, os.stat(path).st_mtime_ns)
                 for path in text_corpora.text_files(input_config.dataset)])
   digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
   name = re.sub(r'[^A-Za-z0-9.]+', '_', input_config.dataset)[-40:]  # Globs differ at the end.
-  directory = os.path.join(input_config.get('cache_dir') or CACHE_DIR,
+  directory = os.path.join(input_config.cache_dir or CACHE_DIR,
                            f'{name}-{max_seq_len}-{digest}')
   if not os.path.isdir(directory):
     os.makedirs(os.path.dirname(directory), exist_ok=True)
@@ -197,7 +199,7 @@ def _check_matches(directory: str, metadata: dict, input_config, tokenizer) -> N
   """Prepared chunks of another corpus, length or tokenizer would train on the wrong tokens."""
   fix = (f'prepare the text for this config (`python -m input_pipeline.prepare_text '
          f'--config=<this config> --output=NEW_DIR`, then --config.input.prepared_dir=NEW_DIR)')
-  max_seq_len = input_config.get('max_seq_len', 128)
+  max_seq_len = input_config.max_seq_len
   if metadata['corpus'] != input_config.dataset:
     raise text_chunks.PreparedTextError(
         f'{directory} holds corpus {metadata["corpus"]!r}, the config reads '

@@ -4,6 +4,7 @@ restarted pipeline reproduces an uninterrupted one exactly whatever the number o
 Keys other than 'image' and 'label' (position, mask, an image's captions) pass through."""
 import math
 
+from input_pipeline import config_schema
 from input_pipeline.tf_cpu import tf
 
 
@@ -88,6 +89,7 @@ def _normalize(image, input_config):
 
 def train_fn(input_config, seed: int):
   """example -> {'image': float32 [S, S, C], 'label': int32, other keys}."""
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
   size, augment = input_config.image_size, input_config.augment
   if augment not in ('random_resized_crop', 'pad_crop', 'none'):
     raise ValueError(f"input.augment={augment!r}: use 'random_resized_crop', 'pad_crop' or 'none'")
@@ -99,16 +101,15 @@ def train_fn(input_config, seed: int):
     image = tf.cast(_decoded(example['image'], input_config.channels), tf.float32)
     if augment == 'random_resized_crop':
       image = _random_resized_crop(image, crop_seed, size,
-                                   tuple(input_config.get('crop_scale', (0.08, 1.0))),
-                                   tuple(input_config.get('crop_ratio', (3 / 4, 4 / 3))))
+                                   tuple(input_config.crop_scale), tuple(input_config.crop_ratio))
     elif augment == 'pad_crop':
-      image = _pad_crop(image, crop_seed, size, input_config.get('pad', 4))
+      image = _pad_crop(image, crop_seed, size, input_config.pad)
     else:
       image = _sized(image, size)
-    if input_config.get('flip', False):
+    if input_config.flip:
       image = tf.image.stateless_random_flip_left_right(image, flip_seed)
     image = _normalize(image, input_config)
-    if input_config.get('random_erasing', 0.0):
+    if input_config.random_erasing:
       image = _random_erasing(image, erase_seed, input_config.random_erasing)
     return {**example, 'image': image,
             'label': tf.cast(example['label'], tf.int32)}

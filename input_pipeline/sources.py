@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from absl import logging
 
-from input_pipeline import builders, errors
+from input_pipeline import builders, config_schema, errors
 from input_pipeline.tf_cpu import tf, tfds
 
 # Config names of the offline datasets -> their builders (prepared on first use, no download).
@@ -258,12 +258,13 @@ def decodable(files: tuple, on_corrupt_image: str, split_dir: str) -> list:
 
 
 def get_source(input_config):
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
   dataset = input_config.dataset
   if dataset.startswith('image_folder:'):
-    return ImageFolderSource(dataset.split(':', 1)[1], input_config.get('train_split', 'train'),
-                             input_config.get('on_corrupt_image', 'fail'))
-  data_dir = input_config.get('data_dir') or None
-  download = input_config.get('download', False)
+    return ImageFolderSource(dataset.split(':', 1)[1], input_config.train_split,
+                             input_config.on_corrupt_image)
+  data_dir = input_config.data_dir or None
+  download = input_config.download
   if dataset == 'fashion_mnist':
     fashion_files = os.path.join(builders.FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz')
     if os.path.exists(fashion_files):

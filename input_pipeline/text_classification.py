@@ -13,7 +13,7 @@ import itertools
 
 import numpy as np
 
-from input_pipeline import sampling, text_corpora, tokenizers
+from input_pipeline import config_schema, sampling, text_corpora, tokenizers
 
 _SUBSET_SEED = 0  # num_train_examples picks the same subset in every run.
 _LOADED = {}  # Cache key -> (texts_a, texts_b, labels, class names).
@@ -31,18 +31,19 @@ class Encoded:
 
 
 def _dataset_key(input_config, split: str) -> tuple:
-  return (input_config.dataset, split, input_config.get('min_confidence', 0.0),
-          input_config.get('data_dir') or None,
-          input_config.get('num_train_examples') if split == input_config.train_split else None)
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
+  return (input_config.dataset, split, input_config.min_confidence,
+          input_config.data_dir or None,
+          input_config.num_train_examples if split == input_config.train_split else None)
 
 
 def _labelled(input_config, split: str):
+  input_config = config_schema.completed(input_config, config_schema.INPUT)
   key = _dataset_key(input_config, split)
   if key not in _LOADED:
     texts_a, texts_b, labels, names = text_corpora.labelled_texts(
-        input_config.dataset, split, min_confidence=input_config.get('min_confidence', 0.0),
-        data_dir=input_config.get('data_dir') or None,
-        download=input_config.get('download', False))
+        input_config.dataset, split, min_confidence=input_config.min_confidence,
+        data_dir=input_config.data_dir or None, download=input_config.download)
     keep = subset(len(labels), key[-1] or 0)
     if keep is not None:
       texts_a = [texts_a[i] for i in keep]

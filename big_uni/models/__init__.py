@@ -4,23 +4,22 @@ import dataclasses
 import jax.numpy as jnp
 import ml_collections
 
+from big_uni import config_schema
 from big_uni.models import bert, clip, transformer, vit
 
+
 def build_vit(model_config: ml_collections.ConfigDict) -> vit.ViT:
-  """The variant's sizes, then every ViT field that `model_config` sets (e.g. width, pool)."""
+  """The variant's sizes (those the config sets replace them), then the other ViT fields."""
+  model_config = config_schema.completed(model_config, config_schema.VIT)
   fields = vit.decode_variant(model_config.variant)
   names = {f.name for f in dataclasses.fields(vit.ViT)} - {'parent', 'name'}
-  fields.update({k: v for k, v in model_config.items() if k in names})
-  fields['dtype'] = transformer.compute_dtype(fields.get('dtype', 'float32'))
-  fields['attention_impl'] = attention_impl(model_config)
+  # A size left None is the variant's; every other field is the config's (mlp_dropout None
+  # means `dropout`).
+  fields.update({k: v for k, v in model_config.items()
+                 if k in names and not (v is None and k in fields)})
+  fields['dtype'] = transformer.compute_dtype(model_config.dtype)
+  fields['attention_impl'] = transformer.attention_impl(model_config.attention_impl)
   return vit.ViT(**fields)
-
-
-def attention_impl(model_config) -> str | None:
-  impl = model_config.get('attention_impl', 'auto')
-  if impl not in ('auto', 'xla', 'cudnn'):
-    raise ValueError(f"model.attention_impl={impl!r}: use 'auto', 'xla' or 'cudnn'")
-  return None if impl == 'auto' else impl
 
 
 def build_bert_pretraining(model_config) -> bert.BertPretraining:
@@ -29,24 +28,25 @@ def build_bert_pretraining(model_config) -> bert.BertPretraining:
 
 def build_bert_classifier(model_config) -> bert.BertClassifier:
   return bert.BertClassifier(_text_encoder(model_config), model_config.num_classes,
-                             model_config.get('head_dropout', model_config.get('dropout', 0.1)))
+                             model_config.head_dropout)
 
 
 def _text_encoder(model_config) -> bert.TextEncoder:
-  return bert.text_encoder(model_config, block={'attention_impl': attention_impl(model_config)})
+  return bert.text_encoder(model_config)
 
 
 def build_clip(model_config) -> clip.CLIP:
   """`model_config.image` is a ViT config (its head is left out), `.text` a text encoder's; a
   logit init left None is the module's default (tasks.contrastive fills in its loss's)."""
+  model_config = config_schema.completed(model_config, config_schema.MODEL)
   image_config = model_config.image.copy_and_resolve_references()
   with image_config.unlocked():
     image_config.num_classes = 0
   return clip.CLIP(build_vit(image_config), _text_encoder(model_config.text),
-                   model_config.embed_dim, model_config.get('text_pool', 'last'),
+                   model_config.embed_dim, model_config.text_pool,
                    **{k: model_config[k] for k in ('logit_scale_init', 'logit_bias_init',
                                                     'lock_image', 'lock_text')
-                      if model_config.get(k, None) is not None})
+                      if model_config[k] is not None})
 
 
 def describe_compute(model) -> str:
@@ -74,6 +74,7 @@ MODELS = {
 
 
 def build_model(model_config: ml_collections.ConfigDict):
+  """The model `model_config` describes; the fields it leaves out take the schema's defaults."""
   if model_config.name not in MODELS:
     raise ValueError(f'unknown model.name {model_config.name!r}; known: {sorted(MODELS)}')
-  return MODELS[model_config.name](model_config)
+  return MODELS[model_config.name](config_schema.completed(model_config, config_schema.MODEL))

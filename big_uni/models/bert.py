@@ -7,6 +7,7 @@ V vocabulary.
 import flax.linen as nn
 import jax.numpy as jnp
 
+from big_uni import config_schema
 from big_uni.models import transformer
 
 # Text encoder sizes, name: (width, depth, mlp_dim, num_heads). base/large from the BERT paper;
@@ -88,32 +89,30 @@ class TextEncoder(nn.Module):
 
 
 def text_encoder(model_config, **overrides) -> TextEncoder:
-  """The TextEncoder that `model_config` (variant + optional size overrides) describes."""
+  """The TextEncoder that `model_config` (variant + optional size overrides) describes; the
+  fields it leaves out are BERT's (config_schema.TEXT_TOWER)."""
+  model_config = config_schema.completed(model_config, config_schema.TEXT_TOWER)
   sizes = decode_variant(model_config.variant)
-  sizes.update({k: model_config[k] for k in sizes if k in model_config})
+  sizes.update({k: model_config[k] for k in sizes if model_config[k] is not None})
   fields = dict(
-      norm_first=model_config.get('norm_first', False),
-      activation=model_config.get('activation', 'gelu'),
-      layer_norm_eps=model_config.get('layer_norm_eps', 1e-12),
+      norm_first=model_config.norm_first, activation=model_config.activation,
+      layer_norm_eps=model_config.layer_norm_eps,
       # BERT's placement: `dropout` (hidden_dropout_prob) on the embeddings and the branch
-      # outputs, attention_dropout (attention_probs_dropout_prob, the same rate unless set) on
-      # the attention probabilities, none inside the MLP.
-      dropout=model_config.get('dropout', 0.1),
-      attention_dropout=model_config.get('attention_dropout', model_config.get('dropout', 0.1)),
-      mlp_dropout=model_config.get('mlp_dropout', 0.0),
-      dtype=transformer.compute_dtype(model_config.get('dtype', 'float32')),
-      attention_impl=model_config.get('attention_impl', None))
+      # outputs, attention_dropout (attention_probs_dropout_prob) on the attention
+      # probabilities, mlp_dropout inside the MLP.
+      dropout=model_config.dropout, attention_dropout=model_config.attention_dropout,
+      mlp_dropout=model_config.mlp_dropout, dtype=transformer.compute_dtype(model_config.dtype),
+      attention_impl=transformer.attention_impl(model_config.attention_impl))
   fields.update(overrides.pop('block', {}))
   block = transformer.BlockConfig(num_heads=sizes['num_heads'], mlp_dim=sizes['mlp_dim'],
                                   **fields)
   return TextEncoder(
       vocab_size=model_config.vocab_size, block=block, width=sizes['width'],
-      depth=sizes['depth'], max_len=model_config.get('max_len', 512),
-      type_vocab_size=model_config.get('type_vocab_size', 2),
-      embed_norm=model_config.get('embed_norm', True), causal=model_config.get('causal', False),
-      drop_path=model_config.get('drop_path', 0.0),
-      remat_policy=model_config.get('remat_policy', 'none'),
-      scan_layers=model_config.get('scan_layers', False), **overrides)
+      depth=sizes['depth'], max_len=model_config.max_len,
+      type_vocab_size=model_config.type_vocab_size, embed_norm=model_config.embed_norm,
+      causal=model_config.causal, drop_path=model_config.drop_path,
+      remat_policy=model_config.remat_policy, scan_layers=model_config.scan_layers,
+      **overrides)
 
 
 def _dense(features, names, name, dtype, init=None):

@@ -55,6 +55,13 @@ def compute_dtype(name: str) -> jnp.dtype:
   return jnp.dtype(name)
 
 
+def attention_impl(impl: str) -> str | None:
+  """model.attention_impl -> BlockConfig.attention_impl (None: chosen per device)."""
+  if impl not in ('auto', 'xla', 'cudnn'):
+    raise ValueError(f"model.attention_impl={impl!r}: use 'auto', 'xla' or 'cudnn'")
+  return None if impl == 'auto' else impl
+
+
 def choose_attention(impl: str | None, dtype, head_dim: int, dropout: float = 0.0) -> str:
   """'cudnn' or 'xla' for `impl` None ('auto'): cuDNN's fused attention on NVIDIA GPUs where it
   applies (bf16/fp16, head width a multiple of 8 up to 128, no dropout on the attention

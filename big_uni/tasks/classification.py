@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from big_uni import numerics
+from big_uni import config_schema, numerics
 from big_uni.models import build_model
 from big_uni.tasks import base
 
@@ -33,9 +33,10 @@ class ClassificationTask(base.RowSumTask):
   """Batches are {'image': float32 [B, H, W, C], 'label': int32 [B]} (+ 'mask' bool [B] in eval)."""
 
   def __init__(self, config):
+    config_schema.complete(config)  # label_smoothing where the config leaves it out.
     self.model = build_model(config.model)
     self.num_classes = config.model.num_classes
-    self.label_smoothing = config.get('label_smoothing', 0.0)
+    self.label_smoothing = config.label_smoothing
     self.image_shape = (config.input.image_size, config.input.image_size, config.input.channels)
 
   def init_params(self, rng):

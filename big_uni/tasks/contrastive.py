@@ -12,7 +12,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from big_uni import errors
+from big_uni import config_schema, errors
 from big_uni.models import build_model
 from big_uni.tasks import base
 from big_uni.tasks.contrastive_losses import LOSSES, contrastive_loss, contrastive_sums  # pylint: disable=unused-import
@@ -24,12 +24,12 @@ LOGIT_INIT = {'softmax': (math.log(1 / 0.07), None), 'sigmoid': (math.log(10.0),
 
 def model_config_for_loss(model_config, loss_kind: str):
   """`model_config` with the logit scale and bias inits of `loss_kind` where it sets none."""
-  model_config = model_config.copy_and_resolve_references()
+  model_config = config_schema.completed(model_config, config_schema.MODEL)
   scale_init, bias_init = LOGIT_INIT[loss_kind]
   with model_config.unlocked():
-    if model_config.get('logit_scale_init', None) is None:
+    if model_config.logit_scale_init is None:
       model_config.logit_scale_init = scale_init
-    if model_config.get('logit_bias_init', None) is None:
+    if model_config.logit_bias_init is None:
       model_config.logit_bias_init = bias_init
     elif loss_kind == 'softmax':
       raise errors.UserInputError(
@@ -42,7 +42,8 @@ def model_config_for_loss(model_config, loss_kind: str):
 class ContrastiveTask(base.EmbeddingTask):
 
   def __init__(self, config):
-    self.loss_kind = config.get('contrastive_loss', 'softmax')
+    config_schema.complete(config)  # contrastive_loss and the model's fields it leaves out.
+    self.loss_kind = config.contrastive_loss
     if self.loss_kind not in LOSSES:
       raise errors.UserInputError(f'contrastive_loss={self.loss_kind!r}: use one of {LOSSES}')
     self.model = build_model(model_config_for_loss(config.model, self.loss_kind))

@@ -6,6 +6,7 @@ Batches (input.kind='text_classification'): input_ids, segment_ids int32 [B, L];
 import jax.numpy as jnp
 import numpy as np
 
+from big_uni import config_schema
 from big_uni.models import build_model
 from big_uni.tasks import base
 from big_uni.tasks.classification import classification_sums, classification_train_sums
@@ -14,11 +15,12 @@ from big_uni.tasks.classification import classification_sums, classification_tra
 class TextClassificationTask(base.RowSumTask):
 
   def __init__(self, config):
+    config_schema.complete(config)  # label_smoothing where the config leaves it out.
     self.model = build_model(config.model)
     self.vocab_size = config.model.vocab_size
     self.num_classes = config.model.num_classes
     self.seq_len = config.input.max_seq_len
-    self.label_smoothing = config.get('label_smoothing', 0.0)
+    self.label_smoothing = config.label_smoothing
 
   def init_params(self, rng):
     ids = jnp.zeros((1, self.seq_len), jnp.int32)

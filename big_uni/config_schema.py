@@ -1,0 +1,216 @@
+"""The closed schema of a big_uni config: every field the code reads, per section, with its default.
+
+A misspelled key would otherwise run with the default it meant to replace (`input.batchsize=8`
+trains at the config's batch size), so `validate` refuses every key the schema does not declare,
+naming the full dotted path and its close matches, before anything runs.
+
+Sections whose fields depend on a value choose their fields by it: `model` by `model.name` (ViT,
+BERT, CLIP with its image and text towers), `input` by `input.kind`, each `config.evals.<name>`
+and `config.init.<name>` entry by its `kind`. A field's default is its value when the config
+leaves it out; REQUIRED fields have none (the config must set them), a `Derived` default is
+computed from other fields (`input.eval_batch_size` is `input.batch_size` unless set).
+
+The mechanism (REQUIRED, Derived, Choice, Entries, completed) and `config.input` are declared in
+input_pipeline/config_schema.py, beside the pipelines that complete their section with them.
+Metadata only: importing this module imports no JAX, TensorFlow or model code.
+"""
+import difflib
+
+from big_uni import errors
+# The mechanism and the input section live in the data layer, which completes its own section.
+from input_pipeline.config_schema import (FREE_MAPPING, INPUT, REQUIRED, TOKENIZER, Choice,
+                                          Derived, Entries, _fill, _is_section, _unlocked,
+                                          completed, same_as)
+
+__all__ = ['CONFIG', 'DEFAULT_RESIZE', 'EVALS', 'FREE_MAPPING', 'INIT', 'INPUT', 'MODEL',
+           'OPTIMIZER', 'REQUIRED', 'TEXT_TOWER', 'TOKENIZER', 'VIT', 'VIT_TOWER', 'Choice',
+           'Derived', 'Entries', 'complete', 'completed', 'problems', 'same_as', 'validate']
+
+
+# Models. A ViT's sizes come from its variant ('B/16'); width, depth, mlp_dim, num_heads and
+# patch_size set explicitly replace the variant's (None: the variant's).
+_SIZES = dict(width=None, depth=None, mlp_dim=None, num_heads=None)
+_COMPUTE = dict(remat_policy='none', scan_layers=False, dtype='auto', attention_impl='auto')
+
+VIT_TOWER = dict(
+    variant=REQUIRED, **_SIZES, patch_size=None, pool='cls',
+    # big_vision's placement: `dropout` on the embeddings, the branch outputs and (mlp_dropout
+    # None) inside the MLP; none on the attention probabilities.
+    dropout=0.0, attention_dropout=0.0, mlp_dropout=None, drop_path=0.0, layer_norm_eps=1e-6,
+    activation='gelu', patch_bias=True, pre_norm=False, layer_scale_init=0.0, **_COMPUTE)
+
+
+def _text_tower(dropout: float) -> dict:
+  """BERT's text encoder (also CLIP's text tower): sizes from the variant ('base', 'clip_b')."""
+  return dict(
+      variant=REQUIRED, **_SIZES, vocab_size=REQUIRED, max_len=512, type_vocab_size=2,
+      embed_norm=True, causal=False, norm_first=False, activation='gelu', layer_norm_eps=1e-12,
+      # BERT's placement: `dropout` (hidden_dropout_prob) on the embeddings and the branch
+      # outputs, attention_dropout (the same rate unless set) on the attention
+      # probabilities, none inside the MLP.
+      dropout=dropout, attention_dropout=same_as('dropout'), mlp_dropout=0.0, drop_path=0.0,
+      **_COMPUTE)
+
+
+TEXT_TOWER = _text_tower(dropout=0.1)  # BERT's; CLIP's text tower has no dropout.
+VIT = dict(name='vit', num_classes=REQUIRED, **VIT_TOWER)
+MODEL = Choice('name', REQUIRED, 'model', {
+    'vit': VIT,
+    'bert_pretraining': dict(name='bert_pretraining', **TEXT_TOWER),
+    'bert_classifier': dict(name='bert_classifier', **TEXT_TOWER,
+                            num_classes=REQUIRED, head_dropout=same_as('dropout')),
+    'clip': dict(
+        name='clip', embed_dim=REQUIRED, text_pool='last', lock_image=False, lock_text=False,
+        # None: the contrastive loss's own init (tasks/contrastive.py).
+        logit_scale_init=None, logit_bias_init=None,
+        image=VIT_TOWER, text=_text_tower(dropout=0.0)),
+})
+
+OPTIMIZER = dict(
+    name=REQUIRED, lr=REQUIRED, warmup_steps=0, warmup_fraction=0.0, decay='cosine',
+    end_lr_factor=0.0, grad_clip_norm=0.0, weight_decay=0.0, b1=0.9, b2=0.999, eps=1e-8,
+    momentum=0.9, nesterov=False,
+    frozen=())  # Regexes of params that are not updated (a locked tower).
+
+
+def _input_dataset(root, section):
+  return root.input.dataset
+
+
+_EVAL_DATA = Derived(_input_dataset, 'input.dataset')
+# Representation evaluations (evaluators/runner.py), every_steps 0: at the end of training.
+EVALS = Choice('kind', REQUIRED, 'evaluation kind', {
+    'knn': dict(kind='knn', every_steps=0, dataset=_EVAL_DATA, train_split=REQUIRED,
+                test_split=REQUIRED, ks=(1, 3, 5, 7, 11, 21)),
+    'linear_probe': dict(kind='linear_probe', every_steps=0, dataset=_EVAL_DATA,
+                         train_split=REQUIRED, test_split=REQUIRED),
+    'zero_shot': dict(kind='zero_shot', every_steps=0, dataset=_EVAL_DATA, split=REQUIRED,
+                      templates=REQUIRED, class_names=()),
+    'retrieval': dict(kind='retrieval', every_steps=0, dataset=_EVAL_DATA, split=REQUIRED,
+                      templates=REQUIRED, class_names=()),
+    'caption_retrieval': dict(
+        kind='caption_retrieval', every_steps=0, dataset=_EVAL_DATA,
+        split=Derived(lambda root, section: root.input.eval_split, 'input.eval_split'),
+        ks=(1, 5, 10)),
+})
+
+# How each init kind resizes position embeddings to another patch grid unless its entry's
+# `resize` says otherwise: as the source's own code does when it loads weights at another image
+# size (timm and open_clip), resizes them at run time (HF's interpolate_pos_encoding, DINOv2),
+# or as big_vision does (big_vision, vision_transformer, and big_uni's own checkpoints). The
+# methods are models.vit.RESIZE_METHODS.
+DEFAULT_RESIZE = {
+    'checkpoint': 'big_vision',
+    'big_vision_vit': 'big_vision',
+    'hf_vit': 'bicubic_torch',
+    'hf_clip': 'bicubic_torch',
+    'dinov2': 'bicubic_torch',
+    'timm_vit': 'bicubic_torch_antialias',
+    'openai_clip': 'bicubic_torch_antialias',
+    'hf_bert': 'big_vision',  # Text position embeddings are never resized.
+}
+
+
+def _init_entry(kind: str) -> dict:
+  """One config.init entry (pretrained.py): the weights at `path` (its `source` subtree) into
+  the model's `target` subtree, every param but those matching `dont_load`."""
+  entry = dict(kind=kind, path='', source='', target='', dont_load=(),
+               resize=DEFAULT_RESIZE[kind])
+  if kind == 'checkpoint':
+    entry['step'] = None  # None: the latest.
+  return entry
+
+
+INIT = Choice('kind', REQUIRED, 'init kind', {kind: _init_entry(kind) for kind in DEFAULT_RESIZE})
+
+CONFIG = dict(
+    seed=REQUIRED, task=REQUIRED,
+    total_steps=0,  # 0: from num_epochs and the train split's size.
+    num_epochs=REQUIRED, label_smoothing=0.0, log_every_steps=REQUIRED,
+    eval_every_steps=REQUIRED,  # 0: only at the end.
+    checkpoint_every_steps=REQUIRED, checkpoint_keep=3,
+    # False: a non-finite loss or gradient stops the run; True: that step is skipped.
+    skip_nonfinite_steps=False,
+    grad_accum_steps=1,  # Micro-batches per step.
+    profile_steps=0,  # A profiler trace of this many steps; 0: none.
+    contrastive_loss='softmax',  # 'softmax' (CLIP) or 'sigmoid' (SigLIP).
+    mesh=dict(data=1, fsdp=1, tensor=1),  # Axis sizes; -1 takes the remaining devices.
+    sharding_rules=FREE_MAPPING,
+    model=MODEL, input=INPUT, optimizer=OPTIMIZER, evals=Entries(EVALS), init=Entries(INIT))
+
+
+def _close(name: str, known, prefix: str) -> list[str]:
+  return [prefix + m for m in difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)]
+
+
+def _close_values(value, known) -> str:
+  lower = {k.lower(): k for k in known}
+  matches = [lower[m] for m in difflib.get_close_matches(str(value).lower(), list(lower), n=3,
+                                                         cutoff=0.6)]
+  return f' (did you mean {" or ".join(repr(m) for m in matches)}?)' if matches else ''
+
+
+def _choose(choice: Choice, section, path: str, problems: list[str]) -> dict | None:
+  """The fields of `section` for its `choice.key` value, or None (a problem recorded)."""
+  value = section[choice.key] if choice.key in section else choice.default
+  if value is REQUIRED:
+    problems.append(f'config.{path} needs {choice.key}: one of {sorted(choice.sections)}')
+    return None
+  if not isinstance(value, str) or value not in choice.sections:
+    problems.append(f'config.{path}.{choice.key}={value!r} is not an {choice.what}'
+                    if choice.what[0] in 'aeiou' else
+                    f'config.{path}.{choice.key}={value!r} is not a {choice.what}')
+    problems[-1] += (f'{_close_values(value, choice.sections)}; known: '
+                     f'{sorted(choice.sections)}')
+    return None
+  return choice.sections[value]
+
+
+def _check(schema, section, path: str, problems: list[str]) -> None:
+  """Records a problem for each key of `section` (at dotted `path`) that `schema` lacks."""
+  if isinstance(schema, Choice):
+    schema = _choose(schema, section, path, problems)
+    if schema is None:
+      return
+  prefix = f'{path}.' if path else ''
+  for key in section.keys():
+    if key not in schema:
+      close = _close(key, schema, prefix)
+      hint = (f'did you mean {" or ".join(close)}?' if close else
+              f'{"config." + path if path else "the config"} has: {", ".join(sorted(schema))}')
+      problems.append(f'unknown config key {prefix}{key} ({hint})')
+      continue
+    field, value = schema[key], section[key]
+    if isinstance(field, Entries):
+      if value is not None and _is_section(value):
+        for name in value.keys():
+          _check(field.entry, value[name], f'{prefix}{key}.{name}', problems)
+    elif isinstance(field, (dict, Choice)):
+      if _is_section(value):
+        _check(field, value, prefix + key, problems)
+      elif value is not None:
+        problems.append(f'config.{prefix}{key} is a section of the config, not a '
+                        f'{type(value).__name__}: set its fields one by one')
+
+
+def problems(config) -> list[str]:
+  """One message per key of `config` that the schema does not declare (and per unknown model
+  name, input kind, evaluation kind or init kind, which decide the fields a section has)."""
+  found = []
+  _check(CONFIG, config, '', found)
+  return found
+
+
+def validate(config) -> None:
+  """Raises a UserInputError naming every unknown key of `config` and its close matches."""
+  found = problems(config)
+  if found:
+    raise errors.UserInputError('; '.join(found))
+
+
+def complete(config):
+  """Fills, in place, every field `config` leaves out with the schema's default; returns it.
+  Only the fields the config sets differ between configs: the code reads the rest from here."""
+  with _unlocked(config):
+    _fill(CONFIG, config, config)
+  return config
