@@ -66,7 +66,7 @@ def split_images(config, task, dataset: str, split: str) -> tuple[np.ndarray, np
 
 def class_names(trainer: train.Trainer, dataset: str) -> list[str]:
   """The C names the zero-shot evaluation's captions use for `dataset`'s classes."""
-  return runner.class_names(trainer, {'dataset': dataset})
+  return runner.class_names(trainer, dataset)
 
 
 def zero_shot_table(image_features: np.ndarray, labels: np.ndarray, names: Sequence[str],

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from big_uni import data, sharding
+from big_uni import config_schema, data, sharding
 from big_uni.evaluators import chunks, knn, retrieval, zero_shot
 from input_pipeline import sampling
 
@@ -92,7 +92,7 @@ class Features:
     """`encode` over rows [N, ...] of host arrays, input.eval_batch_size rows at a time (the
     last batch padded: padding text rows get one token, so their pooling is defined)."""
     config = self.trainer.config.input
-    batch_size = config.get('eval_batch_size', config.batch_size)
+    batch_size = config.eval_batch_size
     rows = sharding.batch_sharding(self.trainer.mesh)
     outputs = []
     with self.trainer.context():
@@ -120,12 +120,13 @@ def dense_features(features: chunks.Chunks) -> tuple[np.ndarray, np.ndarray]:
   return x.reshape(-1, x.shape[-1])[valid], features.labels.reshape(-1)[valid]
 
 
-def class_names(trainer, eval_config) -> list[str]:
-  if eval_config.get('class_names', None):
-    return list(eval_config.class_names)
+def class_names(trainer, dataset: str, names=()) -> list[str]:
+  """`names` (an entry's class_names) when given, else `dataset`'s own (input_pipeline)."""
+  if names:
+    return list(names)
   import input_pipeline  # pylint: disable=g-import-not-at-top
   input_config = trainer.config.input.copy_and_resolve_references()
-  input_config.dataset = eval_config.get('dataset', input_config.dataset)
+  input_config.dataset = dataset
   names = input_pipeline.class_names(input_config)
   if not names:
     raise ValueError(f'dataset {input_config.dataset!r} has no class names: set class_names in '
@@ -137,19 +138,19 @@ def run_one(features: Features, eval_config) -> dict[str, float]:
   """One evaluation; returns its metrics (the caller prefixes them with the entry's name)."""
   kind = eval_config.kind
   config = features.trainer.config
-  dataset = eval_config.get('dataset', config.input.dataset)
+  dataset = eval_config.dataset
   if kind in ('knn', 'linear_probe'):
     train = features.images(dataset, eval_config.train_split)
     test = features.images(dataset, eval_config.test_split)
     if kind == 'knn':
       return knn.knn_accuracy(train, None, test, None,
-                              ks=tuple(eval_config.get('ks', (1, 3, 5, 7, 11, 21))))
+                              ks=tuple(eval_config.ks))
     from big_uni.evaluators import linear_probe  # pylint: disable=g-import-not-at-top
     result = linear_probe.linear_probe(train, None, test, None)
     return {k: v for k, v in result.items() if k != 'sweep'}
   if kind in ('zero_shot', 'retrieval'):
     images, labels = dense_features(features.images(dataset, eval_config.split))
-    names = class_names(features.trainer, eval_config)
+    names = class_names(features.trainer, dataset, eval_config.class_names)
     templates = list(eval_config.templates)
     if kind == 'zero_shot':
       classifier = zero_shot.zero_shot_classifier(names, templates, features.texts)
@@ -161,11 +162,11 @@ def run_one(features: Features, eval_config) -> dict[str, float]:
     from input_pipeline import image_text  # pylint: disable=g-import-not-at-top
     input_config = config.input.copy_and_resolve_references()
     input_config.dataset = dataset
-    pairs = image_text.eval_pairs(input_config, eval_config.get('split', input_config.eval_split))
+    pairs = image_text.eval_pairs(input_config, eval_config.split)
     return retrieval.retrieval_recall(
         features.encode_images(pairs['image']),
         features.encode_texts(pairs['text_ids'], pairs['text_mask']), pairs['text_to_image'],
-        ks=tuple(eval_config.get('ks', (1, 5, 10))))
+        ks=tuple(eval_config.ks))
   raise ValueError(f'evaluation kind {kind!r}: use one of {KINDS}')
 
 
@@ -173,16 +174,17 @@ def due(trainer, step: int) -> list[str]:
   """The names of the `config.evals` entries due at `step`: every `every_steps` (0: never during
   training) and all of them at the last step."""
   def is_due(eval_config):
-    every = eval_config.get('every_steps', 0)
+    every = eval_config.every_steps
     return step == trainer.total_steps or bool(every and step % every == 0)
 
-  return [name for name, c in (trainer.config.get('evals', None) or {}).items() if is_due(c)]
+  return [name for name, c in config_schema.complete(trainer.config).evals.items()
+          if is_due(c)]
 
 
 def run(trainer, params, names: list[str] | None = None) -> dict[str, float]:
   """The `config.evals` entries `names` (all of them when None), as
   {'<entry name>/<metric>': value}."""
-  evals = trainer.config.get('evals', None) or {}
+  evals = config_schema.complete(trainer.config).evals  # Entries set after the Trainer too.
   entries = {name: c for name, c in evals.items() if names is None or name in names}
   if not entries:
     return {}
