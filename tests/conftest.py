@@ -23,3 +23,15 @@ def import_or_skip(module: str):
   if CI:
     return importlib.import_module(module)
   return pytest.importorskip(module, reason=f"{module} comes with pip install -e '.[test]'")
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _compilation_cache_for_child_processes(tmp_path_factory):
+  """The CLI runs, notebook kernels and worker processes that tests start compile the same tiny
+  programs again and again (a smoke run: 15 s, 11.5 s with the cache): they share JAX's
+  persistent compilation cache, one per pytest worker. This process keeps compiling for itself
+  (its JAX read the environment when the test modules were imported). Compilation is
+  deterministic, so a cached program computes what a fresh compile would: the bitwise resume
+  tests hold either way."""
+  if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+    os.environ['JAX_COMPILATION_CACHE_DIR'] = str(tmp_path_factory.mktemp('jax_cache'))

@@ -77,9 +77,6 @@ def bucket(tmp_path_factory):
       # gcsfs asks the gRPC Storage Control API whether a bucket is zonal or hierarchical: no
       # emulator serves it (nor any address on 127.0.0.1), so the plain GCS client is used.
       env.setenv('GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT', 'false')
-      # The runs compile the same programs: the later ones take them from this cache (compiling
-      # is most of a tiny run's time: 52 s -> 18 s on 2 busy cores).
-      env.setenv('JAX_COMPILATION_CACHE_DIR', str(tmp_path_factory.mktemp('jax_cache')))
       yield 'gs://bucket'
   finally:
     server.terminate()

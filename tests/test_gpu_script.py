@@ -42,6 +42,7 @@ def _run_gpu_script(tmp_path, absent, results, **env):
                         capture_output=True, text=True, env=env, check=False)
 
 
+@pytest.mark.slow  # Two smoke benchmarks next to their PyTorch peers: 126 s on 2 busy cores.
 def test_gpu_script_runs_without_the_packages_gpu_machines_lack(tmp_path):
   import_or_skip('transformers')
   results = tmp_path / 'results.jsonl'

@@ -37,7 +37,8 @@ def _synthetic(config, batch_size):
   return tasks.build_task(config).synthetic_batch(np.random.default_rng(0), batch_size)
 
 
-CASES = {'vit_label_smoothing': _vit_label_smoothing, 'bert_uneven_masks': _bert_with_uneven_masked_counts,
+CASES = {'vit_label_smoothing': _vit_label_smoothing,
+         'bert_uneven_masks': _bert_with_uneven_masked_counts,
          'clip_softmax': lambda: _clip('softmax'), 'clip_sigmoid': lambda: _clip('sigmoid')}
 
 
@@ -50,7 +51,10 @@ def _run(case: str, grad_accum_steps: int, steps: int = 3):
   return metrics, jax.device_get(state.params)
 
 
-@pytest.mark.parametrize('case', sorted(CASES))
+# clip_sigmoid (the other pairwise loss through the same accumulation) joins the slow call: the
+# README's suite keeps to 15 minutes on 2 cores.
+@pytest.mark.parametrize('case', [pytest.param(c, marks=pytest.mark.slow) if c == 'clip_sigmoid'
+                                  else c for c in sorted(CASES)])
 def test_four_micro_batches_equal_one_batch(case):
   (one, params_one), (four, params_four) = _run(case, 1), _run(case, 4)
   for a, b in zip(one, four):

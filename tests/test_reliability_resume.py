@@ -55,6 +55,7 @@ def test_sigkill_then_same_command_equals_uninterrupted_vit(tmp_path, straight_v
   runs.assert_same_metrics(runs.metric_rows(straight_vit_dir), runs.metric_rows(tmp_path / 'run'))
 
 
+@pytest.mark.slow  # 235 s on 2 busy cores; ViT's kill and resume stays in the README's suite.
 def test_sigkill_then_same_command_equals_uninterrupted_bert(tmp_path):
   """BERT's pipeline is index-based (batch s is a function of (seed, s)), with MLM masking and
   dropout drawn afresh at every step."""
