@@ -1,12 +1,32 @@
 """Shared test helpers."""
+import atexit
 import importlib
 import os
+import shutil
+import tempfile
 
 import pytest
 
 # Before any test module imports JAX: on a host with libtpu but no TPU chips, big_uni keeps JAX
 # to the CPU (big_uni/__init__.py); a TPU backend started there breaks jax.profiler traces.
 import big_uni  # pylint: disable=unused-import
+
+
+def _private_compilation_cache() -> None:
+  """Tests build the same tiny programs again and again, in this process and in the CLI runs,
+  notebook kernels and workers they start (which inherit the variable). JAX's persistent
+  compilation cache keys a program by its HLO, flags and devices, so each is compiled once per
+  pytest process (test_configs and tests/tasks: 163 s -> 119 s with -n 2; a smoke run 15.1 s ->
+  11.5 s). Compilation is deterministic, so a cached program computes what a fresh compile
+  would: the bitwise resume tests hold either way. A fresh directory per pytest process (the
+  xdist controller and each worker) means no two of them write one cache, and no state from an
+  earlier session. Set here, before any test module imports JAX (which reads it then)."""
+  directory = tempfile.mkdtemp(prefix='big_uni_test_jax_cache_')
+  atexit.register(shutil.rmtree, directory, ignore_errors=True)
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = directory
+
+
+_private_compilation_cache()
 
 CI = os.environ.get('CI', '').lower() in ('1', 'true')
 
@@ -24,14 +44,3 @@ def import_or_skip(module: str):
     return importlib.import_module(module)
   return pytest.importorskip(module, reason=f"{module} comes with pip install -e '.[test]'")
 
-
-@pytest.fixture(scope='session', autouse=True)
-def _compilation_cache_for_child_processes(tmp_path_factory):
-  """The CLI runs, notebook kernels and worker processes that tests start compile the same tiny
-  programs again and again (a smoke run: 15 s, 11.5 s with the cache): they share JAX's
-  persistent compilation cache, one per pytest worker. This process keeps compiling for itself
-  (its JAX read the environment when the test modules were imported). Compilation is
-  deterministic, so a cached program computes what a fresh compile would: the bitwise resume
-  tests hold either way."""
-  if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
-    os.environ['JAX_COMPILATION_CACHE_DIR'] = str(tmp_path_factory.mktemp('jax_cache'))
