@@ -23,10 +23,10 @@ def eval_problems(config, task) -> list[str]:
   """Each `config.evals` entry: a known kind, known fields, the required ones set, and a task
   with the features it reads."""
   problems = []
+  fields = config_schema.EVALS.sections
   for name, entry in (config.evals or {}).items():
     kind = entry['kind'] if 'kind' in entry else None
     where = f'config.evals.{name}'
-    fields = config_schema.EVALS.sections
     if kind not in fields:
       problems.append(f'{where}.kind={kind!r} is not an evaluation kind'
                       f'{_close(str(kind), fields)}; known: {sorted(fields)}')

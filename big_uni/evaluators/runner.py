@@ -172,13 +172,13 @@ def run_one(features: Features, eval_config) -> dict[str, float]:
 
 def due(trainer, step: int) -> list[str]:
   """The names of the `config.evals` entries due at `step`: every `every_steps` (0: never during
-  training) and all of them at the last step."""
+  training) and all of them at the last step. Called every step: reads the config the Trainer
+  completed, without completing it again."""
   def is_due(eval_config):
     every = eval_config.every_steps
     return step == trainer.total_steps or bool(every and step % every == 0)
 
-  return [name for name, c in config_schema.complete(trainer.config).evals.items()
-          if is_due(c)]
+  return [name for name, c in trainer.config.evals.items() if is_due(c)]
 
 
 def run(trainer, params, names: list[str] | None = None) -> dict[str, float]:
