@@ -300,6 +300,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     # Also on an error: the saves in flight complete, the rows written so far are kept.
     checkpointer.close()
     writer.close()
+    # Its tf.data iterator ends now, not at interpreter exit (where TF logs an error about it).
+    train_batches.close()
   return eval_metrics
 
 

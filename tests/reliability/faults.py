@@ -69,6 +69,15 @@ def assert_refused_untouched(out: subprocess.CompletedProcess, pattern: str, wor
   return message
 
 
+def assert_nothing_lost(workdir, before: dict[str, str]):
+  """Every file of `before` is still there with its content, and the only new file is the
+  TensorBoard event file a run opens as it starts training."""
+  after = files(workdir)
+  assert {path: after.get(path) for path in before} == before
+  assert all(os.path.basename(path).startswith('events.out.tfevents.')
+             for path in set(after) - set(before)), sorted(set(after) - set(before))
+
+
 def assert_finished_as(straight_dir, workdir):
   """The rerun's final params and metrics rows are the uninterrupted run's."""
   runs.assert_same_params(runs.final_params(straight_dir), runs.final_params(workdir))

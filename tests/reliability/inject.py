@@ -103,6 +103,25 @@ def _nan_gradients_from(step: int):
   del step  # The run resumes at it: the test starts it from that step's checkpoint.
 
 
+def _nan_evaluation_loss(step: int):
+  """The task's evaluation loss is NaN at `step` (a model or evaluation data that is broken)."""
+  from big_uni import train
+  from big_uni.tasks import classification
+  summarize = classification.ClassificationTask.summarize_eval
+  evaluate = train._evaluate  # pylint: disable=protected-access
+
+  def evaluate_at(trainer, params, current, names, writer):
+    _current['evaluation'] = current
+    return evaluate(trainer, params, current, names, writer)
+
+  def summarize_with_nan(self, means):
+    summary = summarize(self, means)
+    return dict(summary, loss=float('nan')) if _current['evaluation'] == step else summary
+
+  classification.ClassificationTask.summarize_eval = summarize_with_nan
+  train._evaluate = evaluate_at  # pylint: disable=protected-access
+
+
 def _kill():
   os.kill(os.getpid(), signal.SIGKILL)
 
@@ -124,6 +143,7 @@ FAULTS = {
     'sigkill_in_save': lambda step: _in_save(step, _kill),
     'disk_full_from_save': _disk_full_from,
     'nan_gradients_from': _nan_gradients_from,
+    'nan_evaluation_loss': _nan_evaluation_loss,
 }
 
 if __name__ == '__main__':
