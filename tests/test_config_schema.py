@@ -19,10 +19,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _variants(name: str) -> dict:
-  """{variant: config} of the default and of every word of the module's docstring that
-  get_config accepts as a variant (and smoke, which every config offers)."""
+  """{variant: config} of the default and of every word or comma-joined `key=value` items of the
+  module's docstring that get_config accepts as a variant (and smoke, which every config offers)."""
   module = importlib.import_module(f'configs.{name}')
-  words = set(re.findall(r'[A-Za-z_]\w*', module.__doc__ or '')) | {'smoke'}
+  item = r'[A-Za-z_]\w*(?:=\w+)?'
+  words = set(re.findall(rf'{item}(?:,{item})*', module.__doc__ or '')) | {'smoke'}
   found = {'(default)': module.get_config()}
   for word in sorted(words):
     try:
@@ -34,10 +35,12 @@ def _variants(name: str) -> dict:
 
 
 def test_variants_are_read_from_the_docstrings():
-  assert {'imagenet', 'smoke', 'mnist5k'} <= set(_variants('vit_b16'))
-  assert {'tweets_minilm', 'novels_scratch', 'mrpc'} <= set(_variants('bert_classify'))
-  assert {'lit', 'lit_minilm', 'templates7'} <= set(_variants('clip_fashion_mnist'))
-  assert {'seq128'} <= set(_variants('bert_austen'))
+  assert {'data=imagenet', 'smoke', 'data=mnist5k'} <= set(_variants('vit_b16'))
+  assert {'task=tweets,init=minilm', 'novels,init=scratch', 'task=mrpc'} <= set(
+      _variants('bert_classify'))
+  assert {'image=dinov2', 'image=dinov2,text=minilm', 'templates=7'} <= set(
+      _variants('clip_fashion_mnist'))
+  assert {'phase=2'} <= set(_variants('bert_austen'))
 
 
 @pytest.mark.parametrize('name', CONFIG_NAMES)
@@ -173,7 +176,7 @@ def test_cli_refuses_a_misspelled_kind_in_an_override(tmp_path):
 def test_complete_fills_every_default_once_and_keeps_what_the_config_sets():
   config = importlib.import_module('configs.vit_mnist5k').get_config()
   config.model.dropout = 0.2
-  del config.model['attention_impl']
+  assert 'attention_impl' not in config.model  # The file leaves the schema's defaults out.
   before = config.to_dict()
   assert config_schema.complete(config) is config
   assert config_schema.problems(config) == []
