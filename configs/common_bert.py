@@ -32,7 +32,11 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
   config.model = model(variant, 30522)
   config.input = ml_collections.ConfigDict(dict(
       kind='bert_pretraining', dataset='wikipedia/20230601.en', train_split='train',
-      eval_split='validation', batch_size=256, tokenizer=wordpiece_tokenizer()))
+      eval_split='validation', batch_size=256, tokenizer=wordpiece_tokenizer(),
+      # The schema's defaults, set here for `python -m input_pipeline.prepare_text`: its
+      # --config.input.data_dir / max_seq_len overrides go through ml_collections alone (the data
+      # layer cannot use big_uni.overrides), which overrides only fields the file sets.
+      data_dir='', max_seq_len=128))
   config.optimizer.update(dict(lr=1e-4, weight_decay=0.01, eps=1e-6, warmup_steps=10_000,
                                decay='linear'))
   return config
