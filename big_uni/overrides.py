@@ -61,6 +61,10 @@ def explain(argv: list[str], error: Exception, config_flag) -> str:
   path = _config_path(argv)
   if path is None:
     return str(error)
+  refused = re.search(r'Error whilst parsing config file:.*\nValueError: ([^\n]*)\s*$', str(error),
+                      re.DOTALL)
+  if refused:  # get_config refused its argument (common.parse_arg): its message, not its trace.
+    return f'--config={path}: {refused[1]}'
   # Completed: a misspelt key's close matches include the fields the file leaves out.
   config = config_schema.complete(config_flag.parser.parse(path))
   for key in _override_keys(argv):
