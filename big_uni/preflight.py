@@ -103,7 +103,7 @@ def data_problems(config) -> list[str]:
   if config.input.dataset == 'synthetic':
     return []
   import input_pipeline  # pylint: disable=g-import-not-at-top
-  problems, seen = [], set()
+  problems, seen, causes = [], set(), set()
   for what, dataset, split in _splits(config):
     if (dataset, split) in seen:
       continue
@@ -115,7 +115,9 @@ def data_problems(config) -> list[str]:
     try:
       count = input_pipeline.num_examples(input_config, split)
     except errors.UserInputError as e:
-      problems.append(f'{what}={split!r} of {dataset!r}: {e}')
+      if str(e) not in causes:  # A missing dataset is one problem, not one per split.
+        causes.add(str(e))
+        problems.append(f'{what}={split!r} of {dataset!r}: {e}')
       continue
     if not count:
       problems.append(f'{what}={split!r} of {dataset!r} has no examples')
@@ -128,11 +130,23 @@ def data_problems(config) -> list[str]:
   return problems
 
 
+def tokenizer_problems(config, task) -> list[str]:
+  """The tokenizer has the model's vocabulary size (else the ids index the wrong rows)."""
+  if 'tokenizer' not in config.input:
+    return []
+  from big_uni.tasks import base  # pylint: disable=g-import-not-at-top
+  try:
+    base.check_vocab_size(config, task.vocab_size)
+  except errors.UserInputError as e:
+    return [str(e)]
+  return []
+
+
 def check(config, task) -> None:
   """Raises one UserInputError listing every problem found (one problem: one line), or returns."""
   config_schema.complete(config)
   problems = (batch_problems(config) + model_problems(task.model) + eval_problems(config, task)
-              + data_problems(config))
+              + data_problems(config) + tokenizer_problems(config, task))
   if len(problems) == 1:
     raise errors.UserInputError(f'found before training: {problems[0]}')
   if problems:

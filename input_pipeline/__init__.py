@@ -17,7 +17,7 @@ numpy arrays and restarts exactly at `start_step`, at the cost of one epoch perm
 """
 import importlib
 
-from input_pipeline import config_schema, sampling
+from input_pipeline import config_schema, errors, sampling
 
 KINDS = {
     'image': 'input_pipeline.images',
@@ -30,7 +30,7 @@ KINDS = {
 def _pipeline(input_config):
   kind = config_schema.completed(input_config, config_schema.INPUT).kind
   if kind not in KINDS:
-    raise ValueError(f'input.kind={kind!r}: use one of {sorted(KINDS)}')
+    raise errors.UserInputError(f'input.kind={kind!r}: use one of {sorted(KINDS)}')
   return importlib.import_module(KINDS[kind])
 
 

@@ -186,7 +186,7 @@ class WdsSource:
         with open(shard, 'rb') as f:
           captions = [c for c in _member(f, text).decode('utf-8').splitlines() if c.strip()]
           if not captions:
-            raise ValueError(f'{shard}: sample {i} has an empty .txt caption file')
+            raise errors.UserInputError(f'{shard}: sample {i} has an empty .txt caption file')
           rows.append(_example(_member(f, image), _joined(captions)))
       return sources.stacked(rows, self.signature)
 

@@ -20,8 +20,8 @@ data), class_names (empty: the defaults above), eval_template (None: cycle).
 """
 import numpy as np
 
-from input_pipeline import (caption_sources, config_schema, images, sources, stateless_random,
-                            tokenizers)
+from input_pipeline import (caption_sources, config_schema, errors, images, sources,
+                            stateless_random, tokenizers)
 from input_pipeline import templates as templates_lib
 
 DIGIT_NAMES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine')
@@ -41,15 +41,15 @@ def _source(input_config):
   dataset, templates = input_config.dataset, tuple(input_config.templates)
   if caption_sources.is_captioned(input_config):
     if templates:
-      raise ValueError(f'input.dataset={dataset!r} has its own captions: leave input.templates '
+      raise errors.UserInputError(f'input.dataset={dataset!r} has its own captions: leave input.templates '
                        'empty (templates caption class-labelled datasets)')
     return caption_sources.get_source(input_config), True
   if not templates:
-    raise ValueError(f'input.dataset={dataset!r} has class labels, not captions: set input.'
+    raise errors.UserInputError(f'input.dataset={dataset!r} has class labels, not captions: set input.'
                      f"templates, e.g. ('a photo of a {templates_lib.LABEL_FIELD}.',)")
   missing = templates_lib.lacking_label_field(templates)
   if missing:
-    raise ValueError(f'input.templates {missing} lack {templates_lib.LABEL_FIELD}')
+    raise errors.UserInputError(f'input.templates {missing} lack {templates_lib.LABEL_FIELD}')
   return sources.get_source(input_config), False
 
 
@@ -60,7 +60,7 @@ def _class_names(input_config, source) -> list[str]:
   if not override:
     return [n.replace('_', ' ') for n in names]
   if len(override) != len(names):
-    raise ValueError(f'{len(override)} class names for the {len(names)} classes of '
+    raise errors.UserInputError(f'{len(override)} class names for the {len(names)} classes of '
                      f'{input_config.dataset!r} ({names})')
   return list(override)
 
@@ -72,7 +72,7 @@ def _caption_table(input_config, source, tokenizer) -> tuple[np.ndarray, np.ndar
   # A cut caption may lose its class name, so every one must fit ([CLS] and [SEP] included).
   longest = max(zip((len(i) + 2 for i in tokenizer.encode_batch(captions)), captions))
   if longest[0] > input_config.max_text_len:
-    raise ValueError(f'the caption {longest[1]!r} is {longest[0]} tokens, more than '
+    raise errors.UserInputError(f'the caption {longest[1]!r} is {longest[0]} tokens, more than '
                      f'input.max_text_len={input_config.max_text_len}: raise it (and the text '
                      'model\'s max_len) or shorten input.templates')
   ids, mask = tokenizer.encode_padded(captions, input_config.max_text_len)

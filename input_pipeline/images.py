@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 
-from input_pipeline import config_schema, preprocess, sampling, sources
+from input_pipeline import config_schema, errors, preprocess, sampling, sources
 from input_pipeline.tf_cpu import tf
 
 
@@ -98,7 +98,7 @@ def _decode_all(examples: sources.Examples, split: str, channels: int) -> dict:
   try:
     return {**fields, 'image': np.stack(list(decoded.as_numpy_iterator()))}
   except ValueError:
-    raise ValueError(f'input.cache=True holds a split in memory as one array, but the images of '
+    raise errors.UserInputError(f'input.cache=True holds a split in memory as one array, but the images of '
                      f'{split!r} differ in size: set input.cache=False') from None
 
 

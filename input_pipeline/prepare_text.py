@@ -197,8 +197,8 @@ def _cached(input_config, tokenizer) -> str:
 
 def _check_matches(directory: str, metadata: dict, input_config, tokenizer) -> None:
   """Prepared chunks of another corpus, length or tokenizer would train on the wrong tokens."""
-  fix = (f'prepare the text for this config (`python -m input_pipeline.prepare_text '
-         f'--config=<this config> --output=NEW_DIR`, then --config.input.prepared_dir=NEW_DIR)')
+  fix = ('prepare the text for this config (`python -m input_pipeline.prepare_text '
+         '--config=<this config> --output=NEW_DIR`, then --config.input.prepared_dir=NEW_DIR)')
   max_seq_len = input_config.max_seq_len
   if metadata['corpus'] != input_config.dataset:
     raise text_chunks.PreparedTextError(

@@ -4,7 +4,7 @@ restarted pipeline reproduces an uninterrupted one exactly whatever the number o
 Keys other than 'image' and 'label' (position, mask, an image's captions) pass through."""
 import math
 
-from input_pipeline import config_schema
+from input_pipeline import config_schema, errors
 from input_pipeline.tf_cpu import tf
 
 
@@ -92,7 +92,7 @@ def train_fn(input_config, seed: int):
   input_config = config_schema.completed(input_config, config_schema.INPUT)
   size, augment = input_config.image_size, input_config.augment
   if augment not in ('random_resized_crop', 'pad_crop', 'none'):
-    raise ValueError(f"input.augment={augment!r}: use 'random_resized_crop', 'pad_crop' or 'none'")
+    raise errors.UserInputError(f"input.augment={augment!r}: use 'random_resized_crop', 'pad_crop' or 'none'")
   base_seed = tf.constant([seed, 0], tf.int64)
 
   def preprocess(example):

@@ -68,7 +68,7 @@ def split_of(index: int) -> str:
 
 def _check_split(split: str) -> None:
   if split not in SPLITS:
-    raise ValueError(f'split {split!r}: text corpora have the splits {SPLITS}')
+    raise errors.UserInputError(f'split {split!r}: text corpora have the splits {SPLITS}')
 
 
 # R serialization (XDR format 'X\n', versions 2 and 3): the subset that data packages hold.
@@ -285,7 +285,7 @@ def _tfds_builder(name: str, split: str, data_dir: str | None, download: bool):
           f'\'austen_novels\' or \'tweets\' (classification).')
     builder.download_and_prepare()
   if split not in builder.info.splits:
-    raise ValueError(f'dataset {name!r} has no split {split!r}; available: '
+    raise errors.UserInputError(f'dataset {name!r} has no split {split!r}; available: '
                      f'{sorted(builder.info.splits)}')
   return builder
 
@@ -389,12 +389,12 @@ def labelled_texts(name: str, split: str, *, min_confidence: float = 0.0,
     return texts, None, labels, names
   task = name.split('/')[1].split(':')[0] if name.startswith('glue/') else None
   if task is not None and task not in GLUE_TEXT_FIELDS:
-    raise ValueError(f'GLUE task {task!r}: use one of {sorted(GLUE_TEXT_FIELDS)}')
+    raise errors.UserInputError(f'GLUE task {task!r}: use one of {sorted(GLUE_TEXT_FIELDS)}')
   fields = GLUE_TEXT_FIELDS[task] if task else ('text',)
   texts, labels, names = _tfds_examples(name, split, fields, data_dir, download)
   if labels is None or names is None:
-    raise ValueError(f'TFDS dataset {name!r} has no class label to classify')
+    raise errors.UserInputError(f'TFDS dataset {name!r} has no class label to classify')
   if (labels < 0).any():
-    raise ValueError(f'{name!r} split {split!r} has hidden labels (-1), as GLUE test splits do: '
+    raise errors.UserInputError(f'{name!r} split {split!r} has hidden labels (-1), as GLUE test splits do: '
                      f'evaluate on \'validation\'')
   return texts[0], texts[1] if len(texts) > 1 else None, labels, names

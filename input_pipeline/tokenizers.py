@@ -272,7 +272,7 @@ def build_tokenizer(tokenizer_config) -> Tokenizer:
     return Tokenizer.wordpiece(path, lowercase)
   if kind == 'clip_bpe':
     return Tokenizer.clip_bpe(path or wheel_files.wheel_file(*CLIP_BPE_WHEEL))
-  raise ValueError(f'tokenizer.kind={kind!r}: use \'sentencepiece\', \'wordpiece\' or '
+  raise errors.UserInputError(f'tokenizer.kind={kind!r}: use \'sentencepiece\', \'wordpiece\' or '
                    '\'clip_bpe\'')
 
 
