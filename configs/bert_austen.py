@@ -29,8 +29,8 @@ PHASE1_WORKDIR = '/tmp/bert_austen_seq32'
 
 def get_config(arg: str = 'default'):
   config = common_bert.pretraining('mini')
-  config.update(dict(total_steps=2200, log_every_steps=50, eval_every_steps=200,
-                     checkpoint_every_steps=500))
+  config.update(dict(total_steps=2200, log_every_steps=50, checkpoint_every_steps=500))
+  config.evals.task.every_steps = 200
   # Pre-LN: at this learning rate the published post-LN stack stayed at the unigram baseline.
   config.model.update(dict(width=128, depth=4, mlp_dim=512, num_heads=2, vocab_size=8000,
                            max_len=128, dropout=0.0, norm_first=True))
@@ -40,7 +40,7 @@ def get_config(arg: str = 'default'):
   config.optimizer.update(dict(lr=2e-3, weight_decay=0.01, warmup_steps=100, decay='linear',
                                b2=0.98))
   if arg == 'seq128':
-    config.update(dict(total_steps=800, eval_every_steps=200))
+    config.total_steps = 800
     config.input.update(dict(max_seq_len=128, max_predictions=20, batch_size=64,
                              eval_batch_size=128))
     config.init = ml_collections.ConfigDict({'bert': dict(kind='checkpoint',

@@ -39,7 +39,7 @@ def _classifier(task: str) -> ml_collections.ConfigDict:
   dataset, train_split, eval_split, num_classes, epochs, examples, max_seq_len = DATASETS[task]
   pretraining = bert_austen.get_config()
   config = common.base(task='text_classification', num_epochs=epochs, log_every_steps=50,
-                       eval_every_steps=0, checkpoint_every_steps=1000, label_smoothing=0.0)
+                       checkpoint_every_steps=1000, label_smoothing=0.0)
   config.model = pretraining.model
   config.model.update(dict(name='bert_classifier', num_classes=num_classes, dropout=0.1,
                            head_dropout=0.1))

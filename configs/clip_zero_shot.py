@@ -35,8 +35,8 @@ DATASETS = {
 def get_config(arg: str = 'flowers102'):
   if arg == 'smoke':  # The tiny CLIP of the smoke tests, randomly initialised: no weights.
     config = common_clip.smoke(common_clip.pretraining('B/16'))
-    config.evals = ml_collections.ConfigDict({'zero_shot': dict(
-        kind='zero_shot', dataset='digits', split='test', templates=config.input.templates)})
+    config.evals.zero_shot = dict(kind='zero_shot', dataset='digits', split='test',
+                                  templates=config.input.templates)
     return config
   if arg not in DATASETS:
     raise ValueError(f'unknown variant {arg!r}: {", ".join(DATASETS)}, smoke')
@@ -49,7 +49,8 @@ def get_config(arg: str = 'flowers102'):
   if arg == 'fashion_mnist':
     config.input.update(dict(channels=3, data_dir=''))
   data = dict(dataset=dataset, split=test_split)
-  config.evals = ml_collections.ConfigDict({
+  del config.evals['caption_retrieval']  # Class-labelled data: zero-shot, kNN and the probe.
+  config.evals.update({
       'zero_shot': dict(kind='zero_shot', templates=(prompt,), **data),
       'zero_shot_openai_80': dict(kind='zero_shot',
                                   templates=common_constants.OPENAI_IMAGENET_TEMPLATES, **data),

@@ -11,7 +11,6 @@ def base(**overrides) -> ml_collections.ConfigDict:
   config.num_epochs = 1.0
   config.label_smoothing = 0.0
   config.log_every_steps = 50
-  config.eval_every_steps = 0  # 0: only at the end.
   config.checkpoint_every_steps = 1000
   config.checkpoint_keep = 3
   # False: a non-finite loss or gradient stops the run; True: that step's update is skipped
@@ -22,7 +21,9 @@ def base(**overrides) -> ml_collections.ConfigDict:
   # profile tab, in the workdir); 0: none.
   config.profile_steps = 0
   config.mesh = ml_collections.ConfigDict({'data': -1, 'fsdp': 1, 'tensor': 1})
-  config.evals = ml_collections.ConfigDict()  # Representation evaluations: evaluators/runner.py
+  # Evaluations (evaluators/runner.py), each with its data and every_steps (0: at the end);
+  # 'task' is the task's own metrics on input.eval_split (test_accuracy, ...).
+  config.evals = ml_collections.ConfigDict({'task': dict(kind='task_metrics', every_steps=0)})
 
   config.model = ml_collections.ConfigDict(dict(
       name='vit', variant='B/16', num_classes=1000, pool='cls', dropout=0.0, drop_path=0.0,
@@ -46,7 +47,8 @@ def base(**overrides) -> ml_collections.ConfigDict:
 
 def imagenet(variant: str) -> ml_collections.ConfigDict:
   """ViT from scratch on ImageNet-1k at 224px, big_vision's i1k recipe without RandAug/mixup."""
-  config = base(num_epochs=90.0, eval_every_steps=5000, checkpoint_every_steps=5000)
+  config = base(num_epochs=90.0, checkpoint_every_steps=5000)
+  config.evals.task.every_steps = 5000
   config.model.variant = variant
   return config
 
@@ -90,8 +92,8 @@ def caption_retrieval_evals(split: str = 'val', dataset: str | None = None,
 
 def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A few steps of a 2-layer, 32-wide model of the same family on sklearn digits (8x8)."""
-  config.update(dict(total_steps=4, log_every_steps=2, eval_every_steps=0,
-                     checkpoint_every_steps=2))
+  config.update(dict(total_steps=4, log_every_steps=2, checkpoint_every_steps=2))
+  config.evals.task.every_steps = 0
   config.model.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, patch_size=4,
                            num_classes=10))
   config.input.update(dict(

@@ -35,7 +35,8 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
   """OpenAI's recipe: batch 32,768, 32 epochs, AdamW (b2 0.98, eps 1e-6), wd 0.2, 2k warmup,
   cosine; here on TFDS coco_captions (OpenAI's 400M pairs are not public)."""
   config = common.base(task='mlm_nsp', num_epochs=32.0, log_every_steps=50,
-                       eval_every_steps=1000, checkpoint_every_steps=1000)
+                       checkpoint_every_steps=1000)
+  config.evals.task.every_steps = 1000
   config.task = 'contrastive'
   config.contrastive_loss = 'softmax'
   config.model = openai_model(variant)
@@ -63,8 +64,8 @@ def siglip(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A few steps of 2-layer, 32-wide towers on captioned sklearn digits (8x8)."""
-  config.update(dict(total_steps=4, log_every_steps=2, eval_every_steps=0,
-                     checkpoint_every_steps=2))
+  config.evals.task.every_steps = 0
+  config.update(dict(total_steps=4, log_every_steps=2, checkpoint_every_steps=2))
   config.model.embed_dim = 16
   config.model.image.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, patch_size=4))
   config.model.text.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, vocab_size=1000,
@@ -76,5 +77,6 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       templates=('a photo of the number {label}.', 'a digit: {label}.'),
       tokenizer=common_bert.sentencepiece_tokenizer(1000, 'python_help')))
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))
-  config.evals = ml_collections.ConfigDict()  # Digits have classes, not captions.
+  # Digits have classes, not captions: the task's metrics only.
+  config.evals = ml_collections.ConfigDict({'task': config.evals.task})
   return config

@@ -46,8 +46,7 @@ def _dinov2(config: ml_collections.ConfigDict) -> None:
 
 
 def _transfer(steps: int, batch_size: int, lr: float) -> ml_collections.ConfigDict:
-  config = common.base(total_steps=steps, log_every_steps=50, eval_every_steps=0,
-                       checkpoint_every_steps=1000)
+  config = common.base(total_steps=steps, log_every_steps=50, checkpoint_every_steps=1000)
   config.input.update(dict(batch_size=batch_size, eval_batch_size=batch_size,
                            augment='random_resized_crop', flip=True, cache=False))
   config.optimizer.update(dict(name='sgd', lr=lr, momentum=0.9, weight_decay=0.0,
@@ -73,7 +72,7 @@ def get_config(arg: str = 'pets'):
                              flip=arg == 'fashion_mnist', eval_batch_size=250))
     _dinov2(config)  # After the dataset's input settings: its normalisation and channels.
     if arg == 'fashion_mnist':
-      config.evals = common.feature_evals('fashion_mnist')
+      config.evals.update(common.feature_evals('fashion_mnist'))
     return config
   if arg == 'smoke':
     config = common.smoke(_transfer(steps=4, batch_size=32, lr=0.01))

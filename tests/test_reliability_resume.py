@@ -245,9 +245,9 @@ with preemption.Notice() as notice:
 def _evaluating_config():
   """Evaluations at steps 6 (the task's, a kNN entry) and 8 (all, the last step); logs every 2
   steps, checkpoints every 4."""
-  config = _synthetic_config(total_steps=8, checkpoint_every_steps=4, log_every_steps=2,
-                             eval_every_steps=6)
-  config.evals = {'knn': dict(kind='knn', train_split='train', test_split='test', ks=(1, 3),
+  config = _synthetic_config(total_steps=8, checkpoint_every_steps=4, log_every_steps=2)
+  config.evals = {'task': dict(kind='task_metrics', every_steps=6),
+                  'knn': dict(kind='knn', train_split='train', test_split='test', ks=(1, 3),
                               every_steps=6)}
   return config
 
