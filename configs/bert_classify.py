@@ -52,6 +52,10 @@ def _classifier(task: str) -> ml_collections.ConfigDict:
       tokenizer=pretraining.input.tokenizer))
   config.init = ml_collections.ConfigDict({'bert': dict(kind='checkpoint',
                                                         path=AUSTEN_CHECKPOINT)})
+  if dataset == 'tweets':
+    # kNN (K = 1..21) and a linear probe on the pooled [CLS] features, at the end of training
+    # and in --mode=eval (the figures above: the train split is the gallery / probe data).
+    config.evals.update(common.feature_evals(dataset, train_split='train', test_split='test'))
   config.optimizer.update(dict(lr=1e-4, weight_decay=0.01, warmup_steps=0, warmup_fraction=0.1,
                                decay='linear', grad_clip_norm=1.0, b2=0.999, eps=1e-6))
   return config

@@ -9,8 +9,8 @@ from PIL import Image
 from big_uni import train
 from big_uni.evaluators import features as features_lib
 from big_uni.evaluators import knn, retrieval, runner
+from big_uni.evaluators.kinds import caption_retrieval
 from configs import clip_b16, common
-from input_pipeline import image_text
 
 WORDS = ('red', 'green', 'blue', 'dark', 'pale', 'bright')
 
@@ -45,7 +45,7 @@ def test_caption_retrieval_is_recall_over_every_caption(tmp_path):
   assert set(metrics) == {f'caption_retrieval/{direction}_recall_at_{k}' for k in (1, 5, 10)
                           for direction in ('image_to_text', 'text_to_image')}
   # The same recall from features computed in one call each, without the runner's batches.
-  pairs = image_text.eval_pairs(trainer.config.input, 'test')
+  pairs = caption_retrieval.eval_pairs(trainer.config.input, 'test', batch_size=8)
   assert len(pairs['image']) == 13 and len(pairs['text_ids']) == 25  # batches of 8: padded
   with trainer.context():
     images = trainer.task.image_features(params, pairs['image'])
