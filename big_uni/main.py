@@ -41,9 +41,12 @@ def main(argv):
     raise app.UsageError('--workdir is required for --mode=train and --mode=eval')
   try:
     # A misspelled key in the config file would otherwise run with the default it meant to
-    # replace; overrides of unknown keys are refused earlier, by the locked config (_parse_flags).
+    # replace; overrides of keys the schema does not declare are refused earlier, by the locked
+    # config (_parse_flags).
     config_schema.validate(config)
-    config_schema.complete(config)  # Every mode reads the schema's defaults from the config.
+    # Every mode reads the schema's defaults from the config; after the overrides, so that a
+    # default that follows another field follows its overridden value.
+    config_schema.complete(config)
     if _MODE.value == 'shapes':
       print(shapes.describe(config))
     elif _MODE.value == 'aot':
@@ -60,7 +63,10 @@ def main(argv):
 
 
 def _parse_flags(argv):
-  """absl's flag parsing; a bad --config.x override is one line naming the fix, no traceback."""
+  """absl's flag parsing; an override may set any field the schema declares; a bad --config.x
+  override is one line naming the fix, no traceback."""
+  config_flag = flags.FLAGS['config']
+  config_flag.parser = overrides.ConfigFileParser(config_flag.parser, argv)
   try:
     return flags.FLAGS(argv)
   except (AttributeError, KeyError, flags.Error) as e:  # ml_collections: unknown key, bad value

@@ -5,8 +5,11 @@ metrics.jsonl back (resume, notebooks)."""
 import json
 
 import jax
+import numpy as np
 from absl import logging
 from etils import epath
+
+from big_uni import paths
 
 
 def log(message: str):
@@ -39,3 +42,27 @@ def recorded_metrics(rows: list[tuple[str, dict]], step: int) -> dict[str, float
       recorded.update({k: float('nan') if v is None else v for k, v in row.items()
                        if k != 'step'})
   return recorded
+
+
+def save_window(workdir: epath.Path, step: int, step_metrics: list[dict]):
+  """Keeps the per-step metrics (fetched numpy scalars) of the steps since the last row, when a
+  preemption stops the run between two rows: the rerun from `step` averages them into its next
+  row (load_window), which then equals the uninterrupted run's, bit for bit. Written before the
+  checkpoint of `step`, as the rows are."""
+  if jax.process_index() != 0:
+    return
+  window = [{name: [value.dtype.name, value.item()] for name, value in metrics.items()}
+            for metrics in step_metrics]
+  directory = workdir / 'metrics_window'
+  directory.mkdir(exist_ok=True)
+  paths.write_whole(directory / f'{step}.json', json.dumps(window).encode())
+
+
+def load_window(workdir: epath.Path, step: int) -> list[dict]:
+  """The per-step metrics save_window kept at `step` (none when the run did not stop there
+  between rows), with their dtypes."""
+  path = workdir / 'metrics_window' / f'{step}.json'
+  if not path.exists():
+    return []
+  return [{name: np.dtype(dtype).type(value) for name, (dtype, value) in metrics.items()}
+          for metrics in json.loads(path.read_text())]

@@ -1,9 +1,58 @@
-"""Clear messages for bad `--config.x=y` overrides: unknown keys with their closest matches, and
-values that do not parse as the key's type (ml_collections raises a traceback or a bare error)."""
+"""`--config.x=y` overrides: of every field the schema declares, whether or not the config file
+sets it, with clear messages for bad ones: unknown keys with their closest matches, and values
+that do not parse as the key's type (ml_collections raises a traceback or a bare error)."""
 import difflib
 import re
 
+from absl import flags
 import ml_collections
+
+from big_uni import config_schema
+
+
+class ConfigFileParser(flags.ArgumentParser):
+  """Loads a config file with ml_collections' `file_parser`, then adds the fields that the
+  overrides in `argv` name, the file leaves out and the schema declares, with their defaults:
+  ml_collections overrides only fields the config has, and a file sets only what differs from
+  the schema."""
+
+  def __init__(self, file_parser: flags.ArgumentParser, argv: list[str]):
+    self._file_parser = file_parser
+    self._keys = _override_keys(argv)
+
+  def parse(self, argument):
+    config = self._file_parser.parse(argument)
+    if isinstance(config, ml_collections.ConfigDict):
+      declare(config, self._keys)
+    return config
+
+  def flag_type(self):
+    return self._file_parser.flag_type()
+
+
+def declare(config: ml_collections.ConfigDict, keys: list[str]) -> None:
+  """Adds each dotted key of `keys` that `config` lacks and the schema declares, with its
+  default (a None default as a placeholder of any type, which an override may set). Only these:
+  the other defaults are filled after the overrides apply, so that a default that follows
+  another field (eval_batch_size follows batch_size) follows its overridden value."""
+  declared = config_schema.complete(config.copy_and_resolve_references())
+  with config.unlocked():
+    for key in keys:
+      node, source = config, declared
+      for part in key.split('.'):
+        if not (isinstance(node, ml_collections.ConfigDict) and _is_section(source)
+                and part in source):
+          break
+        if part not in node:
+          default = source[part]
+          node[part] = (ml_collections.config_dict.placeholder(object) if default is None
+                        else default)
+          break
+        node, source = node[part], source[part]
+
+
+def _is_section(value) -> bool:
+  return isinstance(value, (dict, ml_collections.ConfigDict))
 
 
 def explain(argv: list[str], error: Exception, config_flag) -> str:
@@ -12,7 +61,12 @@ def explain(argv: list[str], error: Exception, config_flag) -> str:
   path = _config_path(argv)
   if path is None:
     return str(error)
-  config = config_flag.parser.parse(path)
+  refused = re.search(r'Error whilst parsing config file:.*\nValueError: ([^\n]*)\s*$', str(error),
+                      re.DOTALL)
+  if refused:  # get_config refused its argument (common.parse_arg): its message, not its trace.
+    return f'--config={path}: {refused[1]}'
+  # Completed: a misspelt key's close matches include the fields the file leaves out.
+  config = config_schema.complete(config_flag.parser.parse(path))
   for key in _override_keys(argv):
     if not _has_key(config, key):
       return _unknown_key(config, key, path)
@@ -26,7 +80,7 @@ def explain(argv: list[str], error: Exception, config_flag) -> str:
       return (f'--config.{key}={value}: config.{key} is a section of the config: set its fields '
               f'one by one, e.g. --config.{key}.{field}={example!r}')
     return (f'--config.{key}={value}: {why}. config.{key} is a {type(default).__name__} ({path} '
-            f'sets {default!r}): pass a value of that type, e.g. --config.{key}={default!r}')
+            f'has {default!r}): pass a value of that type, e.g. --config.{key}={default!r}')
   return str(error)
 
 

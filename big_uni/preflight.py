@@ -129,10 +129,12 @@ def data_problems(config, task) -> list[str]:
 
 
 def check(config, task) -> None:
-  """Raises one UserInputError listing every problem found, or returns."""
+  """Raises one UserInputError listing every problem found (one problem: one line), or returns."""
   config_schema.complete(config)
   problems = (batch_problems(config) + model_problems(task.model) + eval_problems(config, task)
               + data_problems(config, task))
+  if len(problems) == 1:
+    raise errors.UserInputError(f'found before training: {problems[0]}')
   if problems:
     listed = '\n'.join(f'  - {p}' for p in problems)
     raise errors.UserInputError(f'{len(problems)} problem(s) found before training:\n{listed}')

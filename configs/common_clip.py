@@ -1,4 +1,5 @@
-"""Shared pieces of the CLIP configs: OpenAI's tower shapes and the contrastive recipe."""
+"""The CLIP family's base: OpenAI's tower shapes and contrastive recipe, and its smoke version
+(configs/common.py has the core every family shares)."""
 import ml_collections
 
 from configs import common, common_bert
@@ -11,45 +12,37 @@ TOWERS = {'B/16': ('B/16', 'clip_b', 512), 'L/14': ('L/14', 'clip_l', 768)}
 def openai_model(variant: str) -> ml_collections.ConfigDict:
   image_variant, text_variant, embed_dim = TOWERS[variant]
   return ml_collections.ConfigDict(dict(
-      name='clip', embed_dim=embed_dim, text_pool='last', lock_image=False, lock_text=False,
+      name='clip', embed_dim=embed_dim,
       # None: the contrastive loss's own init (CLIP: scale log(1 / 0.07), no bias; SigLIP:
       # log 10 and -10; tasks/contrastive.py).
       logit_scale_init=ml_collections.config_dict.placeholder(float),
       logit_bias_init=ml_collections.config_dict.placeholder(float),
-      image=dict(variant=image_variant, pool='cls', patch_bias=False, pre_norm=True,
-                 activation='quick_gelu', layer_norm_eps=1e-5, dropout=0.0, drop_path=0.0,
-                 remat_policy='none', scan_layers=False, dtype='auto', attention_impl='auto'),
+      image=dict(variant=image_variant, patch_bias=False, pre_norm=True, activation='quick_gelu',
+                 layer_norm_eps=1e-5),
       text=dict(variant=text_variant, vocab_size=49408, max_len=77, type_vocab_size=0,
                 embed_norm=False, causal=True, norm_first=True, activation='quick_gelu',
-                layer_norm_eps=1e-5, dropout=0.0, remat_policy='none', scan_layers=False,
-                dtype='auto', attention_impl='auto')))
+                layer_norm_eps=1e-5)))
 
 
 def openai_bpe_tokenizer() -> ml_collections.ConfigDict:
   """OpenAI's byte-level BPE (49,408 ids; merges from open_clip's wheel, no download of weights)."""
-  return ml_collections.ConfigDict(dict(kind='clip_bpe', path='', lowercase=True,
-                                        train_corpus='', vocab_size=49408))
+  return ml_collections.ConfigDict(dict(kind='clip_bpe', lowercase=True, vocab_size=49408))
 
 
 def pretraining(variant: str) -> ml_collections.ConfigDict:
   """OpenAI's recipe: batch 32,768, 32 epochs, AdamW (b2 0.98, eps 1e-6), wd 0.2, 2k warmup,
   cosine; here on TFDS coco_captions (OpenAI's 400M pairs are not public)."""
-  config = common.base(task='mlm_nsp', num_epochs=32.0, log_every_steps=50,
-                       checkpoint_every_steps=1000)
+  config = common.core(task='contrastive', num_epochs=32.0)
   config.evals.task.every_steps = 1000
-  config.task = 'contrastive'
-  config.contrastive_loss = 'softmax'
   config.model = openai_model(variant)
   config.input = ml_collections.ConfigDict(dict(
-      kind='image_text', dataset='coco_captions', data_dir='', download=False,
-      train_split='train', eval_split='val', image_size=224, channels=3, batch_size=32768,
-      eval_batch_size=1024, augment='random_resized_crop', crop_scale=(0.9, 1.0),
-      crop_ratio=(3 / 4, 4 / 3), pad=0, flip=False, mean=(0.48145466, 0.4578275, 0.40821073),
-      std=(0.26862954, 0.26130258, 0.27577711), cache=False,
-      max_text_len=77, templates=(), class_names=(),
-      tokenizer=openai_bpe_tokenizer()))
-  config.optimizer.update(dict(lr=5e-4, weight_decay=0.2, b1=0.9, b2=0.98, eps=1e-6,
-                               warmup_steps=2000, decay='cosine', grad_clip_norm=1.0))
+      kind='image_text', dataset='coco_captions', train_split='train', eval_split='val',
+      image_size=224, channels=3, batch_size=32768, eval_batch_size=1024,
+      augment='random_resized_crop', crop_scale=(0.9, 1.0), pad=0,
+      mean=(0.48145466, 0.4578275, 0.40821073), std=(0.26862954, 0.26130258, 0.27577711),
+      max_text_len=77, tokenizer=openai_bpe_tokenizer()))
+  config.optimizer.update(dict(lr=5e-4, weight_decay=0.2, b2=0.98, eps=1e-6,
+                               warmup_steps=2000))
   # COCO 5k-style recall@1/5/10 both ways, at the end of training and in --mode=eval.
   config.evals.update(common.caption_retrieval_evals(config.input.eval_split))
   return config
@@ -74,8 +67,8 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       dataset='digits', train_split='train', eval_split='test', image_size=8, channels=1,
       batch_size=16, eval_batch_size=64, augment='pad_crop', pad=1, flip=False, mean=(0.5,),
       std=(0.5,), cache=True, max_text_len=24,
-      templates=('a photo of the number {label}.', 'a digit: {label}.'),
-      tokenizer=common_bert.sentencepiece_tokenizer(1000, 'python_help')))
+      templates=('a photo of the number {label}.', 'a digit: {label}.')))
+  config.input.tokenizer = common_bert.sentencepiece_tokenizer(1000, 'python_help')
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))
   # Digits have classes, not captions: the task's metrics only.
   config.evals = ml_collections.ConfigDict({'task': config.evals.task})

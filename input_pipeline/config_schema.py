@@ -77,6 +77,9 @@ INPUT = Choice('kind', 'image', 'input kind', {
     'image_text': dict(
         kind='image_text', **_DATA, **_IMAGE, max_text_len=REQUIRED, templates=(),
         class_names=(), eval_template=None, tokenizer=TOKENIZER),
+    # prepared_dir: the output of `python -m input_pipeline.prepare_text` (a TFDS corpus such as
+    # Wikipedia must be prepared once by hand; austen and text_files: are prepared into
+    # cache_dir on first use, ~/.cache/big_uni/text if empty).
     'bert_pretraining': dict(
         kind='bert_pretraining', **_DATA, prepared_dir='', cache_dir='', max_seq_len=128,
         max_predictions=20, mask_prob=0.15, random_next_prob=0.5, whole_word_mask=False,

@@ -7,10 +7,12 @@ import subprocess
 import sys
 import textwrap
 
+from absl import flags
 import ml_collections
+from ml_collections import config_flags
 import pytest
 
-from big_uni import config_schema, errors, models, pretrained, train
+from big_uni import config_schema, errors, models, overrides, pretrained, train
 from big_uni.evaluators import registry
 import input_pipeline
 from tests.test_configs import CONFIG_NAMES
@@ -19,10 +21,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _variants(name: str) -> dict:
-  """{variant: config} of the default and of every word of the module's docstring that
-  get_config accepts as a variant (and smoke, which every config offers)."""
+  """{variant: config} of the default and of every word or comma-joined `key=value` items of the
+  module's docstring that get_config accepts as a variant (and smoke, which every config offers)."""
   module = importlib.import_module(f'configs.{name}')
-  words = set(re.findall(r'[A-Za-z_]\w*', module.__doc__ or '')) | {'smoke'}
+  item = r'[A-Za-z_]\w*(?:=\w+)?'
+  words = set(re.findall(rf'{item}(?:,{item})*', module.__doc__ or '')) | {'smoke'}
   found = {'(default)': module.get_config()}
   for word in sorted(words):
     try:
@@ -34,10 +37,12 @@ def _variants(name: str) -> dict:
 
 
 def test_variants_are_read_from_the_docstrings():
-  assert {'imagenet', 'smoke', 'mnist5k'} <= set(_variants('vit_b16'))
-  assert {'tweets_minilm', 'novels_scratch', 'mrpc'} <= set(_variants('bert_classify'))
-  assert {'lit', 'lit_minilm', 'templates7'} <= set(_variants('clip_fashion_mnist'))
-  assert {'seq128'} <= set(_variants('bert_austen'))
+  assert {'data=imagenet', 'smoke', 'data=mnist5k'} <= set(_variants('vit_b16'))
+  assert {'task=tweets,init=minilm', 'novels,init=scratch', 'task=mrpc'} <= set(
+      _variants('bert_classify'))
+  assert {'image=dinov2', 'image=dinov2,text=minilm', 'templates=7'} <= set(
+      _variants('clip_fashion_mnist'))
+  assert {'phase=2'} <= set(_variants('bert_austen'))
 
 
 @pytest.mark.parametrize('name', CONFIG_NAMES)
@@ -173,7 +178,7 @@ def test_cli_refuses_a_misspelled_kind_in_an_override(tmp_path):
 def test_complete_fills_every_default_once_and_keeps_what_the_config_sets():
   config = importlib.import_module('configs.vit_mnist5k').get_config()
   config.model.dropout = 0.2
-  del config.model['attention_impl']
+  assert 'attention_impl' not in config.model  # The file leaves the schema's defaults out.
   before = config.to_dict()
   assert config_schema.complete(config) is config
   assert config_schema.problems(config) == []
@@ -241,3 +246,48 @@ def test_no_default_is_repeated_in_the_code(path):
   with open(os.path.join(ROOT, path)) as f:
     source = f.read()
   assert not re.findall(r'\b\w*config\w*(?:\.\w+)*\.get\(', source)
+
+
+def _parsed(*argv):
+  """The config main.py's flags make of `argv`: the file, then the overrides, then the rest of
+  the schema's defaults."""
+  argv = ['main', *argv]
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', flag_values=values, sys_argv=argv)
+  values['config'].parser = overrides.ConfigFileParser(values['config'].parser, argv)
+  values(argv)
+  return config_schema.complete(values.config)
+
+
+def test_an_override_sets_a_field_the_file_leaves_to_the_schema():
+  """The files set no head_dropout or attention_dropout (they follow dropout), no
+  num_train_examples, on_corrupt_image or width (None: the variant's), and bert_base.py no
+  eval_batch_size (it follows batch_size, overridden or not)."""
+  config = _parsed('--config=configs/bert_classify.py:smoke', '--config.model.head_dropout=0.3',
+                   '--config.input.num_train_examples=100', '--config.model.attention_dropout=0.2')
+  assert (config.model.head_dropout, config.model.attention_dropout) == (0.3, 0.2)
+  assert config.model.dropout == 0.1 and config.input.num_train_examples == 100
+  config = _parsed('--config=configs/vit_mnist5k.py', '--config.input.on_corrupt_image=skip',
+                   '--config.input.batch_size=64', '--config.model.width=32')
+  assert config.input.on_corrupt_image == 'skip' and config.model.width == 32
+  assert config_schema.problems(config) == []
+  config = _parsed('--config=configs/bert_base.py', '--config.input.batch_size=8')
+  assert config.input.eval_batch_size == 8  # Still following batch_size: filled afterwards.
+
+
+def test_cli_override_of_a_field_the_file_leaves_out_is_used():
+  """vit_b16.py sets no width, mlp_dim or num_heads (B/16's); the run builds the smaller model."""
+  out = subprocess.run([sys.executable, '-m', 'big_uni.main', '--config=configs/vit_b16.py',
+                        '--mode=shapes', '--config.model.width=64', '--config.model.mlp_dim=128',
+                        '--config.model.num_heads=2', '--config.model.drop_path=0.1'],
+                       capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, 'PYTHONPATH': ROOT})
+  assert out.returncode == 0, out.stderr
+  assert out.stdout.strip().splitlines()[-1] == 'total_params=528680'
+
+
+def test_cli_refuses_an_override_the_schema_does_not_declare(tmp_path):
+  """Named with its close matches, fields the file leaves to the schema included."""
+  line = _one_line_error(_cli(tmp_path, '', '--config.input.on_corupt_image=skip'))
+  assert line.startswith('error: unknown config key --config.input.on_corupt_image'), line
+  assert line.endswith('did you mean --config.input.on_corrupt_image?'), line

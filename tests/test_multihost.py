@@ -100,8 +100,8 @@ def test_two_processes_equal_one_and_checkpoints_cross_process_counts(tmp_path):
   # A second phase initialised from that big_uni checkpoint, on FSDP x tensor across processes.
   phase2 = dict(SMOKE_PHASE2, **{'init.bert.path': str(one)})
   for name, processes in (('phase2_one', 1), ('phase2_two', 2)):
-    (_, err), *_ = _train(tmp_path / name, processes, FSDP4_TP2, 2, 'configs/bert_austen.py:seq128',
-                          **phase2)
+    (_, err), *_ = _train(tmp_path / name, processes, FSDP4_TP2, 2,
+                          'configs/bert_austen.py:phase=2', **phase2)
     assert 'init bert (checkpoint): 0 params left initialised' in err
   _assert_same_train_metrics(tmp_path / 'phase2_one', tmp_path / 'phase2_two', 1e-6)
 
@@ -110,7 +110,7 @@ def test_two_processes_equal_one_and_checkpoints_cross_process_counts(tmp_path):
 def test_fine_tuning_from_minilm_on_two_processes_equals_one(tmp_path):
   for name, processes in (('one', 1), ('two', 2)):
     (_, err), *_ = _train(tmp_path / name, processes, FSDP8, 2,
-                          'configs/bert_classify.py:tweets_minilm', **MINILM)
+                          'configs/bert_classify.py:task=tweets,init=minilm', **MINILM)
     # All of MiniLM loads; the classification head is new.
     assert 'init bert (hf_bert): 2 params left initialised: head/bias, head/kernel' in err
   _assert_same_train_metrics(tmp_path / 'one', tmp_path / 'two', 1e-6)
