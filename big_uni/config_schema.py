@@ -73,25 +73,27 @@ OPTIMIZER = dict(
     frozen=())  # Regexes of params that are not updated (a locked tower).
 
 
-def _input_dataset(root, section):
-  return root.input.dataset
+_EVAL_DATA = Derived(lambda root, section: root.input.dataset, 'input.dataset')
+_EVAL_SPLIT = Derived(lambda root, section: root.input.eval_split, 'input.eval_split')
+# Every evaluation reads its own data at its own batch size (the trainer's for eval unless set).
+_EVAL_BATCH = Derived(lambda root, section: root.input.eval_batch_size, 'input.eval_batch_size')
 
 
-_EVAL_DATA = Derived(_input_dataset, 'input.dataset')
-# Representation evaluations (evaluators/runner.py), every_steps 0: at the end of training.
+def _evaluation(kind: str, **fields) -> dict:
+  """An evaluation entry (evaluators/kinds/): every_steps 0 runs it only at the end of
+  training; its data is `dataset` (input.dataset unless set) at `batch_size`."""
+  return dict(kind=kind, every_steps=0, dataset=_EVAL_DATA, batch_size=_EVAL_BATCH, **fields)
+
+
 EVALS = Choice('kind', REQUIRED, 'evaluation kind', {
-    'knn': dict(kind='knn', every_steps=0, dataset=_EVAL_DATA, train_split=REQUIRED,
-                test_split=REQUIRED, ks=(1, 3, 5, 7, 11, 21)),
-    'linear_probe': dict(kind='linear_probe', every_steps=0, dataset=_EVAL_DATA,
-                         train_split=REQUIRED, test_split=REQUIRED),
-    'zero_shot': dict(kind='zero_shot', every_steps=0, dataset=_EVAL_DATA, split=REQUIRED,
-                      templates=REQUIRED, class_names=()),
-    'retrieval': dict(kind='retrieval', every_steps=0, dataset=_EVAL_DATA, split=REQUIRED,
-                      templates=REQUIRED, class_names=()),
-    'caption_retrieval': dict(
-        kind='caption_retrieval', every_steps=0, dataset=_EVAL_DATA,
-        split=Derived(lambda root, section: root.input.eval_split, 'input.eval_split'),
-        ks=(1, 5, 10)),
+    # The task's own metrics (its eval_sums), named <split>_<metric> as the trainer always has.
+    'task_metrics': _evaluation('task_metrics', split=_EVAL_SPLIT),
+    'knn': _evaluation('knn', train_split=REQUIRED, test_split=REQUIRED,
+                       ks=(1, 3, 5, 7, 11, 21)),
+    'linear_probe': _evaluation('linear_probe', train_split=REQUIRED, test_split=REQUIRED),
+    'zero_shot': _evaluation('zero_shot', split=REQUIRED, templates=REQUIRED, class_names=()),
+    'retrieval': _evaluation('retrieval', split=REQUIRED, templates=REQUIRED, class_names=()),
+    'caption_retrieval': _evaluation('caption_retrieval', split=_EVAL_SPLIT, ks=(1, 5, 10)),
 })
 
 # How each init kind resizes position embeddings to another patch grid unless its entry's
@@ -127,7 +129,6 @@ CONFIG = dict(
     seed=REQUIRED, task=REQUIRED,
     total_steps=0,  # 0: from num_epochs and the train split's size.
     num_epochs=REQUIRED, label_smoothing=0.0, log_every_steps=REQUIRED,
-    eval_every_steps=REQUIRED,  # 0: only at the end.
     checkpoint_every_steps=REQUIRED, checkpoint_keep=3,
     # False: a non-finite loss or gradient stops the run; True: that step is skipped.
     skip_nonfinite_steps=False,

@@ -8,8 +8,7 @@ read ImageNet to start).
 import difflib
 
 from big_uni import config_schema, errors
-
-NEEDS_TEXT = ('zero_shot', 'retrieval', 'caption_retrieval')
+from big_uni.evaluators import registry
 
 
 def _close(name: str, known) -> str:
@@ -21,7 +20,7 @@ def _close(name: str, known) -> str:
 
 def eval_problems(config, task) -> list[str]:
   """Each `config.evals` entry: a known kind, known fields, the required ones set, and a task
-  with the features it reads."""
+  that declares the features it reads (Task.feature_kinds)."""
   problems = []
   fields = config_schema.EVALS.sections
   for name, entry in (config.evals or {}).items():
@@ -39,10 +38,9 @@ def eval_problems(config, task) -> list[str]:
     for field in required:
       if field not in entry:
         problems.append(f'{where} ({kind}) needs {field}')
-    if not hasattr(task, 'image_features'):
-      problems.append(f'{where}: the {config.task} task has no image features to evaluate')
-    elif kind in NEEDS_TEXT and not hasattr(task, 'text_features'):
-      problems.append(f'{where}: {kind} needs a text tower; the {config.task} task has none')
+    feature_problem = registry.get(kind).feature_problem(task, config.task)
+    if feature_problem:
+      problems.append(f'{where}: {feature_problem}')
   return problems
 
 
@@ -84,34 +82,36 @@ def batch_problems(config) -> list[str]:
   return problems
 
 
-def _splits(config) -> list[tuple[str, str, str]]:
-  """(what, dataset, split) of every split the run reads."""
-  splits = [('input.train_split', config.input.dataset, config.input.train_split),
-            ('input.eval_split', config.input.dataset, config.input.eval_split)]
+def _splits(config, task) -> list[tuple[str, object, str]]:
+  """(what, input section, split) of every split the run reads: each evaluation's through the
+  input its kind reads."""
+  splits = [('input.train_split', config.input, config.input.train_split),
+            ('input.eval_split', config.input, config.input.eval_split)]
   for name, entry in (config.evals or {}).items():
-    if 'dataset' not in entry:  # An unknown kind (eval_problems names it): nothing filled in.
+    kind = entry['kind'] if 'kind' in entry else None
+    if kind not in config_schema.EVALS.sections:
+      continue  # eval_problems names it, as it names a task without the features read.
+    evaluator = registry.get(kind)
+    if evaluator.feature_problem(task, config.task):
       continue
-    dataset = entry.dataset
+    input_config = evaluator.input_config(config, task, entry)
     for field in ('split', 'train_split', 'test_split'):
       if field in entry:
-        splits.append((f'config.evals.{name}.{field}', dataset, entry[field]))
+        splits.append((f'config.evals.{name}.{field}', input_config, entry[field]))
   return splits
 
 
-def data_problems(config) -> list[str]:
+def data_problems(config, task) -> list[str]:
   """Every split is there and non-empty; a classifier has a class for each of the data's."""
   if config.input.dataset == 'synthetic':
     return []
   import input_pipeline  # pylint: disable=g-import-not-at-top
   problems, seen, causes = [], set(), set()
-  for what, dataset, split in _splits(config):
-    if (dataset, split) in seen:
+  for what, input_config, split in _splits(config, task):
+    dataset = input_config.dataset
+    if (input_config.kind, dataset, split) in seen:
       continue
-    seen.add((dataset, split))
-    input_config = config.input.copy_and_resolve_references()
-    input_config.dataset = dataset
-    if what.startswith('config.evals'):
-      input_config.kind = 'image'  # Evaluators read images through the image pipeline.
+    seen.add((input_config.kind, dataset, split))
     try:
       count = input_pipeline.num_examples(input_config, split)
     except errors.UserInputError as e:
@@ -146,7 +146,7 @@ def check(config, task) -> None:
   """Raises one UserInputError listing every problem found (one problem: one line), or returns."""
   config_schema.complete(config)
   problems = (batch_problems(config) + model_problems(task.model) + eval_problems(config, task)
-              + data_problems(config) + tokenizer_problems(config, task))
+              + data_problems(config, task) + tokenizer_problems(config, task))
   if len(problems) == 1:
     raise errors.UserInputError(f'found before training: {problems[0]}')
   if problems:

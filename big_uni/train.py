@@ -41,6 +41,8 @@ class Trainer:
     self.mesh = sharding.make_mesh(config.mesh, devices)
     for name in ('batch_size', 'eval_batch_size'):
       sharding.check_batch_size(config.input[name], self.mesh, f'input.{name}')
+    for name, entry in config.evals.items():
+      sharding.check_batch_size(entry.batch_size, self.mesh, f'evals.{name}.batch_size')
     self.rules = sharding.logical_rules(config)
     self.total_steps = total_steps or resolve_total_steps(config)
     self.tx, self.schedule = optim.build_optimizer(config.optimizer, self.total_steps)
@@ -64,7 +66,8 @@ class Trainer:
     self.train_step = jax.jit(self._train_step, donate_argnums=0,
                               in_shardings=(self.state_shardings, batch_sharding),
                               out_shardings=(self.state_shardings, None))
-    # Sums stay on the devices, added batch by batch; the host reads them once per evaluation.
+    # The task's metrics (evaluators/kinds/task_metrics.py): sums stay on the devices, added
+    # batch by batch; the host reads them once per evaluation.
     self.eval_step = jax.jit(
         lambda totals, params, batch: _add_sums(totals, self.task.eval_sums(params, batch)),
         in_shardings=(None, self.state_shardings.params, batch_sharding),
@@ -97,28 +100,6 @@ class Trainer:
     if self.config.skip_nonfinite_steps:
       params, opt_state, metrics = _skip_if_nonfinite(state, params, opt_state, metrics)
     return TrainState(state.step + 1, params, opt_state), metrics
-
-  def evaluate(self, params, split: str) -> dict[str, float]:
-    """One pass over `split`; returns {'<split>_<metric>': sum / count, ...}."""
-    batches = data.get_iterator(self.config, split, train=False, task=self.task,
-                                process_index=jax.process_index(),
-                                process_count=jax.process_count())
-    totals = None
-    with self.context():
-      for local_batch in batches:
-        batch = sharding.global_batch(local_batch, self.mesh)
-        if totals is None:
-          totals = jax.tree.map(lambda x: np.zeros(x.shape, np.float32),
-                                jax.eval_shape(self.task.eval_sums, params, batch))
-        totals = self.eval_step(totals, params, batch)
-    totals = jax.tree.map(float, jax.device_get(totals or {}))
-    if not totals or not max(count for _, count in totals.values()):
-      raise errors.UserInputError(
-          f'evaluation split {split!r} of {self.config.input.dataset!r} is empty: set '
-          'input.eval_split to a split with examples')
-    means = {name: total / max(count, 1.0) for name, (total, count) in totals.items()}
-    return {f'{split}_{name}': value for name, value in self.task.summarize_eval(means).items()}
-
 
 def mesh_shardings(boxed_tree, mesh, rules):
   """NamedShardings of a tree of boxed (logically named) params and optimizer state; unboxed
@@ -295,7 +276,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
         if is_last:
           checkpointer.wait()  # On disk before the last evaluation: it can fail, not training.
         eval_metrics.update(_evaluate(trainer, state.params, step,
-                                      _due_evaluations(trainer, step), writer))
+                                      runner.due(trainer, step), writer))
   finally:
     # Also on an error: the saves in flight complete, the rows written so far are kept.
     checkpointer.close()
@@ -305,20 +286,6 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   return eval_metrics
 
 
-_TASK_EVALUATION = 'task'  # The task's own evaluation on config.input.eval_split.
-
-
-def _due_evaluations(trainer, step: int) -> list[str]:
-  """The evaluations due at `step`: the task's own on config.input.eval_split ('task', every
-  eval_every_steps and at the last step), then config.evals' entries (runner.due)."""
-  config = trainer.config
-  due = []
-  if step == trainer.total_steps or (config.eval_every_steps
-                                     and step % config.eval_every_steps == 0):
-    due.append(_TASK_EVALUATION)
-  return due + runner.due(trainer, step)
-
-
 def _recorded_evaluations(trainer, step: int,
                           recorded: dict[str, float]) -> tuple[dict[str, float], list[str]]:
   """(the metrics of the evaluations due at `step` that `recorded`, metrics.jsonl's rows of that
@@ -326,8 +293,7 @@ def _recorded_evaluations(trainer, step: int,
   process must run the same evaluations."""
   if not step:
     return {}, []
-  prefixes = {name: f'{trainer.config.input.eval_split}_' if name == _TASK_EVALUATION
-              else f'{name}/' for name in _due_evaluations(trainer, step)}
+  prefixes = runner.prefixes(trainer.config, runner.due(trainer, step))
   present = {k: v for k, v in recorded.items() if k.startswith(tuple(prefixes.values()))}
   lacking = np.array([not any(k.startswith(p) for k in present) for p in prefixes.values()])
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
@@ -336,18 +302,12 @@ def _recorded_evaluations(trainer, step: int,
 
 
 def _evaluate(trainer, params, step: int, names: list[str], writer) -> dict[str, float]:
-  """Runs the evaluations `names` (see _due_evaluations), writes and prints their metrics."""
-  metrics = {}
-  if _TASK_EVALUATION in names:
-    metrics = trainer.evaluate(params, trainer.config.input.eval_split)
-    writer.write_scalars(step, metrics)
-    metrics_log.log(f'step {step} | ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()))
-  entries = [name for name in names if name != _TASK_EVALUATION]
-  if entries:
-    evaluations = runner.run(trainer, params, names=entries)
-    writer.write_scalars(step, evaluations)
-    metrics_log.log(f'step {step} |\n{runner.format_results(evaluations)}')
-    metrics.update(evaluations)
+  """Runs the `config.evals` entries `names` (runner.due), writes and prints their metrics."""
+  metrics = runner.run(trainer, params, names=names)
+  if not metrics:
+    return metrics
+  writer.write_scalars(step, metrics)
+  metrics_log.log(f'step {step} | {runner.format_results(metrics)}')
   non_finite = sorted(k for k, v in metrics.items() if not math.isfinite(v))
   if non_finite:
     metrics_log.log(f'step {step}: non-finite evaluation metrics {non_finite} (written to '
@@ -356,15 +316,12 @@ def _evaluate(trainer, params, step: int, names: list[str], writer) -> dict[str,
 
 
 def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
-  """`--mode=eval`: the latest checkpoint in `workdir` on `config.input.eval_split`; without one,
-  the pretrained weights `config.init` names, as they load (e.g. DINOv2 features for kNN)."""
+  """`--mode=eval`: every `config.evals` entry on the latest checkpoint in `workdir`; without
+  one, the pretrained weights `config.init` names, as they load (e.g. DINOv2 features for kNN)."""
   trainer, step, params = restore_or_init(config, workdir)
-  metrics = trainer.evaluate(params, config.input.eval_split)
-  metrics_log.log(f'step {step} | ' + ', '.join(f'{k}={v:.4f}' for k, v in metrics.items()))
-  evaluations = runner.run(trainer, params)
-  if evaluations:
-    metrics_log.log(runner.format_results(evaluations))
-  return {**metrics, **evaluations}
+  metrics = runner.run(trainer, params)
+  metrics_log.log(f'step {step} | {runner.format_results(metrics)}')
+  return metrics
 
 
 def restore_or_init(config, workdir: str):

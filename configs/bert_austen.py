@@ -33,8 +33,8 @@ PHASE1_WORKDIR = '/tmp/bert_austen_seq32'
 def get_config(arg: str = ''):
   arg = common.parse_arg(arg, phase=(1, 2), smoke=False)
   config = common_bert.pretraining('mini')
-  config.update(dict(total_steps=2200, log_every_steps=50, eval_every_steps=200,
-                     checkpoint_every_steps=500))
+  config.update(dict(total_steps=2200, log_every_steps=50, checkpoint_every_steps=500))
+  config.evals.task.every_steps = 200
   # Pre-LN: at this learning rate the published post-LN stack stayed at the unigram baseline.
   config.model.update(dict(width=128, depth=4, mlp_dim=512, num_heads=2, vocab_size=8000,
                            max_len=128, dropout=0.0, norm_first=True))

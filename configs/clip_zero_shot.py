@@ -39,8 +39,8 @@ def get_config(arg: str = ''):
   arg = common.parse_arg(arg, data=tuple(DATASETS), smoke=False)
   if arg.smoke:  # The tiny CLIP of the smoke tests, randomly initialised: no weights.
     config = common_clip.smoke(common_clip.pretraining('B/16'))
-    config.evals = ml_collections.ConfigDict({'zero_shot': dict(
-        kind='zero_shot', dataset='digits', split='test', templates=config.input.templates)})
+    config.evals.zero_shot = dict(kind='zero_shot', dataset='digits', split='test',
+                                  templates=config.input.templates)
     return config
   dataset, train_split, test_split, prompt = DATASETS[arg.data]
   config = common_clip.pretraining('B/16')
@@ -51,7 +51,8 @@ def get_config(arg: str = ''):
   if arg.data == 'fashion_mnist':
     config.input.channels = 3
   data = dict(dataset=dataset, split=test_split)
-  config.evals = ml_collections.ConfigDict({
+  del config.evals['caption_retrieval']  # Class-labelled data: zero-shot, kNN and the probe.
+  config.evals.update({
       'zero_shot': dict(kind='zero_shot', templates=(prompt,), **data),
       'zero_shot_openai_80': dict(kind='zero_shot',
                                   templates=common_constants.OPENAI_IMAGENET_TEMPLATES, **data),

@@ -75,9 +75,11 @@ def core(**overrides) -> ml_collections.ConfigDict:
   data parallelism over every device, AdamW with gradients clipped at norm 1. `overrides`
   replaces top-level fields."""
   config = ml_collections.ConfigDict(dict(
-      seed=0, num_epochs=1.0, log_every_steps=50, eval_every_steps=0,
-      checkpoint_every_steps=1000, mesh=dict(data=-1),
-      optimizer=dict(name='adamw', grad_clip_norm=1.0)))
+      seed=0, num_epochs=1.0, log_every_steps=50, checkpoint_every_steps=1000,
+      mesh=dict(data=-1), optimizer=dict(name='adamw', grad_clip_norm=1.0),
+      # Evaluations (evaluators/runner.py, one entry each; every_steps 0: at the end): 'task' is
+      # the task's own metrics on input.eval_split (test_accuracy, ...).
+      evals=dict(task=dict(kind='task_metrics'))))
   config.update(overrides)
   return config
 
@@ -98,7 +100,8 @@ def base(**overrides) -> ml_collections.ConfigDict:
 
 def imagenet(variant: str) -> ml_collections.ConfigDict:
   """ViT from scratch on ImageNet-1k at 224px, big_vision's i1k recipe without RandAug/mixup."""
-  config = base(num_epochs=90.0, eval_every_steps=5000, checkpoint_every_steps=5000)
+  config = base(num_epochs=90.0, checkpoint_every_steps=5000)
+  config.evals.task.every_steps = 5000
   config.model.variant = variant
   return config
 
@@ -141,8 +144,8 @@ def caption_retrieval_evals(split: str = 'val', dataset: str | None = None,
 
 def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A few steps of a 2-layer, 32-wide model of the same family on sklearn digits (8x8)."""
-  config.update(dict(total_steps=4, log_every_steps=2, eval_every_steps=0,
-                     checkpoint_every_steps=2))
+  config.update(dict(total_steps=4, log_every_steps=2, checkpoint_every_steps=2))
+  config.evals.task.every_steps = 0
   config.model.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, patch_size=4,
                            num_classes=10))
   config.input.update(dict(

@@ -28,7 +28,8 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
   10k warmup, linear decay, weight decay 0.01 (the paper's 10% at 512 is a second run with
   --config.input.max_seq_len=512 --config.input.max_predictions=80 and init from the first)."""
   config = common.core(task='mlm_nsp', total_steps=1_000_000, log_every_steps=100,
-                       eval_every_steps=10_000, checkpoint_every_steps=10_000)
+                       checkpoint_every_steps=10_000)
+  config.evals.task.every_steps = 10_000
   config.model = model(variant, 30522)
   config.input = ml_collections.ConfigDict(dict(
       kind='bert_pretraining', dataset='wikipedia/20230601.en', train_split='train',
@@ -45,8 +46,8 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
 def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A few steps of a 2-layer, 32-wide model of the same family on Python's help topics (they
   ship with Python, so smoke runs and tests need no data package), with a small vocabulary."""
-  config.update(dict(total_steps=4, log_every_steps=2, eval_every_steps=0,
-                     checkpoint_every_steps=2))
+  config.evals.task.every_steps = 0
+  config.update(dict(total_steps=4, log_every_steps=2, checkpoint_every_steps=2))
   config.model.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, vocab_size=1000,
                            max_len=64))
   config.input.update(dict(dataset='python_help', max_seq_len=32, max_predictions=5,

@@ -32,7 +32,8 @@ def openai_bpe_tokenizer() -> ml_collections.ConfigDict:
 def pretraining(variant: str) -> ml_collections.ConfigDict:
   """OpenAI's recipe: batch 32,768, 32 epochs, AdamW (b2 0.98, eps 1e-6), wd 0.2, 2k warmup,
   cosine; here on TFDS coco_captions (OpenAI's 400M pairs are not public)."""
-  config = common.core(task='contrastive', num_epochs=32.0, eval_every_steps=1000)
+  config = common.core(task='contrastive', num_epochs=32.0)
+  config.evals.task.every_steps = 1000
   config.model = openai_model(variant)
   config.input = ml_collections.ConfigDict(dict(
       kind='image_text', dataset='coco_captions', train_split='train', eval_split='val',
@@ -43,7 +44,7 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
   config.optimizer.update(dict(lr=5e-4, weight_decay=0.2, b2=0.98, eps=1e-6,
                                warmup_steps=2000))
   # COCO 5k-style recall@1/5/10 both ways, at the end of training and in --mode=eval.
-  config.evals = common.caption_retrieval_evals(config.input.eval_split)
+  config.evals.update(common.caption_retrieval_evals(config.input.eval_split))
   return config
 
 
@@ -56,8 +57,8 @@ def siglip(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A few steps of 2-layer, 32-wide towers on captioned sklearn digits (8x8)."""
-  config.update(dict(total_steps=4, log_every_steps=2, eval_every_steps=0,
-                     checkpoint_every_steps=2))
+  config.evals.task.every_steps = 0
+  config.update(dict(total_steps=4, log_every_steps=2, checkpoint_every_steps=2))
   config.model.embed_dim = 16
   config.model.image.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, patch_size=4))
   config.model.text.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, vocab_size=1000,
@@ -69,5 +70,6 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       templates=('a photo of the number {label}.', 'a digit: {label}.')))
   config.input.tokenizer = common_bert.sentencepiece_tokenizer(1000, 'python_help')
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))
-  config.evals = ml_collections.ConfigDict()  # Digits have classes, not captions.
+  # Digits have classes, not captions: the task's metrics only.
+  config.evals = ml_collections.ConfigDict({'task': config.evals.task})
   return config

@@ -70,7 +70,7 @@ def get_config(arg: str = ''):
                              eval_batch_size=250))
     _dinov2(config)  # After the dataset's input settings: its normalisation and channels.
     if fashion:
-      config.evals = common.feature_evals('fashion_mnist')
+      config.evals.update(common.feature_evals('fashion_mnist'))
   if arg.smoke:
     config = common.smoke(config)
     config.init = ml_collections.ConfigDict()

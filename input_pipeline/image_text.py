@@ -35,7 +35,7 @@ READABLE_NAMES = {
 }
 
 
-def _source(input_config):
+def source_of(input_config):
   """(the source of input.dataset, whether its examples have their own captions)."""
   input_config = config_schema.completed(input_config, config_schema.INPUT)
   dataset, templates = input_config.dataset, tuple(input_config.templates)
@@ -65,7 +65,7 @@ def _class_names(input_config, source) -> list[str]:
   return list(override)
 
 
-def _caption_table(input_config, source, tokenizer) -> tuple[np.ndarray, np.ndarray]:
+def caption_table(input_config, source, tokenizer) -> tuple[np.ndarray, np.ndarray]:
   """Every template filled with every class name: (ids int32 [classes, templates, L], mask)."""
   templates = list(input_config.templates)
   captions = templates_lib.fill(templates, _class_names(input_config, source))
@@ -103,7 +103,7 @@ def _template_finish(table, *, train: bool, seed: int, eval_template: int | None
   return finish
 
 
-def _split_captions(captions: np.ndarray) -> list[list[str]]:
+def split_captions(captions: np.ndarray) -> list[list[str]]:
   """Bytes [B], each an image's captions joined by newlines -> the captions of each image."""
   return [c.decode('utf-8').split('\n') for c in captions]
 
@@ -112,7 +112,7 @@ def _caption_finish(tokenizer, max_len: int, *, train: bool, seed: int):
 
   def finish(step, batch):
     del step  # Each row's choice follows its stream position.
-    options = _split_captions(batch.pop('captions'))
+    options = split_captions(batch.pop('captions'))
     if train:
       draws = _row_uniforms(seed, batch['position'])
       chosen = [o[int(d * len(o))] for o, d in zip(options, draws)]
@@ -134,12 +134,12 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
   those of images.get_iterator.
   """
   input_config = config_schema.completed(input_config, config_schema.INPUT)
-  source, captioned = _source(input_config)
+  source, captioned = source_of(input_config)
   tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
   if captioned:
     finish = _caption_finish(tokenizer, input_config.max_text_len, train=train, seed=seed)
   else:
-    finish = _template_finish(_caption_table(input_config, source, tokenizer), train=train,
+    finish = _template_finish(caption_table(input_config, source, tokenizer), train=train,
                               seed=seed, eval_template=input_config.eval_template)
   return images.source_batches(
       source, input_config, split, train=train, global_batch_size=global_batch_size, seed=seed,
@@ -147,41 +147,11 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
       process_count=process_count, finish=finish)
 
 
-def eval_pairs(input_config, split: str) -> dict[str, np.ndarray]:
-  """Every image of `split` with all its captions, for retrieval recall@K
-  (big_uni/evaluators/retrieval.py), read by one process in order:
-  image float32 [N, S, S, C], label int32 [N], text_ids int32 [T, L], text_mask bool [T, L],
-  text_to_image int32 [T] (the image each caption describes). A captioned image has all its
-  captions (COCO: 5 or more); a class-labelled one every template of its class (T = N x
-  templates). The whole split is in memory: COCO's 5,000 val images at 224 px take 3 GB.
-  """
-  input_config = config_schema.completed(input_config, config_schema.INPUT)
-  source, captioned = _source(input_config)
-  tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
-  batches = list(images.source_batches(
-      source, input_config, split, train=False,
-      global_batch_size=input_config.eval_batch_size, seed=0, start_step=0,
-      num_steps=None, process_index=0, process_count=1))
-  pairs = {k: np.concatenate([b[k][b['mask']] for b in batches]) for k in ('image', 'label')}
-  if captioned:
-    captions = _split_captions(np.concatenate([b['captions'][b['mask']] for b in batches]))
-    ids, mask = tokenizer.encode_padded([c for cs in captions for c in cs],
-                                        input_config.max_text_len)
-    counts = [len(c) for c in captions]
-  else:
-    table_ids, table_mask = _caption_table(input_config, source, tokenizer)
-    ids = table_ids[pairs['label']].reshape(-1, input_config.max_text_len)
-    mask = table_mask[pairs['label']].reshape(-1, input_config.max_text_len)
-    counts = np.full(len(pairs['label']), table_ids.shape[1])
-  text_to_image = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
-  return {**pairs, 'text_ids': ids, 'text_mask': mask, 'text_to_image': text_to_image}
-
-
 def num_examples(input_config, split: str) -> int:
-  return _source(input_config)[0].num_examples(split)
+  return source_of(input_config)[0].num_examples(split)
 
 
 def class_names(input_config) -> list[str] | None:
   """The names the captions use; None for captioned data."""
-  source, captioned = _source(input_config)
+  source, captioned = source_of(input_config)
   return None if captioned else _class_names(input_config, source)

@@ -12,6 +12,7 @@ from sklearn import datasets
 from big_uni import checkpoint, train
 from big_uni.analysis import clip
 from big_uni.evaluators import chunks, linear_probe, runner, zero_shot
+from big_uni.evaluators import features as features_lib
 from configs import clip_zero_shot
 from input_pipeline import builders
 from tests.conftest import import_or_skip, requires
@@ -115,7 +116,7 @@ def test_tiny_clip_features_load_and_zero_shot(tmp_path):
   trainer, params = clip.load(config, str(tmp_path / 'run'))
   jax.tree.map(np.testing.assert_array_equal, params, state.params)
 
-  features = runner.Features(trainer, params)
+  features = features_lib.Features(trainer, params)
   image_features, labels = clip.split_features(features, 'digits', 'test')
   images, image_labels = clip.split_images(trainer.config, trainer.task, 'digits', 'test')
   assert image_features.shape == (300, config.model.embed_dim) and images.shape == (300, 8, 8, 1)
@@ -155,7 +156,7 @@ def test_imported_clip_weights_load_as_transformers_classifies(tmp_path):
   hf_model, path = test_clip_zero_shot._hf_clip(tmp_path / 'hf')  # pylint: disable=protected-access
   config = test_clip_zero_shot._config(path)  # pylint: disable=protected-access
   trainer, params = clip.load(config, str(tmp_path / 'empty'))
-  features = runner.Features(trainer, params)
+  features = features_lib.Features(trainer, params)
   image_features, labels = clip.split_features(features, 'fashion_mnist', 'test[:200]')
   images, _ = clip.split_images(trainer.config, trainer.task, 'fashion_mnist', 'test[:200]')
   with torch.no_grad():

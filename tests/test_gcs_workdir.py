@@ -24,7 +24,7 @@ from configs import vit_mnist5k
 # Synthetic data keeps the runs short (no tf.data start-up); dropout makes the dropout key count.
 VIT = ('configs/vit_mnist5k.py:smoke', '--config.input.dataset=synthetic',
        '--config.total_steps=20', '--config.checkpoint_every_steps=5',
-       '--config.log_every_steps=5', '--config.eval_every_steps=10', '--config.model.dropout=0.1')
+       '--config.log_every_steps=5', '--config.evals.task.every_steps=10', '--config.model.dropout=0.1')
 
 
 def _free_port() -> int:
@@ -111,8 +111,8 @@ def _vit_config():
   """VIT as a config object, for the runs made in this process."""
   config = vit_mnist5k.get_config('smoke')
   config.input.dataset = 'synthetic'
-  config.update(dict(total_steps=20, checkpoint_every_steps=5, log_every_steps=5,
-                     eval_every_steps=10))
+  config.update(dict(total_steps=20, checkpoint_every_steps=5, log_every_steps=5))
+  config.evals.task.every_steps = 10
   config.model.dropout = 0.1
   return config
 

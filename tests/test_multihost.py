@@ -21,7 +21,7 @@ MINILM = {'input.batch_size': 8, 'input.eval_batch_size': 16, 'input.max_seq_len
           'input.num_train_examples': 32, 'input.eval_split': 'train', 'model.scan_layers': True}
 # The second phase of configs/bert_austen.py (initialised from a checkpoint) in the shapes of
 # bert_base.py:smoke, so it starts from that smoke run's checkpoint.
-SMOKE_PHASE2 = {'eval_every_steps': 0, 'model.width': 32, 'model.depth': 2, 'model.mlp_dim': 64,
+SMOKE_PHASE2 = {'evals.task.every_steps': 0, 'model.width': 32, 'model.depth': 2, 'model.mlp_dim': 64,
                 'model.vocab_size': 1000, 'model.max_len': 64, 'model.norm_first': False,
                 'input.dataset': 'python_help', 'input.max_seq_len': 32,
                 'input.max_predictions': 5, 'input.batch_size': 8, 'input.eval_batch_size': 16,

@@ -245,9 +245,9 @@ with preemption.Notice() as notice:
 def _evaluating_config():
   """Evaluations at steps 6 (the task's, a kNN entry) and 8 (all, the last step); logs every 2
   steps, checkpoints every 4."""
-  config = _synthetic_config(total_steps=8, checkpoint_every_steps=4, log_every_steps=2,
-                             eval_every_steps=6)
-  config.evals = {'knn': dict(kind='knn', train_split='train', test_split='test', ks=(1, 3),
+  config = _synthetic_config(total_steps=8, checkpoint_every_steps=4, log_every_steps=2)
+  config.evals = {'task': dict(kind='task_metrics', every_steps=6),
+                  'knn': dict(kind='knn', train_split='train', test_split='test', ks=(1, 3),
                               every_steps=6)}
   return config
 
@@ -297,7 +297,7 @@ def test_a_failing_last_evaluation_keeps_the_last_checkpoint(tmp_path, monkeypat
   run_one = runner.run_one
 
   def fails_at_the_end(features, eval_config):
-    if features.trainer.total_steps == 8 and fails_at_the_end.calls:
+    if features.trainer.total_steps == 8 and fails_at_the_end.calls == 2:  # Step 6's done.
       raise RuntimeError('an evaluation bug')
     fails_at_the_end.calls += 1
     return run_one(features, eval_config)

@@ -1,7 +1,7 @@
 """CLIP's evaluation protocol as arrays for colabs/clip_eval.ipynb: features of a split, zero-shot
 top-1 per prompt set, the linear probe on raw or L2-normalised features, top-k retrieval.
 
-The task's image features (runner.Features) are CLIP's unit-norm joint-space embeddings; the raw
+The task's image features (features.Features) are CLIP's unit-norm joint-space embeddings; the raw
 ones (`RawFeatures`) are the same projections before that normalisation, as OpenAI's
 `encode_image` returns them.
 
@@ -16,7 +16,8 @@ import numpy as np
 
 from big_uni import data, numerics, sharding, train
 from big_uni.evaluators import chunks as chunks_lib
-from big_uni.evaluators import linear_probe, runner, zero_shot
+from big_uni.evaluators import features as features_lib
+from big_uni.evaluators import linear_probe, zero_shot
 
 
 def load(config, workdir: str) -> tuple[train.Trainer, object]:
@@ -26,11 +27,11 @@ def load(config, workdir: str) -> tuple[train.Trainer, object]:
   return trainer, params
 
 
-def split_features(features: runner.Features, dataset: str, split: str
+def split_features(features: features_lib.Features, dataset: str, split: str
                    ) -> tuple[np.ndarray, np.ndarray]:
   """(image features float32 [N, D], labels int [N]) of every example of `split`, in order.
-  Features caches them: kNN and the probe on `features.images(dataset, split)` reuse them."""
-  return runner.dense_features(features.images(dataset, split))
+  Features caches them: kNN and the probe on `features.labelled(dataset, split)` reuse them."""
+  return features_lib.dense_features(features.labelled(dataset, split, kind='image'))
 
 
 def unnormalized_image_features(model, params, images: jax.Array) -> jax.Array:
@@ -39,9 +40,9 @@ def unnormalized_image_features(model, params, images: jax.Array) -> jax.Array:
   return model.apply({'params': params}, images, method='encode_image', normalize=False)
 
 
-class RawFeatures(runner.Features):
-  """runner.Features whose image features are `unnormalized_image_features` (their norms vary
-  from image to image); texts, caching and sharding as runner.Features."""
+class RawFeatures(features_lib.Features):
+  """features.Features whose image features are `unnormalized_image_features` (their norms vary
+  from image to image); texts, caching and sharding as features.Features."""
 
   def __init__(self, trainer: train.Trainer, params):
     super().__init__(trainer, params)
@@ -66,7 +67,7 @@ def split_images(config, task, dataset: str, split: str) -> tuple[np.ndarray, np
 
 def class_names(trainer: train.Trainer, dataset: str) -> list[str]:
   """The C names the zero-shot evaluation's captions use for `dataset`'s classes."""
-  return runner.class_names(trainer, dataset)
+  return features_lib.class_names(trainer, dataset)
 
 
 def zero_shot_table(image_features: np.ndarray, labels: np.ndarray, names: Sequence[str],
@@ -74,7 +75,7 @@ def zero_shot_table(image_features: np.ndarray, labels: np.ndarray, names: Seque
                     encode_texts: Callable[[list[str]], np.ndarray]) -> dict[str, dict]:
   """{prompt set name: {'top1', 'top5'}}: zero-shot accuracy of image_features [N, D] with labels
   [N] when each class's embedding is the ensemble of that set's templates (T >= 1 each);
-  encode_texts maps T strings to [T, D] (e.g. runner.Features.texts)."""
+  encode_texts maps T strings to [T, D] (e.g. features.Features.texts)."""
   return {name: zero_shot.zero_shot_accuracy(image_features, labels, zero_shot.zero_shot_classifier(
       names, templates, encode_texts)) for name, templates in prompt_sets.items()}
 

@@ -15,10 +15,9 @@ import numpy as np
 from big_uni import errors
 
 
-def check_vocab_size(config, vocab_size: int) -> None:
-  """The tokenizer of `config.input` must have the model's vocabulary size."""
+def check_vocab_size(tokenizer_config, vocab_size: int) -> None:
+  """The tokenizer an input section names must have the model's vocabulary size."""
   from input_pipeline import tokenizers  # pylint: disable=g-import-not-at-top
-  tokenizer_config = config.input.tokenizer
   tokenizer = tokenizers.build_tokenizer(tokenizer_config)
   source = tokenizer_config.path or f'trained on {tokenizer_config.train_corpus}'
   if tokenizer.vocab_size != vocab_size:
@@ -33,7 +32,13 @@ class Task(abc.ABC):
 
   Batches are dicts of arrays with a leading batch axis; evaluation batches carry 'mask'
   (bool [B], False on padding rows) so every example is counted exactly once.
+
+  `feature_kinds` declares the representations the evaluators (evaluators/kinds/) may read, so
+  that preflight can refuse an evaluation the task cannot feed before anything runs: 'image'
+  (`image_features`) and 'text' (`text_features`). kNN and the linear probe read the first.
   """
+
+  feature_kinds: tuple[str, ...] = ()
 
   @abc.abstractmethod
   def init_params(self, rng):
@@ -59,6 +64,15 @@ class Task(abc.ABC):
     """Params after an optimizer update, projected onto their allowed range (e.g. CLIP's clamped
     logit scale)."""
     return params
+
+  def image_features(self, params, images):
+    """Images float32 [B, H, W, C] -> features [B, D]; only where 'image' is a feature kind."""
+    raise NotImplementedError(f'{type(self).__name__} declares no image features')
+
+  def text_features(self, params, text_ids, text_mask):
+    """One text per row, token ids int32 [B, L] and mask bool [B, L] -> features [B, D]; only
+    where 'text' is a feature kind."""
+    raise NotImplementedError(f'{type(self).__name__} declares no text features')
 
 
 class RowSumTask(Task):

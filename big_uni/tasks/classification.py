@@ -32,6 +32,8 @@ def classification_sums(logits, labels, mask):
 class ClassificationTask(base.RowSumTask):
   """Batches are {'image': float32 [B, H, W, C], 'label': int32 [B]} (+ 'mask' bool [B] in eval)."""
 
+  feature_kinds = ('image',)
+
   def __init__(self, config):
     config_schema.complete(config)  # label_smoothing where the config leaves it out.
     self.model = build_model(config.model)

@@ -41,6 +41,8 @@ def model_config_for_loss(model_config, loss_kind: str):
 
 class ContrastiveTask(base.EmbeddingTask):
 
+  feature_kinds = ('image', 'text')
+
   def __init__(self, config):
     config_schema.complete(config)  # contrastive_loss and the model's fields it leaves out.
     self.loss_kind = config.contrastive_loss

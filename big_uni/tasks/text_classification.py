@@ -14,6 +14,8 @@ from big_uni.tasks.classification import classification_sums, classification_tra
 
 class TextClassificationTask(base.RowSumTask):
 
+  feature_kinds = ('text',)
+
   def __init__(self, config):
     config_schema.complete(config)  # label_smoothing where the config leaves it out.
     self.model = build_model(config.model)
@@ -46,3 +48,9 @@ class TextClassificationTask(base.RowSumTask):
   def eval_sums(self, params, batch):
     return classification_sums(self._logits(params, batch, False), batch['label'],
                                batch['mask'])
+
+  def text_features(self, params, text_ids, text_mask):
+    """The pooled [CLS] [B, D] before the head (kNN and the linear probe); one segment."""
+    _, features = self.model.apply({'params': params}, text_ids, jnp.zeros_like(text_ids),
+                                   text_mask, train=False)
+    return features['pre_logits']

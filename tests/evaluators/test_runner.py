@@ -7,9 +7,10 @@ import numpy as np
 from PIL import Image
 
 from big_uni import train
+from big_uni.evaluators import features as features_lib
 from big_uni.evaluators import knn, retrieval, runner
+from big_uni.evaluators.kinds import caption_retrieval
 from configs import clip_b16, common
-from input_pipeline import image_text
 
 WORDS = ('red', 'green', 'blue', 'dark', 'pale', 'bright')
 
@@ -44,7 +45,7 @@ def test_caption_retrieval_is_recall_over_every_caption(tmp_path):
   assert set(metrics) == {f'caption_retrieval/{direction}_recall_at_{k}' for k in (1, 5, 10)
                           for direction in ('image_to_text', 'text_to_image')}
   # The same recall from features computed in one call each, without the runner's batches.
-  pairs = image_text.eval_pairs(trainer.config.input, 'test')
+  pairs = caption_retrieval.eval_pairs(trainer.config.input, 'test', batch_size=8)
   assert len(pairs['image']) == 13 and len(pairs['text_ids']) == 25  # batches of 8: padded
   with trainer.context():
     images = trainer.task.image_features(params, pairs['image'])
@@ -61,11 +62,11 @@ def test_feature_evals_on_device_chunks_match_dense_features():
   trainer.config.evals.zero_shot = dict(kind='zero_shot', split='test',
                                         templates=('a photo of the number {label}.',))
   metrics = runner.run(trainer, params)
-  features = runner.Features(trainer, params)
-  train_chunks, test_chunks = (features.images('digits', s) for s in ('train', 'test'))
+  features = features_lib.Features(trainer, params)
+  train_chunks, test_chunks = (features.labelled('digits', s) for s in ('train', 'test'))
   assert train_chunks.features.sharding.spec[0] is None  # [batches, B, D], rows on the devices
   assert test_chunks.valid.sum() == 300 and not test_chunks.valid.all()  # 300 in 5 x 64 rows
-  (train_x, train_y), (test_x, test_y) = (runner.dense_features(c)
+  (train_x, train_y), (test_x, test_y) = (features_lib.dense_features(c)
                                           for c in (train_chunks, test_chunks))
   expected = knn.knn_accuracy(train_x, train_y, test_x, test_y)
   for key, value in expected.items():

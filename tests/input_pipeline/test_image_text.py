@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import input_pipeline
+from big_uni.evaluators.kinds import caption_retrieval
 from input_pipeline import tokenizers
 from input_pipeline import builders, image_text, sources
 
@@ -166,7 +167,7 @@ def test_eval_is_padded_ordered_and_the_same_every_pass(digits, tokenizer):
 
 
 def test_class_eval_pairs_give_every_template(digits, tokenizer):
-  pairs = image_text.eval_pairs(_with(digits, eval_batch_size=128), 'test')
+  pairs = caption_retrieval.eval_pairs(digits, 'test', batch_size=128)
   assert pairs['image'].shape == (300, 8, 8, 1) and pairs['text_ids'].shape == (900, 24)
   np.testing.assert_array_equal(pairs['text_to_image'], np.repeat(np.arange(300), 3))
   eval_batch = next(_stream(digits, 'test', train=False, global_batch_size=128))
@@ -241,7 +242,7 @@ def _check_captioned(config, tokenizer, order=tuple(range(6))):
       assert text in _captions(_image_index(image))
       drawn.add(text)
   assert len(drawn) == 7  # Both captions of image 2 are drawn.
-  pairs = image_text.eval_pairs(_with(config, eval_batch_size=4), 'train')
+  pairs = caption_retrieval.eval_pairs(config, 'train', batch_size=4)
   assert pairs['image'].shape == (6, 6, 6, 3) and pairs['text_ids'].shape == (7, 24)
   np.testing.assert_array_equal(pairs['text_to_image'],
                                 np.repeat(np.arange(6), [len(_captions(i)) for i in order]))

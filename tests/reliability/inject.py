@@ -28,16 +28,18 @@ def _at_step(step: int, strike):
 
 
 def _in_evaluation(step: int, strike):
-  """Strikes as the `config.evals` entries due at `step` start: the task's own metrics of that
-  step are written by then, the entries' not."""
+  """Strikes at `step` as the first `config.evals` entry after the task's own metrics starts
+  (runner.run_one; the task_metrics entry runs first): the task's metrics of that step are
+  computed by then, the other entries' not. train._evaluate writes a step's evaluations together,
+  once all of them have run, so metrics.jsonl holds none of that step's."""
   from big_uni import train
-  from big_uni.evaluators import runner
-  run = runner.run
+  from big_uni.evaluators import registry, runner
+  run_one = runner.run_one
 
-  def run_or_strike(trainer, params, names=None):
-    if _current['evaluation'] == step:
+  def run_one_or_strike(features, entry):
+    if _current['evaluation'] == step and not registry.get(entry.kind).runs_first:
       strike()
-    return run(trainer, params, names)
+    return run_one(features, entry)
 
   evaluate = train._evaluate  # pylint: disable=protected-access
 
@@ -45,7 +47,7 @@ def _in_evaluation(step: int, strike):
     _current['evaluation'] = current
     return evaluate(trainer, params, current, names, writer)
 
-  runner.run = run_or_strike
+  runner.run_one = run_one_or_strike
   train._evaluate = evaluate_at  # pylint: disable=protected-access
 
 
@@ -104,7 +106,8 @@ def _nan_gradients_from(step: int):
 
 
 def _nan_evaluation_loss(step: int):
-  """The task's evaluation loss is NaN at `step` (a model or evaluation data that is broken)."""
+  """The task's evaluation loss is NaN at `step` (a model or evaluation data that is broken): the
+  task_metrics entry's summary (Task.summarize_eval) of that step."""
   from big_uni import train
   from big_uni.tasks import classification
   summarize = classification.ClassificationTask.summarize_eval

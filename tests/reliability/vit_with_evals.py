@@ -5,9 +5,9 @@ from configs import vit_mnist5k
 
 def get_config():
   config = vit_mnist5k.get_config('smoke')
-  config.update(dict(total_steps=20, checkpoint_every_steps=5, log_every_steps=5,
-                     eval_every_steps=10))
+  config.update(dict(total_steps=20, checkpoint_every_steps=5, log_every_steps=5))
   config.model.update(dict(dropout=0.1, drop_path=0.1))
+  config.evals.task.every_steps = 10
   config.evals.knn = dict(kind='knn', train_split='train', test_split='test', ks=(1, 3),
                           every_steps=10)
   return config

@@ -1,0 +1,87 @@
+"""Evaluation kinds by name: `config.evals.<name>.kind` -> the Evaluator that runs it.
+
+Each kind is one module of evaluators/kinds/ that registers its Evaluator here with
+`@register`; its entry's fields (and their defaults) are declared in big_uni/config_schema.py
+EVALS. An evaluation reads its own data (dataset, split and batch size from its entry) and
+names its own metrics, so the trainer runs every entry alike: when it is due, and again on a
+resume when metrics.jsonl lacks it (found by `prefix`).
+"""
+import difflib
+
+import ml_collections
+
+from big_uni import config_schema, errors
+
+KINDS: dict[str, 'Evaluator'] = {}
+TOWERS = {'image': 'an image tower', 'text': 'a text tower'}  # Task.feature_kinds, for messages.
+
+
+def input_section(input_config, kind: str, dataset: str) -> ml_collections.ConfigDict:
+  """An input section of `kind` for `dataset`: the fields of that kind `input_config` (the
+  trainer's) sets, so images are preprocessed and texts tokenized as in training; the schema's
+  defaults for the rest."""
+  fields = config_schema.INPUT.sections[kind]
+  section = ml_collections.ConfigDict(
+      {k: input_config[k] for k in fields if k in input_config and k != 'kind'})
+  section.update(dict(kind=kind, dataset=dataset))
+  return config_schema.completed(section, config_schema.INPUT)
+
+
+class Evaluator:
+  """One kind of evaluation. `needs` are the Task.feature_kinds it reads, all of them;
+  `runs_first` puts it before the other evaluations due at the same step."""
+
+  kind: str
+  needs: tuple[str, ...] = ()
+  runs_first = False
+
+  def prefix(self, name: str, entry) -> str:
+    """What the names of entry `name`'s metrics start with: '<name>/' (e.g. knn/knn_1_accuracy)."""
+    return f'{name}/'
+
+  def input_kind(self, config, task) -> str:
+    """The input kind of the data it reads."""
+    raise NotImplementedError
+
+  def input_config(self, config, task, entry) -> ml_collections.ConfigDict:
+    """The input section of the data it reads (preflight checks its splits through it)."""
+    return input_section(config.input, self.input_kind(config, task), entry.dataset)
+
+  def feature_problem(self, task, task_name: str) -> str | None:
+    """Why the task `task_name` cannot feed this evaluation, or None."""
+    missing = [kind for kind in self.needs if kind not in task.feature_kinds]
+    if missing:
+      towers = ' and '.join(TOWERS[kind] for kind in missing)
+      return f'{self.kind} needs {towers}; the {task_name} task has none'
+    return None
+
+  def __call__(self, features, entry) -> dict[str, float]:
+    """The metrics of one evaluation, without the prefix; `features` is a features.Features of
+    the params evaluated."""
+    raise NotImplementedError
+
+
+def register(cls: type[Evaluator]) -> type[Evaluator]:
+  """Class decorator: makes `cls.kind` an evaluation kind."""
+  if cls.kind in KINDS:
+    raise ValueError(f'evaluation kind {cls.kind!r} is registered twice')
+  KINDS[cls.kind] = cls()
+  return cls
+
+
+def names() -> list[str]:
+  """Every registered kind (importing evaluators/kinds/ registers them)."""
+  from big_uni.evaluators import kinds  # pylint: disable=g-import-not-at-top,unused-import
+  return sorted(KINDS)
+
+
+def get(kind: str) -> Evaluator:
+  """The Evaluator of `kind`; an unknown kind is refused naming the close matches."""
+  if kind not in names():
+    lower = {name.lower(): name for name in KINDS}
+    close = [lower[m] for m in difflib.get_close_matches(str(kind).lower(), sorted(lower), n=3,
+                                                         cutoff=0.6)]
+    hint = f'did you mean {" or ".join(map(repr, close))}? ' if close else ''
+    raise errors.UserInputError(f'evaluation kind {kind!r} is not registered ({hint}known: '
+                                f'{names()})')
+  return KINDS[kind]
