@@ -136,7 +136,7 @@ def tokenizer_problems(config, task) -> list[str]:
     return []
   from big_uni.tasks import base  # pylint: disable=g-import-not-at-top
   try:
-    base.check_vocab_size(config, task.vocab_size)
+    base.check_vocab_size(config.input.tokenizer, task.vocab_size)
   except errors.UserInputError as e:
     return [str(e)]
   return []
@@ -147,6 +147,8 @@ def check(config, task) -> None:
   config_schema.complete(config)
   problems = (batch_problems(config) + model_problems(task.model) + eval_problems(config, task)
               + data_problems(config, task) + tokenizer_problems(config, task))
+  # One cause found by two checks (a broken tokenizer file: by the data's and by its own).
+  problems = [p for i, p in enumerate(problems) if not any(p in q for q in problems[:i])]
   if len(problems) == 1:
     raise errors.UserInputError(f'found before training: {problems[0]}')
   if problems:

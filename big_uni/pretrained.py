@@ -117,15 +117,24 @@ def _checkpoint_params(path: str, step: int | None) -> dict:
   step = manager.latest_step() if step is None else step
   if step is None:
     raise errors.UserInputError(f'no checkpoint in {directory}: train the source run first')
-  metadata = manager.item_metadata(step)['state']['params']
-  abstract = {'params': jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), metadata)}
-  state = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.PyTreeRestore(
-          abstract, restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
-                                              abstract),
-          partial_restore=True),
-      checksums=ocp.args.JsonRestore()))
-  manager.close()
+  try:
+    metadata = manager.item_metadata(step)['state']['params']
+    abstract = {'params': jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                                       metadata)}
+    state = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.PyTreeRestore(
+            abstract, restore_args=jax.tree.map(
+                lambda _: ocp.RestoreArgs(restore_type=np.ndarray), abstract),
+            partial_restore=True),
+        checksums=ocp.args.JsonRestore()))
+  # Whatever orbax and TensorStore raise on files that are not what they wrote.
+  except Exception as e:  # pylint: disable=broad-except
+    reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else ''
+    raise errors.UserInputError(
+        f'the init checkpoint {directory}/{step} is unreadable ({type(e).__name__}: {reason}): '
+        'its files are corrupt or were not written by big_uni') from None
+  finally:
+    manager.close()
   params = state.state['params']
   saved = {name: value for name, value in _by_name(state.checksums).items()
            if name.startswith('params/')}

@@ -76,7 +76,10 @@ class Tokenizer:
     `lowercase` lowercases text before encoding (the model must have been trained that way)."""
     _check_exists(path, 'a sentencepiece .model file (or leave tokenizer.path empty to train '
                         'one on tokenizer.train_corpus)')
-    processor = spm.SentencePieceProcessor(model_file=path)
+    try:
+      processor = spm.SentencePieceProcessor(model_file=path)
+    except RuntimeError as e:  # sentencepiece's only error type: 'could not parse ModelProto'
+      raise TokenizerFileError(f'{path} is not a sentencepiece .model file ({e})') from None
     if processor.pad_id() < 0:
       raise TokenizerFileError(f'{path} has no pad id: train it with pad_id set (as '
                                f'`python -m input_pipeline.tokenizers` does)')

