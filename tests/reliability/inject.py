@@ -65,17 +65,17 @@ def _in_save(step: int, strike):
   atomicity.AtomicRenameTemporaryPath.finalize = finalize_or_strike
 
 
-def _disk_full_from(step: int):
-  """Every array write of the saves from `step` on fails as on a full disk (the error TensorStore
-  raises there)."""
+def _disk_full_from(step: int, error=None):
+  """Every array write of the saves from `step` on fails as on a full disk: with `error`, or the
+  error TensorStore raises there."""
   from orbax.checkpoint._src.serialization import serialization
   write = serialization.async_serialize_from_host
 
   async def write_or_fail(*args, **kwargs):
     if _current['save'] >= step:
-      raise ValueError("RESOURCE_EXHAUSTED: Error writing \"params.head.bias/0\" in OCDBT "
-                       "database: Failed to write 53917 bytes to file 7: No space left on device "
-                       f"[os_error_code='{errno.ENOSPC}']")
+      raise error or ValueError(
+          'RESOURCE_EXHAUSTED: Error writing "params.head.bias/0" in OCDBT database: Failed to '
+          f"write 53917 bytes to file 7: No space left on device [os_error_code='{errno.ENOSPC}']")
     return await write(*args, **kwargs)
 
   serialization.async_serialize_from_host = write_or_fail
@@ -145,6 +145,8 @@ FAULTS = {
     'bug_in_evaluation': lambda step: _in_evaluation(step, _raise),
     'sigkill_in_save': lambda step: _in_save(step, _kill),
     'disk_full_from_save': _disk_full_from,
+    'enospc_from_save': lambda step: _disk_full_from(
+        step, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))),
     'nan_gradients_from': _nan_gradients_from,
     'nan_evaluation_loss': _nan_evaluation_loss,
 }

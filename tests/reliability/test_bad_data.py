@@ -10,6 +10,9 @@ import pytest
 from PIL import Image
 
 import faults
+import input_pipeline
+from big_uni import errors
+from configs import common
 
 CLIP = ('configs/clip_b16.py:smoke',)
 BERT = ('configs/bert_austen.py:smoke',)
@@ -125,3 +128,18 @@ def test_a_tokenizer_of_another_size(tmp_path):
   faults.assert_refused_untouched(
       out, r'the tokenizer \(sentencepiece, trained on python_help\) has 1000 tokens but the '
            r'model has vocab_size=999: set it to 1000 or use the matching tokenizer', workdir, {})
+
+
+def test_an_unknown_tfds_name_is_refused_without_asking_tfds(tmp_path, monkeypatch):
+  """In-process, to see that tfds.builder is never called: offline it looks for an unknown name
+  among GCS's community datasets, 155 s of retries before the same message."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  def builder(*args, **kwargs):
+    raise AssertionError(f'tfds.builder{args} was asked')
+
+  monkeypatch.setattr(tfds, 'builder', builder)
+  config = common.smoke(common.base()).input
+  config.update(dict(dataset='fashon_mnist', data_dir=str(tmp_path)))
+  with pytest.raises(errors.UserInputError, match="unknown dataset 'fashon_mnist'.*fashion_mnist"):
+    input_pipeline.num_examples(config, 'train')
