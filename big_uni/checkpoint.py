@@ -39,17 +39,24 @@ class _DiskFullFromOrbax(std_logging.Filter):
     return not ('No space left on device' in record.getMessage() or _is_disk_full(error))
 
 
-def _drop_abandoned_write_callbacks(unraisable) -> None:
-  """sys.unraisablehook that drops 'Event loop is closed' from asyncio's call_soon_threadsafe.
-  An orbax save runs in an event loop of its own; when one array write fails (a full disk) the
-  save ends and closes that loop while TensorStore still finishes the others, whose completion
-  callbacks then find it closed (one traceback each, after the run has already reported the
-  failure). Every other unraisable exception goes to the hook installed before."""
+def _drop_echoes_of_failed_io(unraisable) -> None:
+  """sys.unraisablehook that drops the echoes of a save or restore that already failed and was
+  reported, one traceback per array otherwise:
+  - 'Event loop is closed' from asyncio's call_soon_threadsafe: an orbax save runs in an event
+    loop of its own; when one array write fails (a full disk) the save ends and closes that loop
+    while TensorStore still finishes the others, whose completion callbacks find it closed;
+  - orbax's array reads (`_read_array_index_and_device_put`) of a restore that failed on another
+    array (a truncated checkpoint, which the restore sets aside with a warning), closed while
+    they still wait on TensorStore.
+  Every other unraisable exception goes to the hook installed before."""
   error = unraisable.exc_value
-  if not (isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'
-          and any(frame.name == 'call_soon_threadsafe'
-                  for frame in traceback.extract_tb(unraisable.exc_traceback))):
-    _drop_abandoned_write_callbacks.previous(unraisable)
+  closed_loop = (isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'
+                 and any(frame.name == 'call_soon_threadsafe'
+                         for frame in traceback.extract_tb(unraisable.exc_traceback)))
+  code = getattr(unraisable.object, 'cr_code', None)
+  abandoned_read = code is not None and code.co_name == '_read_array_index_and_device_put'
+  if not (closed_loop or abandoned_read):
+    _drop_echoes_of_failed_io.previous(unraisable)
 
 
 class Checkpointer:
@@ -61,9 +68,9 @@ class Checkpointer:
     for logger in (logging.get_absl_logger(), std_logging.getLogger('asyncio')):
       if not any(isinstance(f, _DiskFullFromOrbax) for f in logger.filters):
         logger.addFilter(_DiskFullFromOrbax())
-    if sys.unraisablehook is not _drop_abandoned_write_callbacks:
-      _drop_abandoned_write_callbacks.previous = sys.unraisablehook
-      sys.unraisablehook = _drop_abandoned_write_callbacks
+    if sys.unraisablehook is not _drop_echoes_of_failed_io:
+      _drop_echoes_of_failed_io.previous = sys.unraisablehook
+      sys.unraisablehook = _drop_echoes_of_failed_io
     directory = paths.resolve(directory)  # Orbax refuses relative paths (--workdir=runs/x).
     self._directory = directory
     self._every_steps = every_steps
