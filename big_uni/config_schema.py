@@ -27,8 +27,8 @@ __all__ = ['CONFIG', 'DEFAULT_RESIZE', 'EVALS', 'FREE_MAPPING', 'INIT', 'INPUT',
            'Derived', 'Entries', 'complete', 'completed', 'problems', 'same_as', 'validate']
 
 
-# Models. A ViT's sizes come from its variant ('B/16'); width, depth, mlp_dim, num_heads and
-# patch_size set explicitly replace the variant's (None: the variant's).
+# Models. A tower's sizes come from its variant (models/sizes.py: 'B/16', 'base'); width, depth,
+# mlp_dim, num_heads and patch_size set explicitly replace the variant's (None: the variant's).
 _SIZES = dict(width=None, depth=None, mlp_dim=None, num_heads=None)
 _COMPUTE = dict(remat_policy='none', scan_layers=False, dtype='auto', attention_impl='auto')
 

@@ -16,7 +16,7 @@ import sys
 import ml_collections
 
 from big_uni import errors, models, paths, pretrained
-from big_uni.models import bert, transformer
+from big_uni.models import text, transformer
 
 
 def export_params(params: dict, config) -> tuple[dict, dict]:
@@ -32,7 +32,7 @@ def export_params(params: dict, config) -> tuple[dict, dict]:
   if name == 'vit':
     return hf_vit.export(params, models.build_vit(model_config))
   if name in ('bert_pretraining', 'bert_classifier'):
-    return hf_bert.export(params, bert.text_encoder(model_config))
+    return hf_bert.export(params, text.text_encoder(model_config))
   if name == 'clip':
     tokenizer = tokenizers.build_tokenizer(config.input.tokenizer)
     return clip.export(params, models.build_clip(model_config), eos_token_id=tokenizer.sep_id)

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from big_uni.models import bert, clip, vit
+from big_uni.models import bert, clip, text, vit
 
 
 def encoder_forward(tokens: int, width: int, depth: int, mlp_dim: int) -> float:
@@ -37,9 +37,9 @@ def vit_forward(model: vit.ViT, image_shape) -> tuple[float, float]:
   return patch_embed, rest + 2 * model.width * model.num_classes
 
 
-def text_forward(text: bert.TextEncoder, length: int) -> float:
+def text_forward(tower: text.TextEncoder, length: int) -> float:
   """One sequence of `length` tokens (embedding lookups are gathers, not FLOPs)."""
-  return encoder_forward(length, text.width, text.depth, text.block.mlp_dim)
+  return encoder_forward(length, tower.width, tower.depth, tower.block.mlp_dim)
 
 
 def train_step(model, batch_shapes: dict[str, tuple[int, ...]]) -> float:
@@ -65,9 +65,10 @@ def train_step(model, batch_shapes: dict[str, tuple[int, ...]]) -> float:
     text_tower = text_forward(model.text, batch_shapes['text_ids'][1])
     projections = 2 * (model.image.width + model.text.width) * model.embed_dim
     # Locked towers: forward only (their projections still train).
-    image = image_tower + patch_embed if model.lock_image else 3 * image_tower + 2 * patch_embed
-    text = text_tower if model.lock_text else 3 * text_tower
-    towers = image + text + 3 * projections
+    image_step = (image_tower + patch_embed if model.lock_image
+                  else 3 * image_tower + 2 * patch_embed)
+    text_step = text_tower if model.lock_text else 3 * text_tower
+    towers = image_step + text_step + 3 * projections
     # The [B, B] similarity of every image with every text, forward and both gradients.
     return batch * towers + 3 * 2 * batch**2 * model.embed_dim
   raise ValueError(f'no FLOP count for {type(model).__name__}')

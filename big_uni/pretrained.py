@@ -78,11 +78,11 @@ def load_source(source_config, model_config) -> dict:
   # pylint: disable=g-import-not-at-top
   from big_uni import models
   from big_uni.convert import big_vision_vit, clip, hf_bert, hf_vit, timm_vit
-  from big_uni.models import bert
+  from big_uni.models import text
   # pylint: enable=g-import-not-at-top
   if kind == 'hf_bert':
     path = wheel_files.minilm_file('model.safetensors') if path == 'minilm' else path
-    return hf_bert.load(path, bert.text_encoder(model_config))
+    return hf_bert.load(path, text.text_encoder(model_config))
   # All of a CLIP model (a tower's section has no name).
   if kind in ('hf_clip', 'openai_clip') and 'name' in model_config and model_config.name == 'clip':
     return clip.load(path, models.build_clip(model_config), kind.removesuffix('_clip'))

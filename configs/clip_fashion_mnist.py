@@ -67,7 +67,7 @@ def _scratch() -> ml_collections.ConfigDict:
   config.update(dict(log_every_steps=100))
   config.evals.task.every_steps = 0  # The task's metrics at the end only.
   config.model.embed_dim = 128
-  config.model.image.update(dict(variant='mu/7', width=96, mlp_dim=384, pool='gap',
+  config.model.image.update(dict(variant='micro/7', width=96, mlp_dim=384, pool='gap',
                                  patch_bias=True, pre_norm=False, activation='gelu',
                                  layer_norm_eps=1e-6))
   config.model.text.update(dict(variant='mini', width=128, depth=2, mlp_dim=512, num_heads=2,

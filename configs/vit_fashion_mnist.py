@@ -17,7 +17,7 @@ def get_config(arg: str = ''):
                        label_smoothing=0.1)
   config.evals.task.every_steps = 3000
   common.fashion_mnist_input(config)
-  config.model.update(dict(variant='mu/7', width=96, mlp_dim=384, pool='gap'))
+  config.model.update(dict(variant='micro/7', width=96, mlp_dim=384, pool='gap'))
   # 1-pixel shifts, flips and random erasing: with flips alone it overfit (90.3% test at 96%
   # train accuracy after 24 epochs); flips and erasing gave 90.4% after 28.
   config.input.update(dict(batch_size=128, eval_batch_size=1000, pad=1, random_erasing=0.25))

@@ -74,5 +74,5 @@ def get_config(arg: str = ''):
   if arg.smoke:
     config = common.smoke(config)
     config.init = ml_collections.ConfigDict()
-    config.model.update(dict(variant='mu/4', layer_scale_init=0.0))
+    config.model.update(dict(variant='micro/4', layer_scale_init=0.0))
   return config

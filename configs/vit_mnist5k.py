@@ -28,7 +28,7 @@ def get_config(arg: str = ''):
 def _quickstart():
   config = common.base(num_epochs=60.0, log_every_steps=100, label_smoothing=0.1)
   common.mnist5k_input(config)
-  config.model.update(dict(variant='mu/7', pool='gap'))
+  config.model.update(dict(variant='micro/7', pool='gap'))
   config.input.update(dict(batch_size=128, eval_batch_size=500))
   config.optimizer.update(dict(lr=4e-3, weight_decay=0.05, warmup_steps=100))
   return config
@@ -36,7 +36,7 @@ def _quickstart():
 
 def _patch4(config):
   config.update(dict(num_epochs=40.0, label_smoothing=0.0))
-  config.model.variant = 'mu/4'
+  config.model.variant = 'micro/4'
   config.input.batch_size = 64
   config.optimizer.update(dict(lr=3e-3, warmup_steps=200))
   return config

@@ -29,7 +29,7 @@ def keys(prefix: str) -> layout.TextKeys:
 
 
 def entries(text_encoder, prefix: str) -> list[layout.Entry]:
-  """The table of a `bert.TextEncoder` and every head big_uni's BERT models may have."""
+  """The table of a `text.TextEncoder` and every head big_uni's BERT models may have."""
   return [*layout.text(text_encoder, keys(prefix), 'text'),
           *layout.linear('pooler/dense', f'{prefix}pooler.dense.{{}}', optional=True),
           *layout.linear('mlm_dense', 'cls.predictions.transform.dense.{}', optional=True),
@@ -52,7 +52,7 @@ def hf_config(text_encoder) -> dict:
 
 
 def load(path: str, text_encoder) -> dict:
-  """Params (the 'text' tree and the heads in the file) for the `bert.TextEncoder` module."""
+  """Params (the 'text' tree and the heads in the file) for the `text.TextEncoder` module."""
   state = files.read_state_dict(path)
   files.check_hf_config(files.read_hf_config(path), hf_config(text_encoder),
                         f'the HF BERT at {path}')

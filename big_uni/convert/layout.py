@@ -183,7 +183,7 @@ class TextKeys:
 
 
 def text(model, keys: TextKeys, ours: str) -> list[Entry]:
-  """The entries of a `bert.TextEncoder` module `model` under our subtree `ours`."""
+  """The entries of a `text.TextEncoder` module `model` under our subtree `ours`."""
   block_config = model.block
   if bool(block_config.norm_first) != bool(keys.final_norm):
     raise LayoutError(f'this layout is {"pre" if keys.final_norm else "post"}-LN: set '

@@ -5,13 +5,13 @@ import jax.numpy as jnp
 import ml_collections
 
 from big_uni import config_schema
-from big_uni.models import bert, clip, transformer, vit
+from big_uni.models import bert, clip, sizes, text, transformer, vit
 
 
 def build_vit(model_config: ml_collections.ConfigDict) -> vit.ViT:
   """The variant's sizes (those the config sets replace them), then the other ViT fields."""
   model_config = config_schema.completed(model_config, config_schema.VIT)
-  fields = vit.decode_variant(model_config.variant)
+  fields = sizes.decode(model_config.variant, 'ViT')
   names = {f.name for f in dataclasses.fields(vit.ViT)} - {'parent', 'name'}
   # A size left None is the variant's; every other field is the config's (mlp_dropout None
   # means `dropout`).
@@ -23,16 +23,12 @@ def build_vit(model_config: ml_collections.ConfigDict) -> vit.ViT:
 
 
 def build_bert_pretraining(model_config) -> bert.BertPretraining:
-  return bert.BertPretraining(_text_encoder(model_config))
+  return bert.BertPretraining(text.text_encoder(model_config))
 
 
 def build_bert_classifier(model_config) -> bert.BertClassifier:
-  return bert.BertClassifier(_text_encoder(model_config), model_config.num_classes,
+  return bert.BertClassifier(text.text_encoder(model_config), model_config.num_classes,
                              model_config.head_dropout)
-
-
-def _text_encoder(model_config) -> bert.TextEncoder:
-  return bert.text_encoder(model_config)
 
 
 def build_clip(model_config) -> clip.CLIP:
@@ -42,7 +38,7 @@ def build_clip(model_config) -> clip.CLIP:
   image_config = model_config.image.copy_and_resolve_references()
   with image_config.unlocked():
     image_config.num_classes = 0
-  return clip.CLIP(build_vit(image_config), _text_encoder(model_config.text),
+  return clip.CLIP(build_vit(image_config), text.text_encoder(model_config.text),
                    model_config.embed_dim, model_config.text_pool,
                    **{k: model_config[k] for k in ('logit_scale_init', 'logit_bias_init',
                                                     'lock_image', 'lock_text')

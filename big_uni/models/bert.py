@@ -1,123 +1,16 @@
-"""BERT (Devlin et al. 2019) around the shared Encoder: text embeddings, pooler, MLM and NSP heads.
+"""BERT (Devlin et al. 2019): its pooler, MLM and NSP heads on the text tower (text.py).
 
-`TextEncoder` (token + position [+ segment] embeddings, then the Encoder) is also CLIP's text
-tower, with a causal mask and no segments. Shapes: B batch, L tokens, P masked positions, D width,
-V vocabulary.
+Shapes: B batch, L tokens, P masked positions, D width, V vocabulary.
 """
 import flax.linen as nn
 import jax.numpy as jnp
 
-from big_uni import config_schema
-from big_uni.models import transformer
-
-# Text encoder sizes, name: (width, depth, mlp_dim, num_heads). base/large from the BERT paper;
-# MiniLM-L6-H384 is the architecture of the real weights that install offline
-# (all-MiniLM-L6-v2); clip_b/clip_l are OpenAI CLIP's text towers (B/16 and L/14); the small
-# sizes are for CPU-scale pretraining.
-SIZES = {
-    'mini': (256, 4, 1024, 4),
-    'small': (512, 4, 2048, 8),
-    'minilm_l6': (384, 6, 1536, 12),
-    'base': (768, 12, 3072, 12),
-    'large': (1024, 24, 4096, 16),
-    'clip_b': (512, 12, 2048, 8),
-    'clip_l': (768, 12, 3072, 12),
-}
-
-
-def decode_variant(variant: str) -> dict:
-  if variant not in SIZES:
-    raise ValueError(f'unknown BERT variant {variant!r}; known: {list(SIZES)}')
-  width, depth, mlp_dim, num_heads = SIZES[variant]
-  return dict(width=width, depth=depth, mlp_dim=mlp_dim, num_heads=num_heads)
-
-
-def _normal(stddev=0.02):
-  return nn.initializers.truncated_normal(stddev)
-
-
-class TextEncoder(nn.Module):
-  """token ids [B, L] (+ segment ids, padding mask) -> token features [B, L, D]."""
-  vocab_size: int
-  block: transformer.BlockConfig
-  width: int
-  depth: int
-  max_len: int = 512
-  type_vocab_size: int = 2  # 0: no segment embeddings (CLIP text).
-  embed_norm: bool = True  # LayerNorm on the summed embeddings (BERT), none in CLIP.
-  causal: bool = False
-  drop_path: float = 0.0
-  remat_policy: str = 'none'
-  scan_layers: bool = False
-
-  def setup(self):
-    self.token_embed = nn.Embed(
-        self.vocab_size, self.width, dtype=self.block.dtype,
-        embedding_init=nn.with_logical_partitioning(_normal(), ('vocab', 'embed')))
-    self.position_embed = self.param(
-        'position_embed', nn.with_logical_partitioning(_normal(0.01), ('length', 'embed')),
-        (self.max_len, self.width))
-    if self.type_vocab_size:
-      self.segment_embed = nn.Embed(
-          self.type_vocab_size, self.width, dtype=self.block.dtype,
-          embedding_init=nn.with_logical_partitioning(_normal(), (None, 'embed')))
-    if self.embed_norm:
-      self.embed_layer_norm = transformer.layer_norm(None, self.block.layer_norm_eps,
-                                                     self.block.dtype)
-    self.embed_dropout = nn.Dropout(self.block.dropout)
-    self.encoder = transformer.Encoder(self.block, self.depth, self.drop_path, self.remat_policy,
-                                       self.scan_layers)
-
-  def __call__(self, input_ids, segment_ids=None, input_mask=None, train=False):
-    """input_ids, segment_ids: int [B, L]; input_mask: bool [B, L], True on real tokens."""
-    length = input_ids.shape[1]
-    if length > self.max_len:
-      raise ValueError(f'sequence length {length} exceeds the {self.max_len} position '
-                       'embeddings: lower input.max_seq_len or raise model.max_len')
-    x = self.token_embed(input_ids) + self.position_embed[:length].astype(self.block.dtype)
-    if self.type_vocab_size:
-      x = x + self.segment_embed(jnp.zeros_like(input_ids) if segment_ids is None
-                                 else segment_ids)
-    if self.embed_norm:
-      x = self.embed_layer_norm(x)
-    x = self.embed_dropout(x, deterministic=not train)
-    return self.encoder(x, input_mask, self.causal, train)
-
-  def attend(self, features):
-    """Output projection tied to the token embedding: [..., D] -> logits [..., V]."""
-    return self.token_embed.attend(features)
-
-
-def text_encoder(model_config, **overrides) -> TextEncoder:
-  """The TextEncoder that `model_config` (variant + optional size overrides) describes; the
-  fields it leaves out are BERT's (config_schema.TEXT_TOWER)."""
-  model_config = config_schema.completed(model_config, config_schema.TEXT_TOWER)
-  sizes = decode_variant(model_config.variant)
-  sizes.update({k: model_config[k] for k in sizes if model_config[k] is not None})
-  fields = dict(
-      norm_first=model_config.norm_first, activation=model_config.activation,
-      layer_norm_eps=model_config.layer_norm_eps,
-      # BERT's placement: `dropout` (hidden_dropout_prob) on the embeddings and the branch
-      # outputs, attention_dropout (attention_probs_dropout_prob) on the attention
-      # probabilities, mlp_dropout inside the MLP.
-      dropout=model_config.dropout, attention_dropout=model_config.attention_dropout,
-      mlp_dropout=model_config.mlp_dropout, dtype=transformer.compute_dtype(model_config.dtype),
-      attention_impl=transformer.attention_impl(model_config.attention_impl))
-  fields.update(overrides.pop('block', {}))
-  block = transformer.BlockConfig(num_heads=sizes['num_heads'], mlp_dim=sizes['mlp_dim'],
-                                  **fields)
-  return TextEncoder(
-      vocab_size=model_config.vocab_size, block=block, width=sizes['width'],
-      depth=sizes['depth'], max_len=model_config.max_len,
-      type_vocab_size=model_config.type_vocab_size, embed_norm=model_config.embed_norm,
-      causal=model_config.causal, drop_path=model_config.drop_path,
-      remat_policy=model_config.remat_policy, scan_layers=model_config.scan_layers,
-      **overrides)
+from big_uni.models import text, transformer
 
 
 def _dense(features, names, name, dtype, init=None):
   return nn.Dense(features, dtype=dtype, name=name,
-                  kernel_init=nn.with_logical_partitioning(init or _normal(), names),
+                  kernel_init=nn.with_logical_partitioning(init or text.normal(), names),
                   bias_init=nn.with_logical_partitioning(nn.initializers.zeros, names[-1:]))
 
 
@@ -133,7 +26,7 @@ class Pooler(nn.Module):
 
 class BertPretraining(nn.Module):
   """-> (MLM logits [B, P, V] at `masked_positions` [B, P], NSP logits [B, 2])."""
-  text: TextEncoder
+  text: text.TextEncoder
 
   @nn.compact
   def __call__(self, input_ids, segment_ids, input_mask, masked_positions, train=False):
@@ -155,7 +48,7 @@ class BertPretraining(nn.Module):
 
 class BertClassifier(nn.Module):
   """Sequence (or pair) classification from the pooled [CLS]: -> (logits [B, C], features)."""
-  text: TextEncoder
+  text: text.TextEncoder
   num_classes: int
   dropout: float = 0.1
 

@@ -1,6 +1,6 @@
 """CLIP (Radford et al. 2021): two towers of the shared Encoder and projections to a joint space.
 
-The image tower is `vit.ViT` without a head, the text tower `bert.TextEncoder` (OpenAI: causal,
+The image tower is `vit.ViT` without a head, the text tower `text.TextEncoder` (OpenAI: causal,
 no segments, pooled at the last real token). Shapes: B batch, L text tokens, E joint width.
 """
 import flax.linen as nn
@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from big_uni.models import bert, vit
+from big_uni.models import text, vit
 
 TEXT_POOLING = ('last', 'first', 'mean')
 
@@ -26,7 +26,7 @@ class CLIP(nn.Module):
   149,620,737 params for B/16 and 427,616,513 for L/14, as OpenAI's (a SigLIP bias adds 1).
   """
   image: vit.ViT
-  text: bert.TextEncoder
+  text: text.TextEncoder
   embed_dim: int
   text_pool: str = 'last'  # 'last' real token (OpenAI's EOT), 'first' ([CLS]), 'mean'
   logit_scale_init: float = float(np.log(1 / 0.07))  # SigLIP: log(10)

@@ -1,6 +1,6 @@
 """Vision Transformer (Dosovitskiy et al. 2021): patch embedding and heads around the shared Encoder.
 
-Sizes are one table, selected by a variant string such as 'B/16' (size/patch), as in big_vision.
+Sizes come from a variant string such as 'B/16' (size/patch), decoded by sizes.py as in big_vision.
 """
 import math
 
@@ -10,29 +10,6 @@ import numpy as np
 
 from big_uni import errors
 from big_uni.models import transformer
-
-# name: (width, depth, mlp_dim, num_heads), from the ViT paper's Table 1 (Ti, S from DeiT).
-# 'mu' is a micro size for CPU-scale data such as 28x28 digits.
-SIZES = {
-    'mu': (64, 4, 256, 4),
-    'Ti': (192, 12, 768, 3),
-    'S': (384, 12, 1536, 6),
-    'B': (768, 12, 3072, 12),
-    'L': (1024, 24, 4096, 16),
-    'H': (1280, 32, 5120, 16),
-}
-
-
-def decode_variant(variant: str) -> dict:
-  """'B/16' -> dict(width=768, depth=12, mlp_dim=3072, num_heads=12, patch_size=16)."""
-  size, _, patch = variant.partition('/')
-  if size not in SIZES or not patch.isdigit():
-    raise ValueError(f'unknown ViT variant {variant!r}: expected "<size>/<patch>" with size in '
-                     f'{list(SIZES)}, e.g. "B/16"')
-  width, depth, mlp_dim, num_heads = SIZES[size]
-  return dict(width=width, depth=depth, mlp_dim=mlp_dim, num_heads=num_heads,
-              patch_size=int(patch))
-
 
 # resize method: what it computes, and whose resize it reproduces.
 RESIZE_METHODS = {

@@ -9,7 +9,7 @@ import pytest
 
 from big_uni import errors, export, pretrained
 from big_uni.convert import files, hf_bert
-from big_uni.models import bert, build_model
+from big_uni.models import build_model, text
 from configs import common_bert
 from input_pipeline import wheel_files
 from tests.conftest import import_or_skip
@@ -29,7 +29,7 @@ def test_minilm_matches_transformers_bert_model():
   os.environ['HF_HUB_OFFLINE'] = '1'
   path = wheel_files.minilm_file('model.safetensors')
   config = _minilm_config()
-  params = hf_bert.load(path, bert.text_encoder(config))
+  params = hf_bert.load(path, text.text_encoder(config))
   reference = transformers.BertModel.from_pretrained(os.path.dirname(path)).eval()
   rng = np.random.default_rng(0)
   ids = rng.integers(1000, 30000, (2, 16))
@@ -53,7 +53,7 @@ def test_config_mismatch_is_named():
   config = _minilm_config()
   config.variant = 'base'
   with pytest.raises(ValueError, match='hidden_size is 384 there, 768 here'):
-    hf_bert.load(wheel_files.minilm_file('model.safetensors'), bert.text_encoder(config))
+    hf_bert.load(wheel_files.minilm_file('model.safetensors'), text.text_encoder(config))
 
 
 def test_merge_names_a_shape_mismatch():
@@ -134,7 +134,7 @@ def test_export_round_trip_and_transformers_forward(tmp_path):
   state, hf_config = export.export_params(params, ml_collections.ConfigDict({'model': config}))
   assert hf_config['architectures'] == ['BertForPreTraining']
   files.write_hf(str(tmp_path / 'out'), state, hf_config)
-  helpers.assert_trees_equal(hf_bert.load(str(tmp_path / 'out'), bert.text_encoder(config)),
+  helpers.assert_trees_equal(hf_bert.load(str(tmp_path / 'out'), text.text_encoder(config)),
                              params)
   hf_model = transformers.BertForPreTraining.from_pretrained(
       str(tmp_path / 'out'), attn_implementation='eager').eval()

@@ -102,7 +102,7 @@ def _model_config(**fields):
 
 def test_vit_and_bert_take_scan_layers_from_the_config():
   images = jnp.ones((2, 8, 8, 1))
-  vit = dict(name='vit', variant='mu/4', num_classes=3, depth=2)
+  vit = dict(name='vit', variant='micro/4', num_classes=3, depth=2)
   plain, scanned = (build_model(_model_config(**vit, scan_layers=s)) for s in (False, True))
   params = _params(plain, images)
   _close(plain.apply(params, images)[0],
@@ -121,7 +121,7 @@ def test_vit_and_bert_take_scan_layers_from_the_config():
 
 def test_pretrained_weights_load_into_either_layout():
   images = jnp.ones((2, 8, 8, 1))
-  vit = dict(name='vit', variant='mu/4', num_classes=3, depth=2)
+  vit = dict(name='vit', variant='micro/4', num_classes=3, depth=2)
   plain, scanned = (build_model(_model_config(**vit, scan_layers=s)) for s in (False, True))
   plain_params = _params(plain, images)['params']
   scanned_params = jax.tree.map(np.asarray, _params(scanned, images)['params'])

@@ -34,7 +34,7 @@ def test_h14_without_head_matches_timm_headless_count():
 
 @pytest.mark.parametrize('pool', ['cls', 'gap'])
 def test_output_shapes(pool):
-  model = _vit(variant='mu/4', num_classes=7, pool=pool)
+  model = _vit(variant='micro/4', num_classes=7, pool=pool)
   images = jnp.ones((3, 16, 16, 1))
   params = model.init(jax.random.key(0), images)
   logits, features = model.apply(params, images)
@@ -44,7 +44,7 @@ def test_output_shapes(pool):
 
 
 def test_bfloat16_compute_keeps_float32_params_and_logits():
-  model = _vit(variant='mu/4', num_classes=5, dtype='bfloat16')
+  model = _vit(variant='micro/4', num_classes=5, dtype='bfloat16')
   images = jnp.ones((2, 8, 8, 3))
   params = model.init(jax.random.key(0), images)
   assert {x.dtype for x in jax.tree.leaves(nn.unbox(params))} == {jnp.dtype('float32')}
