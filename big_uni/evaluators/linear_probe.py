@@ -122,6 +122,8 @@ class _Rows:
           x = _take(chunks.features, np.int32(j))
         else:
           x = jnp.asarray(np.asarray(chunks.features[j], np.float32))
+        # Padding rows weigh 0, but 0 * NaN is NaN (BERT's features of an all-padding text).
+        x = jnp.where(jnp.asarray(weight > 0)[:, None], x, 0.0)
         labels = np.asarray(chunks.labels[j])
         index = np.minimum(np.searchsorted(self.classes, labels), len(self.classes) - 1)
         y = np.where(self.classes[index] == labels, index, -1).astype(np.int32)

@@ -153,3 +153,17 @@ def test_memmapped_and_device_chunks_give_the_same_probe(tmp_path):
     assert linear_probe.linear_probe(in_memory._replace(features=features), None, *test,
                                      max_sweep_examples=300) == first
   assert first['test_accuracy'] > 0.75
+
+
+def test_padding_rows_do_not_enter_the_fit():
+  """Padding rows (valid False) are weighted 0, but 0 * NaN is NaN: BERT's features of an
+  all-padding text row are NaN (attention over no tokens), which made every fit a no-op and the
+  probe the majority class. Whatever padding rows hold, the probe is the same."""
+  x, y = _gaussian_classes(600, seed=1, dim=20, shift=0.2, label_noise=0.1)
+  test = _gaussian_classes(200, seed=2, dim=20, shift=0.2)
+  padded = chunks.from_arrays(x, y, rows=128)  # 5 chunks, the last one padded
+  assert not padded.valid.all()
+  first = linear_probe.linear_probe(padded, None, *test, max_sweep_examples=300)
+  nan_padding = np.where(padded.valid[..., None], padded.features, np.nan).astype(np.float32)
+  assert linear_probe.linear_probe(padded._replace(features=nan_padding), None, *test,
+                                   max_sweep_examples=300) == first
