@@ -129,8 +129,9 @@ def find_max_batch(measure, start: int, unit: int, hbm_bytes: int, limit: int = 
 
   Memory grows about linearly with the batch, so each probe is where the line through the two
   measured batches nearest the boundary meets the capacity. A line pointing outside the bracket
-  is checked one step inside its edge, then the bracket is bisected. The README table's rows took
-  3-17 compiles past the first: near the limit the TPU compiler's choices bend the line."""
+  is checked one step inside its edge, then the bracket is bisected. The rows of the TPU table in
+  docs/performance.md took 3-17 compiles past the first: near the limit the TPU compiler's
+  choices bend the line."""
   ceiling = limit // unit + 1
   low, high, capacity, measured, beside = 0, ceiling, hbm_bytes, {}, False  # low fits, high not
   probe = min(max(start // unit, 1), high - 1)

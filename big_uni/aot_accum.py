@@ -4,9 +4,9 @@ TPU compiler (as `--mode=aot`; no TPU needed):
   python -m big_uni.aot_accum --config=clip_b16 --topology=v5e-256 --grad_accum_steps=1,8 \
       --losses=softmax,sigmoid
 
-Settings as the README's TPU table (aot_table.pod_config): the config's own batch size, float32
-params, bfloat16 compute, scanned layers, FSDP over every chip, no remat. Each compile runs in a
-fresh process. Prints a Markdown table.
+Settings as the TPU table of docs/performance.md (aot_table.pod_config): the config's own batch
+size, float32 params, bfloat16 compute, scanned layers, FSDP over every chip, no remat. Each compile
+runs in a fresh process. Prints a Markdown table.
 
 `--loss_only` compiles just the contrastive loss and its gradient w.r.t. the embeddings [B, E] of
 the config's batch, rows sharded over every chip: the bytes the similarity matrix takes. For so

@@ -1,4 +1,5 @@
-"""The README's TPU table: published configs compiled ahead of time for TPU slices, on this CPU.
+"""The TPU table of docs/performance.md: published configs compiled ahead of time for TPU slices,
+on this CPU.
 
   python -m big_uni.aot_table --topologies=v5e-256,v5p-128 [--configs=vit_b16,bert_large]
 

@@ -25,7 +25,7 @@ Expected (measured, 2-core CPU; zero-shot top-1 with the training templates / th
 'An image of {label}, a type of clothing.' / 3 held-out templates ensembled):
   default     89.5 / 57.2 / 88.6%, kNN (K=21) 89.3%, probe 89.4%, 11 min 21 s
   templates7  89.0 / 47.5 / 88.3%, 11 min 04 s
-  lit         85.1 / 51.2 / 83.4%;  minilm 87.9 / 87.8 / 87.8% (the README has every figure)
+  lit         85.1 / 51.2 / 83.4%;  minilm 87.9 / 87.8 / 87.8% (docs/results.md has every figure)
 """
 import ml_collections
 

@@ -22,7 +22,7 @@ COMMAND (pets/flowers102 need `tfds build oxford_iiit_pet` or --config.input.dow
   python -m big_uni.main --config=configs/vit_finetune.py:fashion_mnist --mode=eval \
       --workdir=/tmp/dinov2_fashion_mnist
   python -m big_uni.main --config=configs/vit_finetune.py:pets --workdir=/tmp/finetune_pets
-Expected: see the README (measured, mnist5k).
+Expected: see docs/results.md (measured, mnist5k).
 """
 import ml_collections
 

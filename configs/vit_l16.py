@@ -1,6 +1,6 @@
 """ViT-L/16: 304,326,632 params at 224px / 1000 classes (ViT paper Table 1: 307M).
 
-COMMAND (ImageNet-1k; TFDS imagenet2012 needs its manual download, see README):
+COMMAND (ImageNet-1k; TFDS imagenet2012 needs its manual download, see docs/data.md):
   python -m big_uni.main --config=configs/vit_l16.py --workdir=/tmp/vit_l16
 Published reference: 76.5% top-1 for L/16 trained on ImageNet-1k alone (ViT paper, Table 5).
 big_uni has not been run at this scale yet (no accelerator on our machines).

@@ -9,8 +9,8 @@ keeps the longer run from overfitting the 4,000 digits.
 COMMAND:
   python -m big_uni.main --config=configs/vit_mnist5k.py --workdir=/tmp/vit_mnist5k
 Expected: test_accuracy=0.9740 after 1,875 steps of 128 (60 epochs); seeds 0 / 1 / 2
-(--config.seed=N): 97.40 / 97.40 / 97.90%. The README's quickstart row has the wall time and
-where it goes.
+(--config.seed=N): 97.40 / 97.40 / 97.90%. The quickstart row of docs/results.md has the wall time
+and where it goes.
 
 Variants (`--config=configs/vit_mnist5k.py:<arg>`), flags that compose: patch4, the earlier
 quickstart (4-pixel patches, 40 epochs of batch 64, no label smoothing), whose 7 x 7 grid of

@@ -1,5 +1,5 @@
 """Every notebook in colabs/ runs top to bottom on this CPU (short training, BIG_UNI_COLAB_QUICK=1);
-bert_mlm.ipynb also on the README's Austen checkpoint, trained by a slow test.
+bert_mlm.ipynb also on the Austen checkpoint of docs/results.md, trained by a slow test.
 
 The notebooks check their figures' data themselves (attention rows sum to 1, and so on: asserts in
 their cells), so an error output fails the test. The figures are saved as PNG files under
@@ -76,10 +76,10 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_bert_mlm_on_the_readme_checkpoint(tmp_path, monkeypatch):
-  """The README's Austen pretraining, phase 1 as its COMMAND runs it (2,200 steps: ~19 min on two
-  idle cores), then bert_mlm.ipynb on that checkpoint: for most masked words of held-out
-  sentences the true word ranks in the top 10 (the quick run of test_notebook_runs has barely
-  left the unigram stage, so it cannot show this)."""
+  """The Austen pretraining of docs/results.md, phase 1 as its COMMAND runs it (2,200 steps:
+  ~19 min on two idle cores), then bert_mlm.ipynb on that checkpoint: for most masked words of
+  held-out sentences the true word ranks in the top 10 (the quick run of test_notebook_runs has
+  barely left the unigram stage, so it cannot show this)."""
   _skip_without_data('bert_mlm')
   workdir = tmp_path / 'bert_austen_seq32'
   subprocess.run([sys.executable, '-m', 'big_uni.main', '--config=configs/bert_austen.py',
