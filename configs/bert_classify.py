@@ -27,7 +27,7 @@ search chose ~0: the majority class, 57.05%, is the test_accuracy of the untrain
 COMMAND (after configs/bert_austen.py has trained into /tmp/bert_austen):
   python -m big_uni.main --config=configs/bert_classify.py:novels --workdir=/tmp/novels
 Expected: see the README (measured, with the TF-IDF baseline from
-`python -m big_uni.text_baseline --dataset=tweets --min_confidence=0.8`).
+`python -m benchmarks.text_baseline --dataset=tweets --min_confidence=0.8`).
 """
 import ml_collections
 
