@@ -1,4 +1,4 @@
-"""Per-chip bytes of a config's pod step by gradient accumulation and contrastive loss, from the
+r"""Per-chip bytes of a config's pod step by gradient accumulation and contrastive loss, from the
 TPU compiler (as `--mode=aot`; no TPU needed):
 
   python -m benchmarks.aot_accum --config=clip_b16 --topology=v5e-256 --grad_accum_steps=1,8 \

@@ -1,4 +1,4 @@
-"""Throughput of a config's real train step on synthetic data, optionally next to its PyTorch peer.
+r"""Throughput of a config's real train step on synthetic data, optionally next to its PyTorch peer.
 
   python -m benchmarks.bench --config=configs/vit_s16.py --config.input.batch_size=8 --steps=5 \
       --peer

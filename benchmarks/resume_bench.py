@@ -18,32 +18,8 @@ import time
 
 import numpy as np
 
-from input_pipeline.tf_cpu import tf, tfds
-
-RESUME_BENCH_SIZES = {'imagenet': 1_281_167, 'small': 10_000}  # ImageNet's train split.
-
-
-class BigUniResumeBench(tfds.core.GeneratorBasedBuilder):
-  """Tiny records for the restart benchmark: image i is a 4x4 grey PNG, label i % 1000.
-  Registered as TFDS's `big_uni_resume_bench` where this module runs (each child process too)."""
-  VERSION = tfds.core.Version('1.0.0')
-  BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=name, description=f'{size:,} records')
-                     for name, size in RESUME_BENCH_SIZES.items()]
-
-  def _info(self):
-    return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-        'image': tfds.features.Image(shape=(4, 4, 1)),
-        'label': tfds.features.ClassLabel(num_classes=1000)}))
-
-  def _split_generators(self, dl_manager):
-    del dl_manager  # Generated.
-    return {'train': self._generate_examples(RESUME_BENCH_SIZES[self.builder_config.name])}
-
-  def _generate_examples(self, size: int):
-    # 256 distinct encoded images, reused: encoding 1.28M PNGs would dominate the set-up.
-    pngs = [tf.io.encode_png(np.full((4, 4, 1), v, np.uint8)).numpy() for v in range(256)]
-    for i in range(size):
-      yield i, {'image': pngs[i % 256], 'label': i % 1000}
+from benchmarks import resume_bench_data
+from input_pipeline.tf_cpu import tfds
 
 
 def _input_config(data_dir: str, size: str):
@@ -72,7 +48,7 @@ def time_to_first_batch(data_dir: str, size: str, start_step: int, batch_size: i
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--data_dir', required=True)
-  parser.add_argument('--size', default='imagenet', choices=sorted(RESUME_BENCH_SIZES))
+  parser.add_argument('--size', default='imagenet', choices=sorted(resume_bench_data.SIZES))
   parser.add_argument('--batch_size', type=int, default=1024)
   parser.add_argument('--start_steps', default='0,10000,100000')
   parser.add_argument('--one_start_step', type=int, default=None, help=argparse.SUPPRESS)
@@ -81,7 +57,7 @@ def main():
     print(json.dumps(time_to_first_batch(args.data_dir, args.size, args.one_start_step,
                                          args.batch_size)))
     return
-  size = RESUME_BENCH_SIZES[args.size]
+  size = resume_bench_data.SIZES[args.size]
   builder = tfds.builder(f'big_uni_resume_bench/{args.size}', data_dir=args.data_dir)
   if not builder.is_prepared():
     start = time.perf_counter()
