@@ -7,7 +7,7 @@ Each op is jitted alone (JAX) or run eagerly (torch, its default threads) on the
 arrays; the median of --repeats calls after a warm-up is printed in ms, with torch / JAX (above 1:
 JAX is faster). The ops are the step's: the MLP matmuls, the attention's batched matmuls and
 softmax (forward, and the transposed product of the backward pass), the attention core, GELU and
-LayerNorm forward + backward. torch is a bench extra, as for `big_uni.bench --peer`.
+LayerNorm forward + backward. torch is a bench extra, as for `benchmarks.bench --peer`.
 """
 import argparse
 import json

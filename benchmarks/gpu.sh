@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU's benchmark: ViT-B/16, BERT-base and CLIP-B/16 in bf16 (model.dtype=auto) next to their
-# torch.compile peers (big_uni/bench_peers.py), one JSON line each; about 8 minutes on one H100.
+# torch.compile peers (benchmarks/bench_peers.py), one JSON line each; about 8 minutes on one H100.
 #
 #   bash benchmarks/gpu.sh [RESULTS_FILE]      (default /tmp/big_uni_gpu.jsonl)
 #
@@ -34,6 +34,6 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 "$python" -c 'import jax; print("devices:", jax.devices())'
 "$python" -m pytest -q -p no:cacheprovider tests/models/test_cudnn_attention.py
 while read -r config batch; do
-  "$python" -m big_uni.bench --config="$config" --config.input.batch_size="$batch" \
+  "$python" -m benchmarks.bench --config="$config" --config.input.batch_size="$batch" \
     --steps="$steps" --peer | tail -n 1 | tee -a "$results"
 done <<< "$runs"

@@ -23,8 +23,8 @@ from importlib import resources
 import numpy as np
 
 import input_pipeline
+from benchmarks import text_bench
 from configs import bert_base, vit_b16
-from input_pipeline import text_bench
 from input_pipeline.tf_cpu import tf
 
 # ImageNet's photos average about 400 x 350 px (~110 KB); the sample photos are 427 x 640.

@@ -3,7 +3,7 @@
 (clu's ReportProgress) and a profile of a few steps on request (clu's Profile).
 
 clu.metric_writers imports TensorFlow (for its own SummaryWriter, which big_uni does not use), so
-this module is imported by train.train_and_evaluate only: the benchmark path (big_uni.bench,
+this module is imported by train.train_and_evaluate only: the benchmark path (benchmarks.bench,
 train.Trainer) runs without clu and TensorFlow, as on the lent GPU machines.
 """
 import errno

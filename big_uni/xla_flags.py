@@ -1,4 +1,4 @@
-"""XLA flags the launchers (big_uni.main, big_uni.bench) set before JAX starts.
+"""XLA flags the launchers (big_uni.main, benchmarks.bench) set before JAX starts.
 
 A flag already in $XLA_FLAGS keeps the user's value. None is set for CPUs: turning XLA:CPU's
 YNNPACK dot fusions off (`--xla_cpu_experimental_ynn_fusion_type=`) made train steps of ViT-S/16,

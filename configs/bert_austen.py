@@ -13,7 +13,7 @@ steps (it had not learned to look at its neighbours), while 32-token sequences b
 COMMAND:
   python -m big_uni.main --config=configs/bert_austen.py --workdir=/tmp/bert_austen_seq32
   python -m big_uni.main --config=configs/bert_austen.py:phase=2 --workdir=/tmp/bert_austen
-Baselines: python -m big_uni.text_baseline --pretraining_config=configs/bert_austen.py:phase=2
+Baselines: python -m benchmarks.text_baseline --pretraining_config=configs/bert_austen.py:phase=2
 Expected (measured 2026-12-06; docs/results.md has the curves, beside the unigram baseline and NSP
 chance): held-out MLM accuracy 36.7% and NSP accuracy 66.8% after phase 1, 36.3% and 62.0% after
 phase 2; baselines 6.8% (most frequent token) and 53.9% (majority label). NSP pairs are built as

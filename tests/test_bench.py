@@ -2,7 +2,7 @@
 FLOP count does not depend on how the layers are laid out; benchmarks/cpu_ops.py runs."""
 import pytest
 
-from big_uni import bench
+from benchmarks import bench
 from configs import bert_base, clip_b16, vit_ti16
 from tests import script_json
 from tests.conftest import import_or_skip
@@ -25,7 +25,7 @@ def test_scanned_and_unscanned_steps_count_the_same_flops():
 
 
 def test_bench_prints_its_figures_as_one_json_line_and_no_mfu_on_a_cpu():
-  result = script_json.run_module('big_uni.bench', '--config=configs/vit_ti16.py:smoke',
+  result = script_json.run_module('benchmarks.bench', '--config=configs/vit_ti16.py:smoke',
                                   '--config.input.batch_size=4', '--steps=2')
   assert set(_KEYS) <= set(result) and 'peer_step_time_s' not in result
   assert result['config'] == 'configs/vit_ti16.py:smoke' and result['mfu'] is None

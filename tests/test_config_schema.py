@@ -233,7 +233,7 @@ def test_a_section_missing_a_required_field_is_not_made_up():
 SCHEMA_READERS = ('big_uni/models/__init__.py', 'big_uni/models/bert.py',
                   'big_uni/models/text.py', 'big_uni/optim.py',
                   'big_uni/tasks/classification.py', 'big_uni/tasks/text_classification.py',
-                  'big_uni/tasks/contrastive.py', 'big_uni/bench_peers.py', 'big_uni/train.py',
+                  'big_uni/tasks/contrastive.py', 'benchmarks/bench_peers.py', 'big_uni/train.py',
                   'big_uni/data.py', 'big_uni/clu_logging.py', 'big_uni/sharding.py',
                   'big_uni/preflight.py', 'big_uni/pretrained.py', 'big_uni/aot.py',
                   *(f'input_pipeline/{name}.py' for name in (

@@ -1,8 +1,13 @@
-"""The packages import downwards only: configs are data, the input pipeline is the lowest layer.
+"""The packages import downwards only: configs are data, the input pipeline is the lowest layer,
+the tools sit on top.
 
-  input_pipeline/  never imports big_uni or configs (big_uni imports it, never the reverse);
-  big_uni/         never imports configs (a config file is loaded by path, as main.py's --config);
+  input_pipeline/  never imports big_uni, configs or benchmarks (big_uni imports it, never the
+                   reverse);
+  big_uni/         never imports configs (a config file is loaded by path, as main.py's --config)
+                   or benchmarks;
   configs/         import only each other, ml_collections and the standard library;
+  benchmarks/      the tools (benches, AOT tables, baselines) may import everything, and nothing
+                   in the library imports them;
 and the input pipeline imports TensorFlow only through input_pipeline/tf_cpu.py (which hides the
 GPUs from it).
 
@@ -16,10 +21,13 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_TOOLS = 'tools are not the library: benchmarks/ imports the library, never the reverse'
 FORBIDDEN = {
     'input_pipeline': {'big_uni': 'the pipeline is the lowest layer',
-                       'configs': 'the pipeline takes its settings as arguments'},
-    'big_uni': {'configs': 'the library takes a config as data; main.py loads the file'},
+                       'configs': 'the pipeline takes its settings as arguments',
+                       'benchmarks': _TOOLS},
+    'big_uni': {'configs': 'the library takes a config as data; main.py loads the file',
+                'benchmarks': _TOOLS},
 }
 CONFIGS_MAY_IMPORT = {'configs', 'ml_collections', *sys.stdlib_module_names}
 
@@ -78,6 +86,20 @@ def test_no_import_runs_up_a_layer(package):
   assert files
   problems = violations(package, files)
   assert not problems, '\n'.join(problems)
+
+
+def test_the_library_importing_a_tool_is_refused(tmp_path):
+  uses_a_tool = tmp_path / 'uses_a_tool.py'
+  uses_a_tool.write_text('def f():\n  from benchmarks import bench\n')
+  for package in ('big_uni', 'input_pipeline'):
+    assert violations(package, [str(uses_a_tool)]) == [
+        f'{uses_a_tool}:2: imports benchmarks ({_TOOLS})']
+
+
+def test_benchmarks_live_beside_the_library_not_in_it():
+  in_library = [path for package in ('big_uni', 'input_pipeline')
+                for path in _python_files(package) if 'bench' in os.path.basename(path)]
+  assert not in_library, f'tools belong in benchmarks/: {in_library}'
 
 
 @pytest.mark.parametrize('path', _python_files('input_pipeline'))

@@ -112,14 +112,15 @@ def test_evaluate_checkpoint_without_checkpoint_says_train_first(tmp_path):
 
 
 def test_trainer_steps_without_tensorflow_or_clu():
-  """GPU machines have neither: the benchmark path (big_uni.bench, train.Trainer and its step on
+  """GPU machines have neither: the benchmark path (benchmarks.bench, train.Trainer and its step on
   synthetic batches) imports and runs without them; train_and_evaluate's logging needs clu
   (big_uni/clu_logging.py), whose metric writers import TensorFlow."""
   code = """
 import sys
 sys.modules['tensorflow'] = sys.modules['clu'] = None  # any import of them now fails
 import numpy as np
-from big_uni import bench, data, sharding, train  # bench: what benchmarks/gpu.sh imports
+from benchmarks import bench
+from big_uni import data, sharding, train  # bench: what benchmarks/gpu.sh runs
 from configs import vit_mnist5k
 config = vit_mnist5k.get_config('smoke')
 config.input.dataset = 'synthetic'

@@ -1,6 +1,6 @@
 """The PyTorch implementations a user would otherwise train, at the shapes of a big_uni model.
 
-`python -m big_uni.bench --peer` times one of these next to big_uni's step: HF `transformers`
+`python -m benchmarks.bench --peer` times one of these next to big_uni's step: HF `transformers`
 ViTForImageClassification, BertForPreTraining and CLIPModel, built from the sizes of the Flax
 module that the config builds (so a `--config.model.width=...` override changes both), trained
 the way their users train them: AdamW with the config's lr, weight decay and gradient clipping,

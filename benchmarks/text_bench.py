@@ -1,6 +1,6 @@
 """Memory and speed of the BERT text pipeline on generated corpora of growing size.
 
-    python -m input_pipeline.text_bench --sizes_mb=10,100,1000
+    python -m benchmarks.text_bench --sizes_mb=10,100,1000
 
 For each size, a fresh process prepares the corpus (input_pipeline.prepare_text, in that one
 process) and then assembles training batches from it; it reports its peak RSS (VmHWM),
@@ -108,7 +108,7 @@ def measure(config, batches: int, batch_size: int) -> dict:
 
 
 def _measure_in_fresh_process(config, batches: int, batch_size: int) -> dict:
-  command = [sys.executable, '-m', 'input_pipeline.text_bench', '--measure',
+  command = [sys.executable, '-m', 'benchmarks.text_bench', '--measure',
              json.dumps(config.to_dict()), f'--batches={batches}', f'--batch_size={batch_size}']
   result = subprocess.run(command, capture_output=True, text=True, check=False)
   if result.returncode:

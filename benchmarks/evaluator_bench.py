@@ -1,7 +1,7 @@
 """Wall time and peak host memory of kNN and the linear probe at ImageNet size, on this machine.
 
-  python -m big_uni.evaluators.bench            # every measurement, one fresh process each
-  python -m big_uni.evaluators.bench knn_rate --chunks=4   # one of them, printed as JSON
+  python -m benchmarks.evaluator_bench            # every measurement, one fresh process each
+  python -m benchmarks.evaluator_bench knn_rate --chunks=4   # one of them, printed as JSON
 
 Features are generated, never held whole: the kNN gallery chunk by chunk (random unit rows, a
 function of the chunk index), the probe's rows written once to a file and read back a chunk at
@@ -195,7 +195,7 @@ MEASUREMENTS = {'knn_rate': knn_rate, 'knn_memory': knn_memory, 'probe_pass': pr
 def _run(name, **kwargs) -> dict:
   """One measurement in a fresh process, so that its peak memory is its own."""
   args = [f'--{k}={v}' for k, v in kwargs.items()]
-  out = subprocess.run([sys.executable, '-m', 'big_uni.evaluators.bench', name, *args],
+  out = subprocess.run([sys.executable, '-m', 'benchmarks.evaluator_bench', name, *args],
                        capture_output=True, text=True, check=True)
   return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -1,7 +1,7 @@
-"""Per-chip bytes of a config's pod step by gradient accumulation and contrastive loss, from the
+r"""Per-chip bytes of a config's pod step by gradient accumulation and contrastive loss, from the
 TPU compiler (as `--mode=aot`; no TPU needed):
 
-  python -m big_uni.aot_accum --config=clip_b16 --topology=v5e-256 --grad_accum_steps=1,8 \
+  python -m benchmarks.aot_accum --config=clip_b16 --topology=v5e-256 --grad_accum_steps=1,8 \
       --losses=softmax,sigmoid
 
 Settings as the TPU table of docs/performance.md (aot_table.pod_config): the config's own batch
@@ -19,7 +19,8 @@ import jax.numpy as jnp
 from absl import app, flags
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from big_uni import aot, aot_table, train
+from benchmarks import aot_table
+from big_uni import aot, train
 from big_uni.tasks import contrastive
 
 _CONFIG = flags.DEFINE_string('config', 'clip_b16', 'configs/<name>.py, optionally :variant.')

@@ -3,7 +3,7 @@ seconds of the synchronous part of the async save (checksums + orbax's copy to h
 the train loop waits for, beside the background write. Every float of the state is random, as
 after training (a fresh state's zero optimizer moments would compress to almost nothing).
 
-  python -m big_uni.checkpoint_bench --config=configs/vit_b16.py --workdir=/tmp/ckpt_bench
+  python -m benchmarks.checkpoint_bench --config=configs/vit_b16.py --workdir=/tmp/ckpt_bench
 """
 import os
 import shutil

@@ -2,7 +2,7 @@
 
 Text classification, TF-IDF n-grams + logistic regression:
 
-  python -m big_uni.text_baseline --dataset=tweets
+  python -m benchmarks.text_baseline --dataset=tweets
 
 Word 1-2-grams and character 2-5-grams (within word boundaries), sublinear TF-IDF, multinomial
 logistic regression with C chosen on the validation split, then refit on train + validation and
@@ -11,7 +11,7 @@ scored once on test.
 Pretraining, a model that ignores its input (the most frequent token for MLM, the more common
 label for NSP), on the evaluation pass of the config's eval_split:
 
-  python -m big_uni.text_baseline --pretraining_config=configs/bert_austen.py
+  python -m benchmarks.text_baseline --pretraining_config=configs/bert_austen.py
 """
 import time
 

@@ -1,7 +1,7 @@
 """How long a restart takes to its first batch, at step 0 and deep into training.
 
-    python -m input_pipeline.resume_bench --data_dir=/tmp/resume_bench            # 1,281,167 records
-    python -m input_pipeline.resume_bench --data_dir=/tmp/resume_bench --size=small  # 10,000
+    python -m benchmarks.resume_bench --data_dir=/tmp/resume_bench            # 1,281,167 records
+    python -m benchmarks.resume_bench --data_dir=/tmp/resume_bench --size=small  # 10,000
 
 Generates (once) a TFDS dataset of tiny 4x4 PNG records, as many as ImageNet's training split,
 stored as ArrayRecord; then, each in a fresh process, builds the training pipeline at
@@ -18,8 +18,9 @@ import time
 
 import numpy as np
 
-from input_pipeline import builders
+from benchmarks import resume_bench_data
 from input_pipeline.tf_cpu import tfds
+
 
 def _input_config(data_dir: str, size: str):
   import ml_collections  # pylint: disable=g-import-not-at-top
@@ -47,7 +48,7 @@ def time_to_first_batch(data_dir: str, size: str, start_step: int, batch_size: i
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--data_dir', required=True)
-  parser.add_argument('--size', default='imagenet', choices=sorted(builders.RESUME_BENCH_SIZES))
+  parser.add_argument('--size', default='imagenet', choices=sorted(resume_bench_data.SIZES))
   parser.add_argument('--batch_size', type=int, default=1024)
   parser.add_argument('--start_steps', default='0,10000,100000')
   parser.add_argument('--one_start_step', type=int, default=None, help=argparse.SUPPRESS)
@@ -56,7 +57,7 @@ def main():
     print(json.dumps(time_to_first_batch(args.data_dir, args.size, args.one_start_step,
                                          args.batch_size)))
     return
-  size = builders.RESUME_BENCH_SIZES[args.size]
+  size = resume_bench_data.SIZES[args.size]
   builder = tfds.builder(f'big_uni_resume_bench/{args.size}', data_dir=args.data_dir)
   if not builder.is_prepared():
     start = time.perf_counter()
@@ -65,7 +66,7 @@ def main():
   results = []
   for start_step in (int(s) for s in args.start_steps.split(',')):
     child = subprocess.run(
-        [sys.executable, '-m', 'input_pipeline.resume_bench', f'--data_dir={args.data_dir}',
+        [sys.executable, '-m', 'benchmarks.resume_bench', f'--data_dir={args.data_dir}',
          f'--size={args.size}', f'--batch_size={args.batch_size}',
          f'--one_start_step={start_step}'], capture_output=True, text=True, check=True,
         env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})

@@ -1,6 +1,7 @@
-"""Throughput of a config's real train step on synthetic data, optionally next to its PyTorch peer.
+r"""Throughput of a config's real train step on synthetic data, optionally next to its PyTorch peer.
 
-  python -m big_uni.bench --config=configs/vit_s16.py --config.input.batch_size=8 --steps=5 --peer
+  python -m benchmarks.bench --config=configs/vit_s16.py --config.input.batch_size=8 --steps=5 \
+      --peer
 
 Prints `key=value` lines, then one JSON line with every figure. The step is timed one call at a
 time after a warm-up step and the median is reported (steps on a shared machine have outliers).
@@ -8,7 +9,7 @@ FLOPs are model FLOPs (big_uni/flops.py: matmuls, backward = 2x forward, no reco
 same count as the training logs; MFU divides the achieved FLOP/s per chip by its peak dense bf16
 rate (`--peak_tflops`, or flops.PEAK_TFLOPS), and is null on CPUs, which have no such peak.
 `--peer` also trains the HF `transformers` model of the same shapes on the same batches
-(big_uni/bench_peers.py); `ratio` is big_uni's throughput over the peer's.
+(benchmarks/bench_peers.py); `ratio` is big_uni's throughput over the peer's.
 """
 import json
 import os
@@ -31,7 +32,7 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file, optional
                                           lock_config=True)
 _STEPS = flags.DEFINE_integer('steps', 10, 'Timed steps (after one warm-up step).')
 _PEAK = flags.DEFINE_float('peak_tflops', 0.0, 'Peak TFLOP/s per device for MFU (0: look up).')
-_PEER = flags.DEFINE_bool('peer', False, 'Also time the PyTorch peer (big_uni/bench_peers.py).')
+_PEER = flags.DEFINE_bool('peer', False, 'Also time the PyTorch peer (benchmarks/bench_peers.py).')
 
 
 def benchmark(config, steps: int, peak: float | None = None, peer: bool = False,
@@ -45,7 +46,7 @@ def benchmark(config, steps: int, peak: float | None = None, peer: bool = False,
   # The peer runs first and hands its GPU memory back before JAX takes its share.
   peer_timing = None
   if peer:
-    from big_uni import bench_peers  # pylint: disable=g-import-not-at-top
+    from benchmarks import bench_peers  # pylint: disable=g-import-not-at-top
     peer_timing = bench_peers.time_peer(config, task.model, host_batches)
   trainer = train.Trainer(config, total_steps=steps + 1)
   with trainer.context():

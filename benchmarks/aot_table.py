@@ -1,7 +1,7 @@
 """The TPU table of docs/performance.md: published configs compiled ahead of time for TPU slices,
 on this CPU.
 
-  python -m big_uni.aot_table --topologies=v5e-256,v5p-128 [--configs=vit_b16,bert_large]
+  python -m benchmarks.aot_table --topologies=v5e-256,v5p-128 [--configs=vit_b16,bert_large]
 
 Every config runs at its own (published) batch size with the settings a pod run would use:
 float32 params, bfloat16 compute, scanned layers, FSDP over all chips. A step that does not fit
@@ -29,7 +29,7 @@ _MAX_BATCH = flags.DEFINE_bool('find_max_batch', True, 'Also search the largest 
 def pod_config(name: str, remat_policy: str = 'none'):
   """`configs/<name>.py` (or `<name>:<variant>`) as it would run on a pod: f32 params, bf16
   compute, scanned layers, every chip in the fsdp axis. The file is loaded by its path from the
-  working directory, as main.py's --config: the library never imports the configs package."""
+  working directory, as main.py's --config."""
   module, *variant = name.split(':', 1)
   spec = importlib.util.spec_from_file_location(f'{module}_config', f'configs/{module}.py')
   config_file = importlib.util.module_from_spec(spec)
