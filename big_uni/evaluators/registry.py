@@ -1,8 +1,8 @@
 """Evaluation kinds by name: `config.evals.<name>.kind` -> the Evaluator that runs it.
 
 Each kind is one module of evaluators/kinds/ that registers its Evaluator in KINDS (an
-input_pipeline.registry.Registry) with `@register`; its entry's fields (and their defaults) are declared in big_uni/config_schema.py
-EVALS. An evaluation reads its own data (dataset, split and batch size from its entry) and
+input_pipeline.registry.Registry) with `@register`; its entry's fields (and their defaults) are
+declared in big_uni/config_schema.py EVALS. An evaluation reads its own data (dataset, split and batch size from its entry) and
 names its own metrics, so the trainer runs every entry alike: when it is due, and again on a
 resume when metrics.jsonl lacks it (found by `prefix`).
 """
