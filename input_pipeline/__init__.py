@@ -17,21 +17,21 @@ numpy arrays and restarts exactly at `start_step`, at the cost of one epoch perm
 """
 import importlib
 
-from input_pipeline import config_schema, errors, sampling
+from input_pipeline import config_schema, sampling
+from input_pipeline.registry import Registry
 
-KINDS = {
-    'image': 'input_pipeline.images',
-    'image_text': 'input_pipeline.image_text',
-    'bert_pretraining': 'input_pipeline.bert_pretraining',
-    'text_classification': 'input_pipeline.text_classification',
-}
+# input.kind -> the module of its pipeline, imported when first used (so the entry is its name,
+# not the module: a pipeline module registering itself would have to be imported first).
+KINDS = Registry('input kind')
+KINDS.register('image', 'input_pipeline.images')
+KINDS.register('image_text', 'input_pipeline.image_text')
+KINDS.register('bert_pretraining', 'input_pipeline.bert_pretraining')
+KINDS.register('text_classification', 'input_pipeline.text_classification')
 
 
 def _pipeline(input_config):
   kind = config_schema.completed(input_config, config_schema.INPUT).kind
-  if kind not in KINDS:
-    raise errors.UserInputError(f'input.kind={kind!r}: use one of {sorted(KINDS)}')
-  return importlib.import_module(KINDS[kind])
+  return importlib.import_module(KINDS.get(kind))
 
 
 def get_iterator(input_config, split: str, *, train: bool, global_batch_size: int, seed: int,

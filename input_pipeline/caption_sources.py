@@ -19,9 +19,12 @@ import tarfile
 import numpy as np
 
 from input_pipeline import config_schema, errors, sources
+from input_pipeline.registry import Registry
 from input_pipeline.tf_cpu import tf, tfds
 
-PREFIXES = ('captions_tsv:', 'wds:')
+# input.dataset '<prefix>:<path>' -> (path, input config) -> its captioned source (registered
+# below the sources); a dataset without one of these prefixes is a TFDS name (coco_captions).
+PREFIXED = Registry('captioned dataset prefix')
 _NO_LABEL = -1
 SIGNATURE = {**sources.IMAGE_SIGNATURE, 'captions': tf.TensorSpec((), tf.string)}
 
@@ -30,7 +33,7 @@ def is_captioned(input_config) -> bool:
   """Whether input.dataset has its own captions (else they are made from its class names)."""
   input_config = config_schema.completed(input_config, config_schema.INPUT)
   dataset = input_config.dataset
-  if dataset.startswith(PREFIXES):
+  if _prefixed(dataset):
     return True
   if dataset.startswith('image_folder:') or dataset in (*sources.OFFLINE, 'fashion_mnist'):
     return False
@@ -198,11 +201,20 @@ def _member(file, offset_and_size: tuple[int, int]) -> bytes:
   return file.read(offset_and_size[1])
 
 
+PREFIXED.register('captions_tsv', lambda path, config: TsvSource(path, config.on_corrupt_image))
+PREFIXED.register('wds', lambda path, config: WdsSource(path))
+
+
+def _prefixed(dataset: str) -> tuple[str, str] | None:
+  """(prefix, path) of a dataset named '<registered prefix>:<path>', else None."""
+  prefix, colon, path = dataset.partition(':')
+  return (prefix, path) if colon and prefix in PREFIXED else None
+
+
 def get_source(input_config):
   input_config = config_schema.completed(input_config, config_schema.INPUT)
   dataset = input_config.dataset
-  if dataset.startswith('captions_tsv:'):
-    return TsvSource(dataset.split(':', 1)[1], input_config.on_corrupt_image)
-  if dataset.startswith('wds:'):
-    return WdsSource(dataset.split(':', 1)[1])
+  if prefixed := _prefixed(dataset):
+    prefix, path = prefixed
+    return PREFIXED.get(prefix)(path, input_config)
   return TfdsCaptionsSource(dataset, input_config.data_dir or None, input_config.download)

@@ -1,18 +1,21 @@
 """Evaluation kinds by name: `config.evals.<name>.kind` -> the Evaluator that runs it.
 
-Each kind is one module of evaluators/kinds/ that registers its Evaluator here with
-`@register`; its entry's fields (and their defaults) are declared in big_uni/config_schema.py
-EVALS. An evaluation reads its own data (dataset, split and batch size from its entry) and
+Each kind is one module of evaluators/kinds/ that registers its Evaluator in KINDS (an
+input_pipeline.registry.Registry) with `@register`; its entry's fields (and their defaults) are
+declared in big_uni/config_schema.py EVALS. An evaluation reads its own data (dataset, split and batch size from its entry) and
 names its own metrics, so the trainer runs every entry alike: when it is due, and again on a
 resume when metrics.jsonl lacks it (found by `prefix`).
 """
-import difflib
+import importlib
 
 import ml_collections
 
-from big_uni import config_schema, errors
+from big_uni import config_schema
+from input_pipeline.registry import Registry
 
-KINDS: dict[str, 'Evaluator'] = {}
+# Importing evaluators/kinds/ registers every kind.
+KINDS = Registry('evaluation kind',
+                 load=lambda: importlib.import_module('big_uni.evaluators.kinds'))
 TOWERS = {'image': 'an image tower', 'text': 'a text tower'}  # Task.feature_kinds, for messages.
 
 
@@ -62,26 +65,16 @@ class Evaluator:
 
 
 def register(cls: type[Evaluator]) -> type[Evaluator]:
-  """Class decorator: makes `cls.kind` an evaluation kind."""
-  if cls.kind in KINDS:
-    raise ValueError(f'evaluation kind {cls.kind!r} is registered twice')
-  KINDS[cls.kind] = cls()
+  """Class decorator: makes `cls.kind` an evaluation kind (one instance of `cls` runs it)."""
+  KINDS.register(cls.kind, cls())
   return cls
 
 
 def names() -> list[str]:
-  """Every registered kind (importing evaluators/kinds/ registers them)."""
-  from big_uni.evaluators import kinds  # pylint: disable=g-import-not-at-top,unused-import
-  return sorted(KINDS)
+  """Every registered kind."""
+  return KINDS.names()
 
 
 def get(kind: str) -> Evaluator:
   """The Evaluator of `kind`; an unknown kind is refused naming the close matches."""
-  if kind not in names():
-    lower = {name.lower(): name for name in KINDS}
-    close = [lower[m] for m in difflib.get_close_matches(str(kind).lower(), sorted(lower), n=3,
-                                                         cutoff=0.6)]
-    hint = f'did you mean {" or ".join(map(repr, close))}? ' if close else ''
-    raise errors.UserInputError(f'evaluation kind {kind!r} is not registered ({hint}known: '
-                                f'{names()})')
-  return KINDS[kind]
+  return KINDS.get(kind)

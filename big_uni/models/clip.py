@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from big_uni.models import text, vit
+from big_uni import config_schema, flops
+from big_uni.models import family, text, vit
 
 TEXT_POOLING = ('last', 'first', 'mean')
 
@@ -25,6 +26,7 @@ class CLIP(nn.Module):
 
   149,620,737 params for B/16 and 427,616,513 for L/14, as OpenAI's (a SigLIP bias adds 1).
   """
+  family = 'clip'  # Its models.family entry (registered at the end of this file).
   image: vit.ViT
   text: text.TextEncoder
   embed_dim: int
@@ -89,3 +91,48 @@ class CLIP(nn.Module):
 
   def __call__(self, images, text_ids, text_mask, train=False):
     return self.encode_image(images, train), self.encode_text(text_ids, text_mask, train)
+
+
+def build(model_config) -> CLIP:
+  """`model_config.image` is a ViT config (its head is left out), `.text` a text encoder's; a
+  logit init left None is the module's default (tasks.contrastive fills in its loss's)."""
+  model_config = config_schema.completed(model_config, config_schema.MODEL)
+  image_config = model_config.image.copy_and_resolve_references()
+  with image_config.unlocked():
+    image_config.num_classes = 0
+  return CLIP(vit.build(image_config), text.text_encoder(model_config.text),
+              model_config.embed_dim, model_config.text_pool,
+              **{k: model_config[k] for k in ('logit_scale_init', 'logit_bias_init',
+                                               'lock_image', 'lock_text')
+                 if model_config[k] is not None})
+
+
+def train_flops(model: CLIP, batch_shapes) -> float:
+  batch, *image_shape = batch_shapes['image']
+  patch_embed, image_tower = vit.forward_flops(model.image, image_shape)
+  text_tower = flops.text_forward(model.text, batch_shapes['text_ids'][1])
+  projections = 2 * (model.image.width + model.text.width) * model.embed_dim
+  # Locked towers: forward only (their projections still train).
+  image_step = (image_tower + patch_embed if model.lock_image
+                else 3 * image_tower + 2 * patch_embed)
+  text_step = text_tower if model.lock_text else 3 * text_tower
+  towers = image_step + text_step + 3 * projections
+  # The [B, B] similarity of every image with every text, forward and both gradients.
+  return batch * towers + 3 * 2 * batch**2 * model.embed_dim
+
+
+def tokens_per_example(model: CLIP, batch_shapes) -> int:
+  return vit.tokens_per_example(model.image, batch_shapes) + batch_shapes['text_ids'][1]
+
+
+def export(params, config):
+  """-> HF CLIPModel; HF pools the text at the tokenizer's end-of-text id."""
+  # pylint: disable=g-import-not-at-top
+  from big_uni.convert import clip as clip_layout
+  from input_pipeline import tokenizers
+  # pylint: enable=g-import-not-at-top
+  tokenizer = tokenizers.build_tokenizer(config.input.tokenizer)
+  return clip_layout.export(params, build(config.model), eos_token_id=tokenizer.sep_id)
+
+
+family.FAMILIES.register('clip', family.Family(build, train_flops, tokens_per_example, export))

@@ -2,14 +2,15 @@
 
 Sizes come from a variant string such as 'B/16' (size/patch), decoded by sizes.py as in big_vision.
 """
+import dataclasses
 import math
 
 import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from big_uni import errors
-from big_uni.models import transformer
+from big_uni import config_schema, errors, flops
+from big_uni.models import family, sizes, transformer
 
 # resize method: what it computes, and whose resize it reproduces.
 RESIZE_METHODS = {
@@ -95,6 +96,7 @@ class ViT(nn.Module):
   num_classes=0 leaves out the head (CLIP's image tower, feature extraction); its features
   'pre_logits' [B, D] and 'tokens' [B, L, D] are there either way.
   """
+  family = 'vit'  # Its models.family entry (registered at the end of this file).
   num_classes: int
   width: int
   depth: int
@@ -173,3 +175,51 @@ class ViT(nn.Module):
         kernel_init=nn.with_logical_partitioning(nn.initializers.zeros, ('embed', 'classes')),
         bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ('classes',)))(pre_logits)
     return logits.astype(jnp.float32), features
+
+
+def build(model_config) -> ViT:
+  """The variant's sizes (those the config sets replace them), then the other ViT fields."""
+  model_config = config_schema.completed(model_config, config_schema.VIT)
+  fields = sizes.decode(model_config.variant, 'ViT')
+  names = {f.name for f in dataclasses.fields(ViT)} - {'parent', 'name'}
+  # A size left None is the variant's; every other field is the config's (mlp_dropout None
+  # means `dropout`).
+  fields.update({k: v for k, v in model_config.items()
+                 if k in names and not (v is None and k in fields)})
+  fields['dtype'] = transformer.compute_dtype(model_config.dtype)
+  fields['attention_impl'] = transformer.attention_impl(model_config.attention_impl)
+  return ViT(**fields)
+
+
+def _patches(model: ViT, image_shape) -> int:
+  """Patches of one [H, W, ...] image."""
+  return (image_shape[0] // model.patch_size) * (image_shape[1] // model.patch_size)
+
+
+def forward_flops(model: ViT, image_shape) -> tuple[float, float]:
+  """(FLOPs through the patch embedding, the rest) for one image [H, W, C]; the embedding is
+  apart because its input needs no gradient."""
+  patches = _patches(model, image_shape)
+  patch_embed = 2 * patches * model.patch_size**2 * image_shape[2] * model.width
+  tokens = patches + (model.pool == 'cls')
+  rest = flops.encoder_forward(tokens, model.width, model.depth, model.mlp_dim)
+  return patch_embed, rest + 2 * model.width * model.num_classes
+
+
+def train_flops(model: ViT, batch_shapes) -> float:
+  batch, *image_shape = batch_shapes['image']
+  patch_embed, rest = forward_flops(model, image_shape)
+  return batch * (2 * patch_embed + 3 * rest)
+
+
+def tokens_per_example(model: ViT, batch_shapes) -> int:
+  return _patches(model, batch_shapes['image'][1:]) + (model.pool == 'cls')
+
+
+def export(params, config):
+  """-> HF ViTForImageClassification (ViTModel without a head)."""
+  from big_uni.convert import hf_vit  # pylint: disable=g-import-not-at-top
+  return hf_vit.export(params, build(config.model))
+
+
+family.FAMILIES.register('vit', family.Family(build, train_flops, tokens_per_example, export))

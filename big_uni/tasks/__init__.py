@@ -1,18 +1,17 @@
-"""Task registry: `config.task` -> the objective (model, loss, metrics) the trainer runs."""
+"""Tasks: `config.task` -> the objective (model, loss, metrics) the trainer runs.
+
+Each task module registers its Task class in base.TASKS (`@base.TASKS.register(name)`);
+importing this package imports them all.
+"""
+# pylint: disable=unused-import
+from big_uni.tasks import classification, contrastive, mlm_nsp, text_classification
+from big_uni.tasks.base import TASKS
 from big_uni.tasks.classification import ClassificationTask
 from big_uni.tasks.contrastive import ContrastiveTask
 from big_uni.tasks.mlm_nsp import MlmNspTask
 from big_uni.tasks.text_classification import TextClassificationTask
-
-TASKS = {
-    'classification': ClassificationTask,
-    'contrastive': ContrastiveTask,
-    'mlm_nsp': MlmNspTask,
-    'text_classification': TextClassificationTask,
-}
+# pylint: enable=unused-import
 
 
 def build_task(config):
-  if config.task not in TASKS:
-    raise ValueError(f'unknown task {config.task!r}; known: {sorted(TASKS)}')
-  return TASKS[config.task](config)
+  return TASKS.get(config.task)(config)

@@ -8,11 +8,17 @@ Two kinds of objective, which gradient accumulation treats differently (big_uni/
   caption). The task embeds rows independently, then scores the whole batch's embeddings.
 """
 import abc
+import importlib
 
 import jax.numpy as jnp
 import numpy as np
 
 from big_uni import errors
+from input_pipeline.registry import Registry
+
+# config.task -> its Task class; each task module registers its class with @TASKS.register(name)
+# (importing big_uni.tasks imports them all).
+TASKS = Registry('task', load=lambda: importlib.import_module('big_uni.tasks'))
 
 
 def check_vocab_size(tokenizer_config, vocab_size: int) -> None:

@@ -29,6 +29,7 @@ def classification_sums(logits, labels, mask):
   }
 
 
+@base.TASKS.register('classification')
 class ClassificationTask(base.RowSumTask):
   """Batches are {'image': float32 [B, H, W, C], 'label': int32 [B]} (+ 'mask' bool [B] in eval)."""
 

@@ -39,6 +39,7 @@ def model_config_for_loss(model_config, loss_kind: str):
   return model_config
 
 
+@base.TASKS.register('contrastive')
 class ContrastiveTask(base.EmbeddingTask):
 
   feature_kinds = ('image', 'text')

@@ -14,6 +14,7 @@ from big_uni.models import build_model
 from big_uni.tasks import base
 
 
+@base.TASKS.register('mlm_nsp')
 class MlmNspTask(base.RowSumTask):
 
   loss_terms = ('train_mlm_loss', 'train_nsp_loss')

@@ -12,6 +12,7 @@ from big_uni.tasks import base
 from big_uni.tasks.classification import classification_sums, classification_train_sums
 
 
+@base.TASKS.register('text_classification')
 class TextClassificationTask(base.RowSumTask):
 
   feature_kinds = ('text',)

@@ -1,0 +1,57 @@
+"""The one Registry every config name is looked up in (input_pipeline/registry.py)."""
+import pytest
+
+from input_pipeline import errors
+from input_pipeline.registry import Registry
+
+
+def test_register_get_and_names():
+  registry = Registry('widget')
+
+  @registry.register('round')
+  def round_widget():
+    return 'round'
+
+  registry.register('square', 'a square')
+  assert registry.get('round') is round_widget
+  assert registry.get('square') == 'a square'
+  assert registry.names() == ['round', 'square'] == list(registry)
+  assert 'round' in registry and 'oval' not in registry
+
+
+def test_an_unknown_name_is_refused_naming_the_close_matches():
+  registry = Registry('widget')
+  registry.register('linear_probe', 1)
+  registry.register('knn', 2)
+  with pytest.raises(errors.UserInputError,
+                     match=r"widget 'KNN' is not registered \(did you mean 'knn'\? known: "
+                           r"\['knn', 'linear_probe'\]\)"):
+    registry.get('KNN')
+  with pytest.raises(errors.UserInputError, match=r"'zzz' is not registered \(known: "):
+    registry.get('zzz')
+
+
+def test_a_name_registered_twice_is_refused():
+  registry = Registry('widget')
+  registry.register('a', 1)
+  with pytest.raises(ValueError, match="widget 'a' is registered twice"):
+    registry.register('a', 2)
+
+
+def test_load_runs_once_before_the_first_lookup():
+  calls = []
+  registry = Registry('widget', load=lambda: calls.append(registry.register('late', 3)))
+  assert not calls
+  assert registry.get('late') == 3 and registry.names() == ['late']
+  assert len(calls) == 1
+
+
+def test_every_config_kind_is_one_registry():
+  # pylint: disable=g-import-not-at-top
+  import input_pipeline
+  from big_uni import models, optim, pretrained, tasks
+  from big_uni.evaluators import registry
+  # pylint: enable=g-import-not-at-top
+  for kinds in (models.MODELS, tasks.TASKS, registry.KINDS, pretrained.KINDS, optim.OPTIMIZERS,
+                input_pipeline.KINDS):
+    assert isinstance(kinds, Registry) and kinds.names()
