@@ -82,6 +82,8 @@ def _minilm(config: ml_collections.ConfigDict) -> None:
 
 def _smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.init = ml_collections.ConfigDict()
+  # The task's own metrics only: kNN and the probe over all 18k tweets took 100 s of the 107 s.
+  config.evals = ml_collections.ConfigDict({'task': config.evals.task})
   config.update(dict(total_steps=4, log_every_steps=2, checkpoint_every_steps=2))
   config.model.update(dict(width=32, depth=2, mlp_dim=64, num_heads=2, vocab_size=1000,
                            max_len=32))

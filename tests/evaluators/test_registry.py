@@ -4,7 +4,7 @@ import pytest
 
 from big_uni import config_schema, errors, train
 from big_uni.evaluators import registry, runner
-from configs import bert_classify, vit_mnist5k
+from configs import bert_classify, common, vit_mnist5k
 
 # train_and_evaluate's returned task metrics of the 4-step smoke runs on main before the task's
 # metrics became an evaluation kind (Trainer.evaluate on input.eval_split).
@@ -39,6 +39,7 @@ def test_task_metrics_entry_gives_the_numbers_of_before(tmp_path, name, module):
 
 def test_knn_and_the_probe_read_bert_pooled_text_features():
   config = bert_classify.get_config('smoke')
+  config.evals.update(common.feature_evals('tweets', train_split='train', test_split='test'))
   config.input.num_train_examples = 300  # A small gallery: the test is about the plumbing.
   trainer = train.Trainer(config)
   metrics = runner.run(trainer, trainer.init_state().params, names=['knn', 'linear_probe'])

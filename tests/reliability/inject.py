@@ -83,6 +83,7 @@ def _disk_full_from(step: int, error=None):
   save = checkpoint.Checkpointer.save
 
   def save_at(self, current, *args, **kwargs):
+    self.wait()  # The writes of the save before (which orbax waits for too) are not this one's.
     _current['save'] = current
     return save(self, current, *args, **kwargs)
 

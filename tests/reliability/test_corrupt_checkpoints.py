@@ -53,14 +53,18 @@ def _zero_the_array_files(step_dir):
       f.write(bytes(os.path.getsize(path)))
 
 
+SLOW = pytest.mark.slow  # The README's suite keeps two corruptions; the slow call runs all.
+
+
 @pytest.mark.parametrize('corrupt,why', [
     # The data file holds zstd frames: where the flipped bit lands in a frame header, decompression
     # fails before the checksums are compared (it happened once in a full run of the suite).
     (_flip_a_bit_of_an_array, 'its arrays do not match their checksums|.*ZSTD'),
-    (_change_a_stored_checksum, 'its arrays do not match their checksums'),
+    pytest.param(_change_a_stored_checksum, 'its arrays do not match their checksums',
+                 marks=SLOW),
     (_truncate_an_array_file, 'OUT_OF_RANGE'),
-    (_truncate_the_tree_metadata, ''),
-    (_zero_the_array_files, '')])
+    pytest.param(_truncate_the_tree_metadata, '', marks=SLOW),
+    pytest.param(_zero_the_array_files, '', marks=SLOW)])
 def test_a_corrupt_newest_checkpoint_is_set_aside(tmp_path, stopped_vit_dir, straight_vit_dir,
                                                   corrupt, why):
   workdir = faults.copy(stopped_vit_dir, tmp_path / 'run')

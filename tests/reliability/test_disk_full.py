@@ -15,7 +15,8 @@ from big_uni import checkpoint
 from tests.conftest import requires
 
 
-@pytest.mark.parametrize('fault', ['disk_full_from_save', 'enospc_from_save'])
+@pytest.mark.parametrize('fault', [
+    'disk_full_from_save', pytest.param('enospc_from_save', marks=pytest.mark.slow)])
 def test_a_save_that_fails_for_lack_of_space(tmp_path, straight_vit_dir, fault):
   """The save of step 10 fails (as TensorStore reports it, and as an OSError): step 5 is kept,
   and nothing after it is lost, though checkpoint_keep=1 would delete it on a later save."""

@@ -20,8 +20,12 @@ SOAK = ('configs/vit_mnist5k.py:smoke', '--config.total_steps=2000',
         '--config.model.dropout=0.1', '--config.model.drop_path=0.1')
 SOAK_KILLS = 8  # Then the run is left to finish.
 SOAK_MAX_ATTEMPTS = 30  # The loop is bounded whatever happens.
+# Two runs each: the README's suite keeps one case per phase (a train step, a save, an evaluation
+# step), the slow call runs the others.
+SLOW = pytest.mark.slow
 
 
+@SLOW
 def test_sigkill_in_a_train_step(tmp_path, straight_vit_dir):
   """Killed after step 12: the save of step 5 is committed (the save of step 10 waited for
   it), the one of step 10 may be."""
@@ -55,11 +59,12 @@ def test_sigkill_in_a_save(tmp_path, straight_vit_dir):
 
 
 @pytest.mark.parametrize('fault,step,returncode,resumed', [
-    ('sigkill_in_evaluation', 10, -signal.SIGKILL, 10),
-    ('sigterm_in_evaluation', 10, 0, 11),  # The evaluation finishes; step 11 saves and stops.
+    pytest.param('sigkill_in_evaluation', 10, -signal.SIGKILL, 10, marks=SLOW),
+    # The evaluation finishes; step 11 saves and stops.
+    pytest.param('sigterm_in_evaluation', 10, 0, 11, marks=SLOW),
     ('sigterm_at_step', 10, 0, 10),  # Stops at an evaluation step, before evaluating.
-    ('sigterm_at_step', 20, 0, 20),  # The last step: saved, not evaluated.
-    ('sigkill_in_evaluation', 20, -signal.SIGKILL, 20)])  # In the last evaluation.
+    pytest.param('sigterm_at_step', 20, 0, 20, marks=SLOW),  # The last step: saved, not evaluated.
+    pytest.param('sigkill_in_evaluation', 20, -signal.SIGKILL, 20, marks=SLOW)])  # The last one.
 def test_stopped_around_an_evaluation(tmp_path, straight_evals_dir, fault, step, returncode,
                                       resumed):
   """The rerun first runs the evaluations due at the step it resumes from that metrics.jsonl
@@ -78,6 +83,7 @@ def test_stopped_around_an_evaluation(tmp_path, straight_evals_dir, fault, step,
     assert faults.files(workdir)['metrics.jsonl'] == finished['metrics.jsonl']
 
 
+@SLOW
 def test_a_failing_last_evaluation_keeps_the_last_checkpoint(tmp_path, straight_evals_dir):
   """A bug in an evaluator is a traceback (it is the code's fault, not the input's), but the
   last checkpoint was on disk before the last evaluation began: the rerun only evaluates."""

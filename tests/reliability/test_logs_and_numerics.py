@@ -5,6 +5,7 @@ import os
 
 import jax
 import numpy as np
+import pytest
 
 import faults
 import reliability_runs as runs
@@ -36,6 +37,7 @@ def test_non_finite_gradients_stop_before_anything_is_saved(stopped_run, straigh
   faults.assert_finished_as(straight_vit_dir, workdir)
 
 
+@pytest.mark.slow  # A whole run; the other cases of this family stay in the README's suite.
 def test_a_non_finite_evaluation_metric_is_named_and_written_as_null(tmp_path):
   workdir = tmp_path / 'run'
   out = faults.inject('nan_evaluation_loss', 20, workdir, *faults.VIT)
