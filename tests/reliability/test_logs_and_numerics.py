@@ -24,6 +24,7 @@ def test_a_truncated_metrics_line_is_left_out_with_a_warning(stopped_run, straig
   faults.assert_finished_as(straight_vit_dir, workdir)
 
 
+@pytest.mark.slow  # Two runs; test_kills' SIGTERM case resumes the same stopped run.
 def test_non_finite_gradients_stop_before_anything_is_saved(stopped_run, straight_vit_dir):
   """From step 11 every gradient is NaN: the run stops at the next row (step 15) naming step 11,
   and saves nothing after step 10; the run without the fault resumes from there."""
