@@ -3,7 +3,7 @@
 A `Chunks` holds `features` [chunks, rows, D], `labels` int [chunks, rows] and `valid` bool
 [chunks, rows] (False on padding rows). Each of the three only needs `len()` and `[j]` (chunk j,
 e.g. [rows, D]), so `features` may be a jax.Array whose rows are sharded over the devices
-(runner.Features: one chunk per eval batch, never gathered to a host), a numpy array, an
+(features.Features: one chunk per eval batch, never gathered to a host), a numpy array, an
 np.memmap on disk or a generator object: peak memory is one chunk's, whatever their number.
 Row order (chunk, then row) is the examples' order, which ties are broken by.
 """
