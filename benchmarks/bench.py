@@ -41,8 +41,8 @@ def benchmark(config, steps: int, peak: float | None = None, peer: bool = False,
   config = config.copy_and_resolve_references()
   config.input.dataset = 'synthetic'
   task = tasks.build_task(config)
-  host_batches = list(data.get_iterator(config, config.input.train_split, train=True,
-                                        num_steps=steps + 1, task=task))
+  host_batches = list(data.Data(config, task).batches(
+      config.input.train_split, train=True, num_steps=steps + 1))
   # The peer runs first and hands its GPU memory back before JAX takes its share.
   peer_timing = None
   if peer:

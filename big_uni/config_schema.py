@@ -5,7 +5,8 @@ trains at the config's batch size), so `validate` refuses every key the schema d
 naming the full dotted path and its close matches, before anything runs.
 
 Sections whose fields depend on a value choose their fields by it: `model` by `model.name` (ViT,
-BERT, CLIP with its image and text towers), `input` by `input.kind`, each `config.evals.<name>`
+BERT, CLIP with its image and text towers), `input` by `input.kind` (which configs leave out: the
+pipeline giving the arrays the task declares), each `config.evals.<name>`
 and `config.init.<name>` entry by its `kind`. A field's default is its value when the config
 leaves it out; REQUIRED fields have none (the config must set them), a `Derived` default is
 computed from other fields (`input.eval_batch_size` is `input.batch_size` unless set).
@@ -14,13 +15,14 @@ The mechanism (REQUIRED, Derived, Choice, Entries, completed) and `config.input`
 input_pipeline/config_schema.py, beside the pipelines that complete their section with them.
 Metadata only: importing this module imports no JAX, TensorFlow or model code.
 """
+import dataclasses
 import difflib
 
 from big_uni import errors
 # The mechanism and the input section live in the data layer, which completes its own section.
 from input_pipeline.config_schema import (FREE_MAPPING, INPUT, REQUIRED, TOKENIZER, Choice,
                                           Derived, Entries, _fill, _is_section, _unlocked,
-                                          completed, same_as)
+                                          chosen, completed, same_as)
 
 __all__ = ['CONFIG', 'DEFAULT_RESIZE', 'EVALS', 'FREE_MAPPING', 'INIT', 'INPUT', 'MODEL',
            'OPTIMIZER', 'REQUIRED', 'TEXT_TOWER', 'TOKENIZER', 'VIT', 'VIT_TOWER', 'Choice',
@@ -137,7 +139,16 @@ CONFIG = dict(
     contrastive_loss='softmax',  # 'softmax' (CLIP) or 'sigmoid' (SigLIP).
     mesh=dict(data=1, fsdp=1, tensor=1),  # Axis sizes; -1 takes the remaining devices.
     sharding_rules=FREE_MAPPING,
-    model=MODEL, input=INPUT, optimizer=OPTIMIZER, evals=Entries(EVALS), init=Entries(INIT))
+    model=MODEL, optimizer=OPTIMIZER, evals=Entries(EVALS), init=Entries(INIT),
+    input=dataclasses.replace(INPUT, default=Derived(
+        lambda root, section: _input_kind(root['task'] if 'task' in root else None), "the task's: Task.batch_fields")))
+
+
+def _input_kind(task: str) -> str:
+  """The input kind that gives the arrays `task` declares (its batch_fields)."""
+  import input_pipeline  # pylint: disable=g-import-not-at-top
+  from big_uni.tasks import base  # pylint: disable=g-import-not-at-top
+  return input_pipeline.kind_giving(base.TASKS.get(task).batch_fields)
 
 
 def _close(name: str, known, prefix: str) -> list[str]:
@@ -151,9 +162,13 @@ def _close_values(value, known) -> str:
   return f' (did you mean {" or ".join(repr(m) for m in matches)}?)' if matches else ''
 
 
-def _choose(choice: Choice, section, path: str, problems: list[str]) -> dict | None:
+def _choose(choice: Choice, section, path: str, problems: list[str], root) -> dict | None:
   """The fields of `section` for its `choice.key` value, or None (a problem recorded)."""
-  value = section[choice.key] if choice.key in section else choice.default
+  try:
+    value = chosen(choice, section, root)
+  except errors.UserInputError as e:  # The task its default follows is unknown.
+    problems.append(f'config.{path}.{choice.key}: {e}')
+    return None
   if value is REQUIRED:
     problems.append(f'config.{path} needs {choice.key}: one of {sorted(choice.sections)}')
     return None
@@ -167,10 +182,10 @@ def _choose(choice: Choice, section, path: str, problems: list[str]) -> dict | N
   return choice.sections[value]
 
 
-def _check(schema, section, path: str, problems: list[str]) -> None:
+def _check(schema, section, path: str, problems: list[str], root) -> None:
   """Records a problem for each key of `section` (at dotted `path`) that `schema` lacks."""
   if isinstance(schema, Choice):
-    schema = _choose(schema, section, path, problems)
+    schema = _choose(schema, section, path, problems, root)
     if schema is None:
       return
   prefix = f'{path}.' if path else ''
@@ -185,10 +200,10 @@ def _check(schema, section, path: str, problems: list[str]) -> None:
     if isinstance(field, Entries):
       if value is not None and _is_section(value):
         for name in value.keys():
-          _check(field.entry, value[name], f'{prefix}{key}.{name}', problems)
+          _check(field.entry, value[name], f'{prefix}{key}.{name}', problems, root)
     elif isinstance(field, (dict, Choice)):
       if _is_section(value):
-        _check(field, value, prefix + key, problems)
+        _check(field, value, prefix + key, problems, root)
       elif value is not None:
         problems.append(f'config.{prefix}{key} is a section of the config, not a '
                         f'{type(value).__name__}: set its fields one by one')
@@ -198,7 +213,7 @@ def problems(config) -> list[str]:
   """One message per key of `config` that the schema does not declare (and per unknown model
   name, input kind, evaluation kind or init kind, which decide the fields a section has)."""
   found = []
-  _check(CONFIG, config, '', found)
+  _check(CONFIG, config, '', found, config)
   return found
 
 

@@ -38,6 +38,7 @@ class Trainer:
     leaves out are filled in, in place, with the schema's defaults."""
     self.config = config = config_schema.complete(config)
     self.task = task or tasks.build_task(config)
+    self.data = data.Data(config, self.task)
     self.mesh = sharding.make_mesh(config.mesh, devices)
     for name in ('batch_size', 'eval_batch_size'):
       sharding.check_batch_size(config.input[name], self.mesh, f'input.{name}')
@@ -218,11 +219,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   rows = metrics_log.read_rows(workdir / 'metrics.jsonl')  # Read once: resume and recovery.
   recorded = metrics_log.recorded_metrics(rows, first_step)
   writer = clu_logging.create_writer(workdir, first_step, rows)
-  train_batches = data.get_iterator(config, config.input.train_split, train=True,
-                                    task=trainer.task, start_step=first_step,
-                                    num_steps=total_steps - first_step,
-                                    process_index=jax.process_index(),
-                                    process_count=jax.process_count())
+  train_batches = trainer.data.batches(config.input.train_split, train=True,
+                                       start_step=first_step, num_steps=total_steps - first_step)
   progress = clu_logging.Progress(
       first_step, total_steps, config.input.batch_size,
       flops.step_cost(trainer.task, config.input.batch_size), jax.device_count(),

@@ -53,7 +53,7 @@ def _classifier(task: str, features: bool = True) -> ml_collections.ConfigDict:
   config.model = pretraining.model
   config.model.update(dict(name='bert_classifier', num_classes=num_classes, dropout=0.1))
   config.input = ml_collections.ConfigDict(dict(
-      kind='text_classification', dataset=dataset, train_split=train_split,
+      dataset=dataset, train_split=train_split,
       eval_split=eval_split, max_seq_len=max_seq_len, batch_size=32, eval_batch_size=256,
       num_train_examples=examples, tokenizer=pretraining.input.tokenizer))
   if dataset == 'tweets':  # Noisy labels: keep those the annotators agreed on (18k of 38k).

@@ -32,7 +32,7 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
   config.evals.task.every_steps = 10_000
   config.model = model(variant, 30522)
   config.input = ml_collections.ConfigDict(dict(
-      kind='bert_pretraining', dataset='wikipedia/20230601.en', train_split='train',
+      dataset='wikipedia/20230601.en', train_split='train',
       eval_split='validation', batch_size=256, tokenizer=wordpiece_tokenizer(),
       # The schema's defaults, set here for `python -m input_pipeline.prepare_text`: its
       # --config.input.data_dir / max_seq_len overrides go through ml_collections alone (the data

@@ -36,7 +36,7 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
   config.evals.task.every_steps = 1000
   config.model = openai_model(variant)
   config.input = ml_collections.ConfigDict(dict(
-      kind='image_text', dataset='coco_captions', train_split='train', eval_split='val',
+      dataset='coco_captions', train_split='train', eval_split='val',
       image_size=224, channels=3, batch_size=32768, eval_batch_size=1024,
       augment='random_resized_crop', crop_scale=(0.9, 1.0), pad=0,
       mean=(0.48145466, 0.4578275, 0.40821073), std=(0.26862954, 0.26130258, 0.27577711),

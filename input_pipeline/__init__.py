@@ -5,8 +5,10 @@ captions; sources.py, caption_sources.py, text_corpora.py, builders.py) -> prepr
 tokenizers (preprocess.py, tokenizers.py) -> per-process pipelines (below), whose rows are
 chosen by index (sampling.py). big_uni imports this package, never the reverse.
 
-`config.input.kind` picks the pipeline; each module is imported when first used, so text
-pipelines and tokenizers do not pay for (or need) TensorFlow until they read a TFDS dataset:
+`config.input.kind` picks the pipeline; configs leave it out: it is the one that gives the arrays
+the task declares (`kind_giving`; big_uni/tasks/batch.py). Each module is imported when first
+used, so text pipelines and tokenizers do not pay for (or need) TensorFlow until they read a
+TFDS dataset:
   image                tf.data over TFDS datasets, offline builders and image folders (images.py)
   image_text           (image, caption) pairs for CLIP: class names in templates, or captioned
                        data (coco_captions, captions_tsv:, wds: shards) (image_text.py)
@@ -15,23 +17,43 @@ pipelines and tokenizers do not pay for (or need) TensorFlow until they read a T
 Every pipeline's `get_iterator` yields this process's share of every global batch as a dict of
 numpy arrays and restarts exactly at `start_step`, at the cost of one epoch permutation.
 """
+import dataclasses
 import importlib
 
-from input_pipeline import config_schema, sampling
+from input_pipeline import config_schema, errors, sampling
 from input_pipeline.registry import Registry
 
-# input.kind -> the module of its pipeline, imported when first used (so the entry is its name,
-# not the module: a pipeline module registering itself would have to be imported first).
+
+@dataclasses.dataclass(frozen=True)
+class Pipeline:
+  module: str  # Imported when first used (a module registering itself would be imported first).
+  gives: tuple[str, ...]  # The arrays of its batches (and 'mask' in eval).
+
+
 KINDS = Registry('input kind')
-KINDS.register('image', 'input_pipeline.images')
-KINDS.register('image_text', 'input_pipeline.image_text')
-KINDS.register('bert_pretraining', 'input_pipeline.bert_pretraining')
-KINDS.register('text_classification', 'input_pipeline.text_classification')
+KINDS.register('image', Pipeline('input_pipeline.images', ('image', 'label')))
+KINDS.register('image_text', Pipeline('input_pipeline.image_text',
+                                      ('image', 'text_ids', 'text_mask', 'label')))
+KINDS.register('bert_pretraining', Pipeline('input_pipeline.bert_pretraining', (
+    'input_ids', 'segment_ids', 'input_mask', 'masked_positions', 'masked_ids', 'masked_weights',
+    'next_sentence_label')))
+KINDS.register('text_classification', Pipeline('input_pipeline.text_classification',
+                                               ('input_ids', 'segment_ids', 'input_mask', 'label')))
+
+
+def kind_giving(names) -> str:
+  """The input kind whose batches have every array of `names`, with the fewest others."""
+  fitting = [(len(p.gives), kind) for kind, p in KINDS.items() if set(names) <= set(p.gives)]
+  if not fitting:
+    raise errors.UserInputError(
+        f'no input pipeline gives the arrays {sorted(names)}; they give: ' +
+        '; '.join(f'{kind}: {", ".join(p.gives)}' for kind, p in KINDS.items()))
+  return min(fitting)[1]
 
 
 def _pipeline(input_config):
   kind = config_schema.completed(input_config, config_schema.INPUT).kind
-  return importlib.import_module(KINDS.get(kind))
+  return importlib.import_module(KINDS.get(kind).module)
 
 
 def get_iterator(input_config, split: str, *, train: bool, global_batch_size: int, seed: int,

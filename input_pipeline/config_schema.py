@@ -45,7 +45,7 @@ class Choice:
   """A section whose fields depend on its own field `key` (`model.name`, `input.kind`, an
   evaluation's `kind`): `sections[value]` lists them, `key` included."""
   key: str
-  default: Any  # The value of `key` when the config leaves it out, or REQUIRED.
+  default: Any  # The value of `key` when the config leaves it out, REQUIRED, or a Derived.
   what: str  # What one value names, for messages: 'model', 'input kind', ...
   sections: dict
 
@@ -98,7 +98,7 @@ def _fill(schema, section, root) -> None:
   left-out subsection is made only where all its fields have defaults (config.mesh): one with
   a REQUIRED field (input.tokenizer, model.image) stays absent, as code tests its presence."""
   if isinstance(schema, Choice):
-    value = section[schema.key] if schema.key in section else schema.default
+    value = chosen(schema, section, root)
     if not isinstance(value, str) or value not in schema.sections:
       return  # validate() names it.
     schema = schema.sections[value]
@@ -127,6 +127,15 @@ def _fill(schema, section, root) -> None:
       section[key] = field.fn(root, section)
     except (KeyError, AttributeError):  # What it follows is not set either: left out too.
       pass
+
+
+def chosen(choice: Choice, section, root):
+  """The value of `choice.key` for `section`: its own, or the choice's default."""
+  if choice.key in section:
+    return section[choice.key]
+  if isinstance(choice.default, Derived):
+    return choice.default.fn(root, section)
+  return choice.default
 
 
 def _empty_like(section):

@@ -54,7 +54,9 @@ def prepare(input_config, output: str, *, splits=text_corpora.SPLITS, workers: i
   if unknown:
     raise text_chunks.PreparedTextError(f'splits {unknown}: text corpora have the splits '
                                         f'{text_corpora.SPLITS}')
-  input_config = config_schema.completed(input_config, config_schema.INPUT)
+  # A BERT pretraining section (the config file leaves its kind to the task).
+  input_config = config_schema.completed(input_config,
+                                         config_schema.INPUT.sections['bert_pretraining'])
   tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
   max_seq_len = input_config.max_seq_len
   # Unique across the hosts that may prepare the same cache directory on a shared disk.

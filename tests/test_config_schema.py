@@ -208,10 +208,11 @@ def test_derived_defaults_follow_their_field():
 
 def test_the_data_layer_completes_its_own_section():
   """input_pipeline cannot import big_uni: its part of the schema lives there, and big_uni's
-  builds on it (one declaration of each input default)."""
+  builds on it (one declaration of each input default; only the kind's default, the task's
+  pipeline, needs big_uni's tasks)."""
   from input_pipeline import config_schema as input_schema  # pylint: disable=g-import-not-at-top
   assert config_schema.INPUT is input_schema.INPUT
-  assert config_schema.CONFIG['input'] is input_schema.INPUT
+  assert config_schema.CONFIG['input'].sections is input_schema.INPUT.sections
   tokenizer = input_schema.completed(
       ml_collections.ConfigDict(dict(kind='wordpiece', vocab_size=10)), input_schema.TOKENIZER)
   assert tokenizer.lowercase and tokenizer.path == '' and tokenizer.cache_dir == ''
@@ -292,3 +293,20 @@ def test_cli_refuses_an_override_the_schema_does_not_declare(tmp_path):
   line = _one_line_error(_cli(tmp_path, '', '--config.input.on_corupt_image=skip'))
   assert line.startswith('error: unknown config key --config.input.on_corupt_image'), line
   assert line.endswith('did you mean --config.input.on_corrupt_image?'), line
+
+
+@pytest.mark.parametrize('name, kind', [
+    ('vit_mnist5k', 'image'), ('clip_fashion_mnist', 'image_text'),
+    ('bert_austen', 'bert_pretraining'), ('bert_classify', 'text_classification')])
+def test_the_input_kind_is_the_pipeline_giving_the_tasks_batch(name, kind):
+  """Configs leave input.kind out: it is the pipeline that gives the arrays the task declares."""
+  config = importlib.import_module(f'configs.{name}').get_config('smoke')
+  assert 'kind' not in config.input
+  assert config_schema.complete(config).input.kind == kind
+
+
+def test_an_input_kind_for_arrays_no_pipeline_gives_is_refused():
+  import input_pipeline  # pylint: disable=g-import-not-at-top
+  assert input_pipeline.kind_giving(['image', 'label']) == 'image'
+  with pytest.raises(errors.UserInputError, match=r"no input pipeline gives the arrays \['pixels'\]"):
+    input_pipeline.kind_giving(['pixels'])

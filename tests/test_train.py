@@ -120,12 +120,12 @@ import sys
 sys.modules['tensorflow'] = sys.modules['clu'] = None  # any import of them now fails
 import numpy as np
 from benchmarks import bench
-from big_uni import data, sharding, train  # bench: what benchmarks/gpu.sh runs
+from big_uni import sharding, train  # bench: what benchmarks/gpu.sh runs
 from configs import vit_mnist5k
 config = vit_mnist5k.get_config('smoke')
 config.input.dataset = 'synthetic'
 trainer = train.Trainer(config)
-batch = next(data.get_iterator(config, 'train', train=True, task=trainer.task, num_steps=1))
+batch = next(trainer.data.batches('train', train=True, num_steps=1))
 with trainer.context():
   state, metrics = trainer.train_step(trainer.init_state(),
                                       sharding.global_batch(batch, trainer.mesh))

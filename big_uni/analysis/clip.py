@@ -17,7 +17,7 @@ import numpy as np
 from big_uni import data, numerics, sharding, train
 from big_uni.evaluators import chunks as chunks_lib
 from big_uni.evaluators import features as features_lib
-from big_uni.evaluators import linear_probe, zero_shot
+from big_uni.evaluators import linear_probe, registry, zero_shot
 
 
 def load(config, workdir: str) -> tuple[train.Trainer, object]:
@@ -55,11 +55,9 @@ class RawFeatures(features_lib.Features):
 def split_images(config, task, dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
   """(images float32 [N, S, S, C] as the image tower sees them, normalised; labels int [N]) of
   `split`, in the order of `split_features`."""
-  config = config.copy_and_resolve_references()
-  config.input.kind = 'image'
-  config.input.dataset = dataset
   images, labels = [], []
-  for batch in data.get_iterator(config, split, train=False, task=task):
+  image_input = registry.input_section(config.input, 'image', dataset)
+  for batch in data.Data(config, task).batches(split, train=False, input_config=image_input):
     images.append(batch['image'][batch['mask']])
     labels.append(batch['label'][batch['mask']])
   return np.concatenate(images), np.concatenate(labels)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from big_uni import data, errors, sharding
+from big_uni import errors, sharding
 from big_uni.evaluators import chunks, registry
 from input_pipeline import sampling
 
@@ -55,10 +55,8 @@ class Features:
     batch_size = batch_size or config.input.eval_batch_size
     key = (kind, dataset, split, batch_size)
     if key not in self._cache:
-      batches = data.get_iterator(config, split, train=False, task=self.trainer.task,
-                                  input_config=labelled_input(config, kind, dataset),
-                                  batch_size=batch_size, process_index=jax.process_index(),
-                                  process_count=jax.process_count())
+      batches = self.trainer.data.batches(split, train=False, batch_size=batch_size,
+                                          input_config=labelled_input(config, kind, dataset))
       features, labels, valid = [], [], []
       with self.trainer.context():
         for local_batch in batches:

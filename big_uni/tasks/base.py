@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from big_uni import errors
+from big_uni.tasks import batch as batch_lib
 from input_pipeline.registry import Registry
 
 # config.task -> its Task class; each task module registers its class with @TASKS.register(name)
@@ -34,10 +35,12 @@ def check_vocab_size(tokenizer_config, vocab_size: int) -> None:
 
 
 class Task(abc.ABC):
-  """A model, its loss and metrics, and the shapes of its batches.
+  """A model, its loss and metrics, and the batch it reads.
 
   Batches are dicts of arrays with a leading batch axis; evaluation batches carry 'mask'
-  (bool [B], False on padding rows) so every example is counted exactly once.
+  (bool [B], False on padding rows) so every example is counted exactly once. `batch_fields`
+  declares the rest (batch.py): it picks the input pipeline, draws synthetic batches and is
+  checked against the data's first batch; `batch_spec` is it with the config's sizes.
 
   `feature_kinds` declares the representations the evaluators (evaluators/kinds/) may read, so
   that preflight can refuse an evaluation the task cannot feed before anything runs: 'image'
@@ -45,14 +48,18 @@ class Task(abc.ABC):
   """
 
   feature_kinds: tuple[str, ...] = ()
+  batch_fields: dict[str, batch_lib.Field]
+
+  def __init__(self, config):
+    self.batch_spec = batch_lib.resolve(self.batch_fields, config)
 
   @abc.abstractmethod
   def init_params(self, rng):
     """Boxed (logically partitioned) params; the trainer calls it under jax.eval_shape."""
 
-  @abc.abstractmethod
   def synthetic_batch(self, rng: np.random.Generator, batch_size: int) -> dict[str, np.ndarray]:
     """Random inputs of the real shapes and dtypes (benchmarks, machines without TensorFlow)."""
+    return batch_lib.synthetic(self.batch_spec, rng, batch_size)
 
   @abc.abstractmethod
   def loss_and_metrics(self, params, batch, rng):

@@ -1,12 +1,11 @@
 """Supervised image classification: softmax cross-entropy with optional label smoothing."""
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from big_uni import config_schema, numerics
 from big_uni.models import build_model
-from big_uni.tasks import base
+from big_uni.tasks import base, batch as batch_lib
 
 
 def classification_train_sums(logits, labels, num_classes: int, label_smoothing: float):
@@ -34,21 +33,19 @@ class ClassificationTask(base.RowSumTask):
   """Batches are {'image': float32 [B, H, W, C], 'label': int32 [B]} (+ 'mask' bool [B] in eval)."""
 
   feature_kinds = ('image',)
+  batch_fields = dict(
+      image=batch_lib.Field(('input.image_size', 'input.image_size', 'input.channels'), 'float32'),
+      label=batch_lib.Field((), 'int32', high='model.num_classes'))
 
   def __init__(self, config):
-    config_schema.complete(config)  # label_smoothing where the config leaves it out.
+    super().__init__(config_schema.complete(config))  # label_smoothing where it is left out.
     self.model = build_model(config.model)
     self.num_classes = config.model.num_classes
     self.label_smoothing = config.label_smoothing
-    self.image_shape = (config.input.image_size, config.input.image_size, config.input.channels)
 
   def init_params(self, rng):
-    images = jnp.zeros((1, *self.image_shape), jnp.float32)
+    images = jnp.zeros((1, *self.batch_spec['image'].shape), jnp.float32)
     return self.model.init({'params': rng}, images, train=False)['params']
-
-  def synthetic_batch(self, rng, batch_size):
-    return {'image': rng.standard_normal((batch_size, *self.image_shape), np.float32),
-            'label': rng.integers(0, self.num_classes, batch_size, dtype=np.int32)}
 
   def train_sums(self, params, batch, rng):
     logits, _ = self.model.apply({'params': params}, batch['image'], train=True,

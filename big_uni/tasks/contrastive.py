@@ -10,11 +10,10 @@ all B negatives (big_uni/grad_accum.py).
 import math
 
 import jax.numpy as jnp
-import numpy as np
 
 from big_uni import config_schema, errors
 from big_uni.models import build_model
-from big_uni.tasks import base
+from big_uni.tasks import base, batch as batch_lib
 from big_uni.tasks.contrastive_losses import LOSSES, contrastive_loss, contrastive_sums  # pylint: disable=unused-import
 
 # Each loss's own init of (logit_scale, logit_bias), where config.model leaves them None: CLIP's
@@ -43,29 +42,23 @@ def model_config_for_loss(model_config, loss_kind: str):
 class ContrastiveTask(base.EmbeddingTask):
 
   feature_kinds = ('image', 'text')
+  batch_fields = dict(
+      image=batch_lib.Field(('input.image_size', 'input.image_size', 'input.channels'), 'float32'),
+      text_ids=batch_lib.Field(('input.max_text_len',), 'int32', high='model.text.vocab_size'),
+      text_mask=batch_lib.Field(('input.max_text_len',), 'bool', min_length=3))
 
   def __init__(self, config):
-    config_schema.complete(config)  # contrastive_loss and the model's fields it leaves out.
+    super().__init__(config_schema.complete(config))  # contrastive_loss, the model's fields.
     self.loss_kind = config.contrastive_loss
     if self.loss_kind not in LOSSES:
       raise errors.UserInputError(f'contrastive_loss={self.loss_kind!r}: use one of {LOSSES}')
     self.model = build_model(model_config_for_loss(config.model, self.loss_kind))
-    self.image_shape = (config.input.image_size, config.input.image_size, config.input.channels)
-    self.text_len = config.input.max_text_len
     self.vocab_size = config.model.text.vocab_size
 
   def init_params(self, rng):
-    images = jnp.zeros((1, *self.image_shape), jnp.float32)
-    ids = jnp.zeros((1, self.text_len), jnp.int32)
+    images = jnp.zeros((1, *self.batch_spec['image'].shape), jnp.float32)
+    ids = jnp.zeros((1, *self.batch_spec['text_ids'].shape), jnp.int32)
     return self.model.init({'params': rng}, images, ids, ids == 0)['params']
-
-  def synthetic_batch(self, rng, batch_size):
-    lengths = rng.integers(3, self.text_len + 1, (batch_size, 1))
-    return {'image': rng.standard_normal((batch_size, *self.image_shape), np.float32),
-            'text_ids': rng.integers(0, self.vocab_size, (batch_size, self.text_len),
-                                     dtype=np.int32),
-            'text_mask': np.arange(self.text_len)[None] < lengths,
-            'label': rng.integers(0, 10, batch_size, dtype=np.int32)}
 
   def embed(self, params, batch, rng=None):
     """{'image', 'text'}: unit-norm float32 [B, E] each; dropout when `rng` is given."""

@@ -7,44 +7,36 @@ next_sentence_label int32 [B] (0: B follows A, 1: B is random); 'mask' bool [B] 
 import math
 
 import jax.numpy as jnp
-import numpy as np
 import optax
 
+from big_uni import config_schema
 from big_uni.models import build_model
-from big_uni.tasks import base
+from big_uni.tasks import base, batch as batch_lib
 
 
 @base.TASKS.register('mlm_nsp')
 class MlmNspTask(base.RowSumTask):
 
   loss_terms = ('train_mlm_loss', 'train_nsp_loss')
+  batch_fields = dict(
+      input_ids=batch_lib.Field(('input.max_seq_len',), 'int32', high='model.vocab_size'),
+      segment_ids=batch_lib.Field(('input.max_seq_len',), 'int32', high=2),
+      input_mask=batch_lib.Field(('input.max_seq_len',), 'bool'),
+      masked_positions=batch_lib.Field(('input.max_predictions',), 'int32',
+                                       high='input.max_seq_len'),
+      masked_ids=batch_lib.Field(('input.max_predictions',), 'int32', high='model.vocab_size'),
+      masked_weights=batch_lib.Field(('input.max_predictions',), 'float32', fill=1.0),
+      next_sentence_label=batch_lib.Field((), 'int32', high=2))
 
   def __init__(self, config):
+    super().__init__(config_schema.complete(config))  # max_predictions where it is left out.
     self.model = build_model(config.model)
     self.vocab_size = config.model.vocab_size
-    self.seq_len = config.input.max_seq_len
-    self.max_predictions = config.input.max_predictions
 
   def init_params(self, rng):
-    ids = jnp.zeros((1, self.seq_len), jnp.int32)
-    positions = jnp.zeros((1, self.max_predictions), jnp.int32)
+    ids = jnp.zeros((1, *self.batch_spec['input_ids'].shape), jnp.int32)
+    positions = jnp.zeros((1, *self.batch_spec['masked_positions'].shape), jnp.int32)
     return self.model.init({'params': rng}, ids, ids, ids == 0, positions)['params']
-
-  def synthetic_batch(self, rng, batch_size):
-    length, predictions = self.seq_len, self.max_predictions
-    positions = np.sort(rng.permuted(np.tile(np.arange(1, length), (batch_size, 1)), axis=1)
-                        [:, :predictions], axis=1)
-    return {
-        'input_ids': rng.integers(0, self.vocab_size, (batch_size, length), dtype=np.int32),
-        'segment_ids': (np.arange(length) >= length // 2).astype(np.int32)[None].repeat(
-            batch_size, 0),
-        'input_mask': np.ones((batch_size, length), bool),
-        'masked_positions': positions.astype(np.int32),
-        'masked_ids': rng.integers(0, self.vocab_size, (batch_size, predictions),
-                                   dtype=np.int32),
-        'masked_weights': np.ones((batch_size, predictions), np.float32),
-        'next_sentence_label': rng.integers(0, 2, batch_size, dtype=np.int32),
-    }
 
   def _weights(self, batch):
     """(token weights [B, P], row weights [B]): 0 on padding predictions and padding rows."""

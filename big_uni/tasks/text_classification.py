@@ -4,11 +4,10 @@ Batches (input.kind='text_classification'): input_ids, segment_ids int32 [B, L];
 [B, L]; label int32 [B]; 'mask' bool [B] in eval.
 """
 import jax.numpy as jnp
-import numpy as np
 
 from big_uni import config_schema
 from big_uni.models import build_model
-from big_uni.tasks import base
+from big_uni.tasks import base, batch as batch_lib
 from big_uni.tasks.classification import classification_sums, classification_train_sums
 
 
@@ -16,25 +15,22 @@ from big_uni.tasks.classification import classification_sums, classification_tra
 class TextClassificationTask(base.RowSumTask):
 
   feature_kinds = ('text',)
+  batch_fields = dict(
+      input_ids=batch_lib.Field(('input.max_seq_len',), 'int32', high='model.vocab_size'),
+      segment_ids=batch_lib.Field(('input.max_seq_len',), 'int32', fill=0),
+      input_mask=batch_lib.Field(('input.max_seq_len',), 'bool'),
+      label=batch_lib.Field((), 'int32', high='model.num_classes'))
 
   def __init__(self, config):
-    config_schema.complete(config)  # label_smoothing where the config leaves it out.
+    super().__init__(config_schema.complete(config))  # label_smoothing where it is left out.
     self.model = build_model(config.model)
     self.vocab_size = config.model.vocab_size
     self.num_classes = config.model.num_classes
-    self.seq_len = config.input.max_seq_len
     self.label_smoothing = config.label_smoothing
 
   def init_params(self, rng):
-    ids = jnp.zeros((1, self.seq_len), jnp.int32)
+    ids = jnp.zeros((1, *self.batch_spec['input_ids'].shape), jnp.int32)
     return self.model.init({'params': rng}, ids, ids, ids == 0)['params']
-
-  def synthetic_batch(self, rng, batch_size):
-    shape = (batch_size, self.seq_len)
-    return {'input_ids': rng.integers(0, self.vocab_size, shape, dtype=np.int32),
-            'segment_ids': np.zeros(shape, np.int32),
-            'input_mask': np.ones(shape, bool),
-            'label': rng.integers(0, self.num_classes, batch_size, dtype=np.int32)}
 
   def _logits(self, params, batch, train, rng=None):
     logits, _ = self.model.apply(

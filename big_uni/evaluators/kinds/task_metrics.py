@@ -7,7 +7,7 @@ notebooks and resume read those names.
 import jax
 import numpy as np
 
-from big_uni import data, errors, sharding
+from big_uni import errors, sharding
 from big_uni.evaluators import registry
 
 
@@ -26,11 +26,9 @@ class TaskMetrics(registry.Evaluator):
     """One pass over the entry's split: the means of the task's sums (and what summarize_eval
     derives from them); the sums stay on the devices, read once at the end."""
     trainer, params = features.trainer, features.params
-    batches = data.get_iterator(
-        trainer.config, entry.split, train=False, task=trainer.task,
-        input_config=self.input_config(trainer.config, trainer.task, entry),
-        batch_size=entry.batch_size, process_index=jax.process_index(),
-        process_count=jax.process_count())
+    batches = trainer.data.batches(
+        entry.split, train=False, batch_size=entry.batch_size,
+        input_config=self.input_config(trainer.config, trainer.task, entry))
     totals = None
     with trainer.context():
       for local_batch in batches:
