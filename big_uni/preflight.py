@@ -8,7 +8,7 @@ read ImageNet to start).
 import difflib
 
 from big_uni import config_schema, errors
-from big_uni.evaluators import registry
+from big_uni.evaluators import kinds
 
 
 def _close(name: str, known) -> str:
@@ -38,7 +38,7 @@ def eval_problems(config, task) -> list[str]:
     for field in required:
       if field not in entry:
         problems.append(f'{where} ({kind}) needs {field}')
-    feature_problem = registry.get(kind).feature_problem(task, config.task)
+    feature_problem = kinds.get(kind).feature_problem(task, config.task)
     if feature_problem:
       problems.append(f'{where}: {feature_problem}')
   return problems
@@ -91,7 +91,7 @@ def _splits(config, task) -> list[tuple[str, object, str]]:
     kind = entry['kind'] if 'kind' in entry else None
     if kind not in config_schema.EVALS.sections:
       continue  # eval_problems names it, as it names a task without the features read.
-    evaluator = registry.get(kind)
+    evaluator = kinds.get(kind)
     if evaluator.feature_problem(task, config.task):
       continue
     input_config = evaluator.input_config(config, task, entry)

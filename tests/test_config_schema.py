@@ -13,7 +13,7 @@ from ml_collections import config_flags
 import pytest
 
 from big_uni import config_schema, errors, models, overrides, pretrained, train
-from big_uni.evaluators import registry
+from big_uni.evaluators import kinds
 import input_pipeline
 from tests.test_configs import CONFIG_NAMES
 
@@ -55,7 +55,7 @@ def test_schema_kinds_are_the_registries():
   """A model, input pipeline, evaluation or init kind added to the code is added here too."""
   assert set(config_schema.MODEL.sections) == set(models.MODELS)
   assert set(config_schema.INPUT.sections) == set(input_pipeline.KINDS)
-  assert set(config_schema.EVALS.sections) == set(registry.names())
+  assert set(config_schema.EVALS.sections) == set(kinds.names())
   assert set(config_schema.INIT.sections) == set(pretrained.KINDS)
 
 

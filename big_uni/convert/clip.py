@@ -16,7 +16,6 @@ alone (OpenAI's own loader assumes 64-wide heads) is read with config.model's va
 the load's log line says so.
 """
 from big_uni.convert import files, layout
-from big_uni.models import clip as clip_model
 
 HF_BLOCK = layout.BlockKeys(
     qkv=('self_attn.q_proj.{}', 'self_attn.k_proj.{}', 'self_attn.v_proj.{}'),
@@ -54,7 +53,7 @@ ACTIVATIONS = {'gelu': 'gelu', 'quick_gelu': 'quick_gelu'}
 OPEN_CLIP_CONFIG = 'open_clip_config.json'  # open_clip's model config beside hub weights
 
 
-def entries(model: clip_model.CLIP, kind: str) -> list[layout.Entry]:
+def entries(model, kind: str) -> list[layout.Entry]:
   """The table of a `clip.CLIP` module; kind 'hf' (CLIPModel) or 'openai' (OpenAI, open_clip)."""
   if kind not in LAYOUTS:
     raise ValueError(f'CLIP layout {kind!r}: use one of {LAYOUTS}')
@@ -83,7 +82,7 @@ def _tower_config(tower_width, depth, heads, mlp_dim, activation, eps) -> dict:
               layer_norm_eps=eps)
 
 
-def hf_configs(model: clip_model.CLIP) -> tuple[dict, dict]:
+def hf_configs(model) -> tuple[dict, dict]:
   """(vision_config, text_config) fields of HF's CLIPConfig that describe `model`."""
   image, text = model.image, model.text
   vision = _tower_config(image.width, image.depth, image.num_heads, image.mlp_dim,
@@ -122,7 +121,7 @@ def _check_open_clip(path: str, ours: dict, source: str, names: dict) -> None:
         f'{names[k]}={theirs[k]!r} (not {ours[k]!r})' for k in wrong))
 
 
-def load(path: str, model: clip_model.CLIP, kind: str) -> dict:
+def load(path: str, model, kind: str) -> dict:
   """Params of the `clip.CLIP` module `model` from a CLIP file in layout `kind`."""
   state = files.read_state_dict(path)
   source = f'the {kind} CLIP at {path}'
@@ -157,7 +156,7 @@ def load_image_tower(path: str, image_tower, kind: str) -> dict:
                           source=f'the image tower of the {kind} CLIP at {path}')
 
 
-def export(params: dict, model: clip_model.CLIP, eos_token_id: int) -> tuple[dict, dict]:
+def export(params: dict, model, eos_token_id: int) -> tuple[dict, dict]:
   """(state dict, config.json) of HF's CLIPModel. HF pools the text at the first
   `eos_token_id`, big_uni at the last real token: give the id the training tokenizer ends each
   text with (its sep_id; 49407 for OpenAI's BPE)."""

@@ -1,21 +1,18 @@
-"""Evaluation kinds by name: `config.evals.<name>.kind` -> the Evaluator that runs it.
+"""What an evaluation kind is: the Evaluator interface and KINDS, where each kind registers.
 
 Each kind is one module of evaluators/kinds/ that registers its Evaluator in KINDS (an
-input_pipeline.registry.Registry) with `@register`; its entry's fields (and their defaults) are
+input_pipeline.registry.Registry) with `@register`; importing that package registers them all
+and gives the lookup (`kinds.get`). Its entry's fields (and their defaults) are
 declared in big_uni/config_schema.py EVALS. An evaluation reads its own data (dataset, split and batch size from its entry) and
 names its own metrics, so the trainer runs every entry alike: when it is due, and again on a
 resume when metrics.jsonl lacks it (found by `prefix`).
 """
-import importlib
-
 import ml_collections
 
 from big_uni import config_schema
 from input_pipeline.registry import Registry
 
-# Importing evaluators/kinds/ registers every kind.
-KINDS = Registry('evaluation kind',
-                 load=lambda: importlib.import_module('big_uni.evaluators.kinds'))
+KINDS = Registry('evaluation kind')
 TOWERS = {'image': 'an image tower', 'text': 'a text tower'}  # Task.feature_kinds, for messages.
 
 
@@ -69,12 +66,3 @@ def register(cls: type[Evaluator]) -> type[Evaluator]:
   KINDS.register(cls.kind, cls())
   return cls
 
-
-def names() -> list[str]:
-  """Every registered kind."""
-  return KINDS.names()
-
-
-def get(kind: str) -> Evaluator:
-  """The Evaluator of `kind`; an unknown kind is refused naming the close matches."""
-  return KINDS.get(kind)

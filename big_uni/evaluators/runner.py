@@ -19,12 +19,12 @@ of them. The task's metrics are named '<split>_<metric>' (test_accuracy), every 
 """
 from big_uni import config_schema
 from big_uni.evaluators import features as features_lib
-from big_uni.evaluators import knn, registry
+from big_uni.evaluators import kinds, knn
 
 
 def _ordered(evals, names) -> list[str]:
   """`names` with the kinds that run first (the task's metrics) ahead, else in config order."""
-  return sorted(names, key=lambda name: not registry.get(evals[name].kind).runs_first)
+  return sorted(names, key=lambda name: not kinds.get(evals[name].kind).runs_first)
 
 
 def due(trainer, step: int) -> list[str]:
@@ -41,13 +41,13 @@ def due(trainer, step: int) -> list[str]:
 
 def prefixes(config, names: list[str]) -> dict[str, str]:
   """{entry name: what its metric names start with}, to find an entry's rows in metrics.jsonl."""
-  return {name: registry.get(config.evals[name].kind).prefix(name, config.evals[name])
+  return {name: kinds.get(config.evals[name].kind).prefix(name, config.evals[name])
           for name in names}
 
 
 def run_one(features: features_lib.Features, entry) -> dict[str, float]:
   """One evaluation; returns its metrics (the caller prefixes them: `prefixes`)."""
-  return registry.get(entry.kind)(features, entry)
+  return kinds.get(entry.kind)(features, entry)
 
 
 def run(trainer, params, names: list[str] | None = None) -> dict[str, float]:

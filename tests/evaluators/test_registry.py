@@ -3,7 +3,7 @@ declares (BERT's pooled [CLS] through kNN and the probe)."""
 import pytest
 
 from big_uni import config_schema, errors, train
-from big_uni.evaluators import registry, runner
+from big_uni.evaluators import kinds, runner
 from configs import bert_classify, common, vit_mnist5k
 
 # train_and_evaluate's returned task metrics of the 4-step smoke runs on main before the task's
@@ -19,8 +19,8 @@ BEFORE = {
 def test_an_unknown_kind_is_refused_naming_the_close_matches():
   with pytest.raises(errors.UserInputError, match=r"'kNN' is not registered \(did you mean "
                                                   r"'knn'\?"):
-    registry.get('kNN')
-  assert registry.names() == ['caption_retrieval', 'knn', 'linear_probe', 'retrieval',
+    kinds.get('kNN')
+  assert kinds.names() == ['caption_retrieval', 'knn', 'linear_probe', 'retrieval',
                               'task_metrics', 'zero_shot']
 
 

@@ -50,8 +50,8 @@ def test_every_config_kind_is_one_registry():
   # pylint: disable=g-import-not-at-top
   import input_pipeline
   from big_uni import models, optim, pretrained, tasks
-  from big_uni.evaluators import registry
+  from big_uni.evaluators import kinds as evaluation_kinds
   # pylint: enable=g-import-not-at-top
-  for kinds in (models.MODELS, tasks.TASKS, registry.KINDS, pretrained.KINDS, optim.OPTIMIZERS,
-                input_pipeline.KINDS):
+  for kinds in (models.MODELS, tasks.TASKS, evaluation_kinds.registry.KINDS, pretrained.KINDS,
+                optim.OPTIMIZERS, input_pipeline.KINDS):
     assert isinstance(kinds, Registry) and kinds.names()

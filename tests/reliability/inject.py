@@ -33,11 +33,11 @@ def _in_evaluation(step: int, strike):
   computed by then, the other entries' not. train._evaluate writes a step's evaluations together,
   once all of them have run, so metrics.jsonl holds none of that step's."""
   from big_uni import train
-  from big_uni.evaluators import registry, runner
+  from big_uni.evaluators import kinds, runner
   run_one = runner.run_one
 
   def run_one_or_strike(features, entry):
-    if _current['evaluation'] == step and not registry.get(entry.kind).runs_first:
+    if _current['evaluation'] == step and not kinds.get(entry.kind).runs_first:
       strike()
     return run_one(features, entry)
 
