@@ -1,8 +1,8 @@
 """What a pretrained BERT predicts: fill-mask, next-sentence probability, attention maps.
 
 `model` is a models.bert.BertPretraining (task mlm_nsp), `params` its params, `tokenizer` an
-input_pipeline.tokenizers.Tokenizer with a [MASK] token. Inputs are laid out as pretraining lays
-them out (input_pipeline.bert_pretraining.assemble): [CLS] A [SEP] B [SEP], segment 0 on
+input_pipeline.tokenizers.base.Tokenizer with a [MASK] token. Inputs are laid out as pretraining
+lays them out (input_pipeline.bert_pretraining.assemble): [CLS] A [SEP] B [SEP], segment 0 on
 [CLS] A [SEP] and 1 on B [SEP]; a single sentence is [CLS] A [SEP], all segment 0, as
 Tokenizer.encode_padded lays out single texts. Shapes: T tokens, V vocabulary, K top_k.
 """

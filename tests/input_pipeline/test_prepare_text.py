@@ -12,6 +12,7 @@ import pytest
 import input_pipeline
 from input_pipeline import (bert_pretraining, prepare_text, stateless_random, text_chunks,
                             text_corpora, tokenizers)
+from input_pipeline.tokenizers import sentencepiece_trainer
 from tests import generated_tfds
 
 
@@ -186,7 +187,7 @@ def test_corrupt_or_empty_data_gives_a_clear_error(config, corpus, tmp_path):
   for index in range(3):
     (empty_files / f'{index}.txt').write_text('\n\n  \n')
   empty = _with(config, dataset=f'text_files:{empty_files}/*.txt')
-  empty.tokenizer.path = tokenizers.train_sentencepiece(  # The cached model of `corpus`.
+  empty.tokenizer.path = sentencepiece_trainer.train_sentencepiece(  # `corpus`'s cached model.
       corpus, 200, cache_dir=config.tokenizer.cache_dir)
   with pytest.raises(text_chunks.PreparedTextError, match="split 'train' .* has no text"):
     input_pipeline.num_examples(empty, 'train')
