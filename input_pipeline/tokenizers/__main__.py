@@ -12,7 +12,8 @@ _SAMPLE_TEXT = ('It is a truth universally acknowledged, that a single man in po
 
 
 def main():
-  parser = argparse.ArgumentParser(description='Train a sentencepiece model for BERT.')
+  parser = argparse.ArgumentParser(prog='python -m input_pipeline.tokenizers',
+                                   description='Train a sentencepiece model for BERT.')
   parser.add_argument('--corpus', default='austen', help='a text_corpora name')
   parser.add_argument('--vocab_size', type=int, default=8000)
   parser.add_argument('--lowercase', action='store_true')
