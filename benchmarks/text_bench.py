@@ -2,7 +2,7 @@
 
     python -m benchmarks.text_bench --sizes_mb=10,100,1000
 
-For each size, a fresh process prepares the corpus (input_pipeline.prepare_text, in that one
+For each size, a fresh process prepares the corpus (input_pipeline.text_preparation, in that one
 process) and then assembles training batches from it; it reports its peak RSS (VmHWM),
 which should not grow with the corpus, and tokens per CPU second of preparation and of batch
 assembly. The corpora are text_files: of 1 MB files (one document each) of words drawn with
@@ -22,7 +22,7 @@ import time
 import ml_collections
 import numpy as np
 
-from input_pipeline import bert_pretraining, prepare_text, tokenizers
+from input_pipeline import bert_pretraining, text_preparation, tokenizers
 
 _FILE_BYTES = 1 << 20
 _LETTERS = np.array(list('abcdefghiklmnoprstuvwy'))
@@ -88,7 +88,7 @@ def measure(config, batches: int, batch_size: int) -> dict:
   tokenizer = tokenizers.build_tokenizer(config.tokenizer)
   figures = {'rss_start_mb': _peak_rss_mb()}
   wall, cpu = time.perf_counter(), cpu_seconds()
-  _, metadata = prepare_text.prepared_directory(config, tokenizer)
+  _, metadata = text_preparation.prepared_directory(config, tokenizer)
   figures.update(prepare_s=time.perf_counter() - wall, prepare_cpu_s=cpu_seconds() - cpu,
                  tokens=sum(s['tokens'] for s in metadata['splits'].values()),
                  chunks=metadata['splits']['train']['chunks'], rss_prepare_mb=_peak_rss_mb())

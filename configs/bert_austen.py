@@ -17,7 +17,7 @@ Baselines: python -m benchmarks.text_baseline --pretraining_config=configs/bert_
 Expected (measured 2026-12-06; docs/results.md has the curves, beside the unigram baseline and NSP
 chance): held-out MLM accuracy 36.7% and NSP accuracy 66.8% after phase 1, 36.3% and 62.0% after
 phase 2; baselines 6.8% (most frequent token) and 53.9% (majority label). NSP pairs are built as
-BERT builds them (input_pipeline.bert_pretraining.create_pair), so NSP accuracy is on pairs whose
+BERT builds them (input_pipeline.bert_pairs.create_pair), so NSP accuracy is on pairs whose
 A and B are whole sentences before truncation, for true and random Bs alike.
 
 Variants (`--config=configs/bert_austen.py:<arg>`): phase=1 (the default) or phase=2; the flag

@@ -1,9 +1,23 @@
 """Input pipelines, sharded per process; the only place big_uni touches TensorFlow.
 
-The data layer reads one way: sources (TFDS names, packaged data, image folders, text files,
-captions; sources.py, caption_sources.py, text_corpora.py, builders.py) -> preprocessing ops and
-tokenizers (preprocess.py, tokenizers.py) -> per-process pipelines (below), whose rows are
-chosen by index (sampling.py). big_uni imports this package, never the reverse.
+The data layer reads one way: sources -> preprocessing ops and tokenizers -> per-process
+pipelines (below), whose rows are chosen by index. big_uni imports this package, never the
+reverse. Which file does what:
+  sources              sources.py (TFDS datasets by name, image folders), builders.py (offline
+                       TFDS builders), caption_sources.py (captioned images), text_corpora.py
+                       (documents of text corpora; r_data.py reads Austen's R data),
+                       labelled_datasets.py (labelled texts), dataset_prefixes.py (input.dataset
+                       '<prefix>:<path>', registered beside each source), wheel_files.py (files
+                       read from pip wheels), to_array_record.py (a command: TFRecord ->
+                       ArrayRecord)
+  ops                  preprocess.py (image augmentation), templates.py (class-name captions),
+                       tokenizers/ (one module a tokenizer.kind)
+  BERT text            text_preparation.py (tokenizing a corpus once into chunks; prepare_text.py
+                       is its command), text_chunks.py (the chunk format), bert_pairs.py
+                       (next-sentence pairs), bert_inputs.py (row layout and masking)
+  rows and randomness  sampling.py (rows by index), stateless_random.py (counter-based draws)
+  shared               config_schema.py (config.input's fields), registry.py (names -> code),
+                       errors.py, tf_cpu.py (TensorFlow without GPUs)
 
 `config.input.kind` picks the pipeline; configs leave it out: it is the one that gives the arrays
 the task declares (`kind_giving`; big_uni/tasks/batch.py). Each module is imported when first

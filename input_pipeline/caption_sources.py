@@ -18,12 +18,13 @@ import tarfile
 
 import numpy as np
 
-from input_pipeline import config_schema, errors, sources
+from input_pipeline import config_schema, dataset_prefixes, errors, sources
 from input_pipeline.registry import Registry
 from input_pipeline.tf_cpu import tf, tfds
 
 # input.dataset '<prefix>:<path>' -> (path, input config) -> its captioned source (registered
-# below the sources); a dataset without one of these prefixes is a TFDS name (coco_captions).
+# below the sources; dataset_prefixes.py); a dataset without one of these prefixes is a TFDS
+# name (coco_captions).
 PREFIXED = Registry('captioned dataset prefix')
 _NO_LABEL = -1
 SIGNATURE = {**sources.IMAGE_SIGNATURE, 'captions': tf.TensorSpec((), tf.string)}
@@ -33,9 +34,10 @@ def is_captioned(input_config) -> bool:
   """Whether input.dataset has its own captions (else they are made from its class names)."""
   input_config = config_schema.completed(input_config, config_schema.INPUT)
   dataset = input_config.dataset
-  if _prefixed(dataset):
+  if dataset_prefixes.prefixed(dataset, PREFIXED):
     return True
-  if dataset.startswith('image_folder:') or dataset in (*sources.OFFLINE, 'fashion_mnist'):
+  if (dataset_prefixes.prefixed(dataset, sources.PREFIXED)
+      or dataset in (*sources.OFFLINE, 'fashion_mnist')):
     return False
   builder = tfds.builder(dataset, data_dir=input_config.data_dir or None)
   return 'captions' in builder.info.features
@@ -205,16 +207,10 @@ PREFIXED.register('captions_tsv', lambda path, config: TsvSource(path, config.on
 PREFIXED.register('wds', lambda path, config: WdsSource(path))
 
 
-def _prefixed(dataset: str) -> tuple[str, str] | None:
-  """(prefix, path) of a dataset named '<registered prefix>:<path>', else None."""
-  prefix, colon, path = dataset.partition(':')
-  return (prefix, path) if colon and prefix in PREFIXED else None
-
-
 def get_source(input_config):
   input_config = config_schema.completed(input_config, config_schema.INPUT)
   dataset = input_config.dataset
-  if prefixed := _prefixed(dataset):
-    prefix, path = prefixed
-    return PREFIXED.get(prefix)(path, input_config)
+  if prefixed := dataset_prefixes.prefixed(dataset, PREFIXED):
+    open_source, path = prefixed
+    return open_source(path, input_config)
   return TfdsCaptionsSource(dataset, input_config.data_dir or None, input_config.download)

@@ -14,7 +14,8 @@ from typing import Callable
 import numpy as np
 from absl import logging
 
-from input_pipeline import builders, config_schema, errors
+from input_pipeline import builders, config_schema, dataset_prefixes, errors
+from input_pipeline.registry import Registry
 from input_pipeline.tf_cpu import tf, tfds
 
 # Config names of the offline datasets -> their builders (prepared on first use, no download).
@@ -22,6 +23,9 @@ OFFLINE = {
     'mnist5k': 'big_uni_mnist5k',
     'digits': 'big_uni_digits',
 }
+# input.dataset '<prefix>:<path>' -> (path, input config) -> its image source (registered below
+# the sources; dataset_prefixes.py); a dataset without one of these prefixes is a TFDS name.
+PREFIXED = Registry('image dataset prefix')
 OFFLINE_CONFIGS = 'configs/vit_mnist5k.py (MNIST-5k, pip-only) or configs/vit_fashion_mnist.py'
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
 IMAGE_SIGNATURE = {'image': tf.TensorSpec((), tf.string), 'label': tf.TensorSpec((), tf.int64)}
@@ -229,6 +233,10 @@ class ImageFolderSource:
     return Examples(len(files), self.signature, read)
 
 
+PREFIXED.register('image_folder', lambda path, config: ImageFolderSource(
+    path, config.train_split, config.on_corrupt_image))
+
+
 def read_bytes(path: str) -> bytes:
   with open(path, 'rb') as f:
     return f.read()
@@ -260,9 +268,9 @@ def decodable(files: tuple, on_corrupt_image: str, split_dir: str) -> list:
 def get_source(input_config):
   input_config = config_schema.completed(input_config, config_schema.INPUT)
   dataset = input_config.dataset
-  if dataset.startswith('image_folder:'):
-    return ImageFolderSource(dataset.split(':', 1)[1], input_config.train_split,
-                             input_config.on_corrupt_image)
+  if prefixed := dataset_prefixes.prefixed(dataset, PREFIXED):
+    open_source, path = prefixed
+    return open_source(path, input_config)
   data_dir = input_config.data_dir or None
   download = input_config.download
   if dataset == 'fashion_mnist':

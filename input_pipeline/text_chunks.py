@@ -1,4 +1,4 @@
-"""Tokenized text stored for random access: the records that input_pipeline.prepare_text writes
+"""Tokenized text stored for random access: the records that input_pipeline.text_preparation writes
 and bert_pretraining reads.
 
 A prepared directory holds `metadata.json` and, per split, ArrayRecord files

@@ -4,7 +4,7 @@ Numpy only (TensorFlow only to read a TFDS dataset such as GLUE). A split is loa
 once per process; the batch at step s is a pure function of (seed, s), so restarts are exact.
 
 input_config fields: dataset ('austen_novels', 'tweets', 'glue/sst2', 'glue/mrpc', ...; see
-text_corpora.labelled_texts), train_split, eval_split, max_seq_len, tokenizer (see
+labelled_datasets.labelled_texts), train_split, eval_split, max_seq_len, tokenizer (see
 input_pipeline.tokenizers), num_train_examples (optional: a fixed random subset of
 train_split of this size), min_confidence (tweets), data_dir and download (TFDS).
 """
@@ -13,7 +13,7 @@ import itertools
 
 import numpy as np
 
-from input_pipeline import config_schema, sampling, text_corpora, tokenizers
+from input_pipeline import config_schema, labelled_datasets, sampling, tokenizers
 
 _SUBSET_SEED = 0  # num_train_examples picks the same subset in every run.
 _LOADED = {}  # Cache key -> (texts_a, texts_b, labels, class names).
@@ -41,7 +41,7 @@ def _labelled(input_config, split: str):
   input_config = config_schema.completed(input_config, config_schema.INPUT)
   key = _dataset_key(input_config, split)
   if key not in _LOADED:
-    texts_a, texts_b, labels, names = text_corpora.labelled_texts(
+    texts_a, texts_b, labels, names = labelled_datasets.labelled_texts(
         input_config.dataset, split, min_confidence=input_config.min_confidence,
         data_dir=input_config.data_dir or None, download=input_config.download)
     keep = subset(len(labels), key[-1] or 0)

@@ -16,7 +16,7 @@ def run(script: str, *args: str) -> dict:
 
 def run_module(module: str, *args: str) -> dict:
   """`module`: e.g. 'benchmarks.host_bench'. Not as a script, whose folder would come first
-  on sys.path: input_pipeline/tokenizers.py would hide Hugging Face's `tokenizers`."""
+  on sys.path: input_pipeline/tokenizers/ would hide Hugging Face's `tokenizers`."""
   return _last_json_line('-m', module, *args)
 
 

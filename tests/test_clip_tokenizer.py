@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from input_pipeline import tokenizers, wheel_files
+from input_pipeline.tokenizers import base, clip_bpe_tokenizer
 from tests.conftest import import_or_skip
 
 CAPTIONS = [
@@ -31,12 +32,12 @@ def reference():
   """OpenAI's SimpleTokenizer as open_clip 3.3.0 ships it (module loaded alone: importing the
   open_clip package needs torchvision, which has no build for the CPU torch here)."""
   import_or_skip('torch')
-  path = wheel_files.wheel_file(tokenizers.CLIP_BPE_WHEEL[0], 'open_clip/tokenizer.py')
+  path = wheel_files.wheel_file(clip_bpe_tokenizer.CLIP_BPE_WHEEL[0], 'open_clip/tokenizer.py')
   spec = importlib.util.spec_from_file_location('open_clip_tokenizer', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.SimpleTokenizer(
-      wheel_files.wheel_file(*tokenizers.CLIP_BPE_WHEEL))
+      wheel_files.wheel_file(*clip_bpe_tokenizer.CLIP_BPE_WHEEL))
 
 
 @pytest.fixture(scope='module')
@@ -60,12 +61,12 @@ def test_decode_inverts_encode_up_to_openais_clean_up(ours, reference):
 
 
 def test_clip_bpe_refuses_masked_language_modelling(ours):
-  with pytest.raises(tokenizers.TokenizerFileError, match='no \\[MASK\\] token'):
+  with pytest.raises(base.TokenizerFileError, match='no \\[MASK\\] token'):
     ours.special_ids()
 
 
 def test_missing_merges_file_names_where_it_ships(tmp_path):
-  with pytest.raises(tokenizers.TokenizerFileError,
+  with pytest.raises(base.TokenizerFileError,
                      match='bpe_simple_vocab_16e6.txt.gz .*pip install --no-deps open-clip-torch'):
     tokenizers.build_tokenizer(ml_collections.ConfigDict(dict(
         kind='clip_bpe', path=str(tmp_path / 'nothing.txt.gz'))))

@@ -1,8 +1,8 @@
 """What a pretrained BERT predicts: fill-mask, next-sentence probability, attention maps.
 
 `model` is a models.bert.BertPretraining (task mlm_nsp), `params` its params, `tokenizer` an
-input_pipeline.tokenizers.Tokenizer with a [MASK] token. Inputs are laid out as pretraining lays
-them out (input_pipeline.bert_pretraining.assemble): [CLS] A [SEP] B [SEP], segment 0 on
+input_pipeline.tokenizers.base.Tokenizer with a [MASK] token. Inputs are laid out as pretraining
+lays them out (input_pipeline.bert_inputs.assemble): [CLS] A [SEP] B [SEP], segment 0 on
 [CLS] A [SEP] and 1 on B [SEP]; a single sentence is [CLS] A [SEP], all segment 0, as
 Tokenizer.encode_padded lays out single texts. Shapes: T tokens, V vocabulary, K top_k.
 """
@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from big_uni.models import transformer
-from input_pipeline import bert_pretraining, sampling
+from input_pipeline import bert_inputs, sampling
 
 # sentencepiece writes a space before a user-defined symbol such as [MASK] as a piece of its own;
 # in pretraining [MASK] replaced a whole piece, space included ('▁truth'), so that piece goes.
@@ -39,7 +39,7 @@ def inputs(tokenizer, a_ids, b_ids=None) -> dict:
             'input_mask': np.ones(ids.shape, bool)}
   tokens = np.array([*a_ids, *b_ids], np.int32)
   pair = np.array([[0, len(a_ids), len(a_ids), len(tokens), 0]])
-  batch = bert_pretraining.assemble(tokens, pair, len(tokens) + 3, tokenizer)
+  batch = bert_inputs.assemble(tokens, pair, len(tokens) + 3, tokenizer)
   return {k: batch[k] for k in ('input_ids', 'segment_ids', 'input_mask')}
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import input_pipeline
-from input_pipeline import (bert_pretraining, prepare_text, stateless_random, text_chunks,
-                            text_corpora, tokenizers)
+from input_pipeline import (bert_pairs, stateless_random, text_chunks, text_corpora,
+                            text_preparation, tokenizers)
+from input_pipeline.tokenizers import sentencepiece_trainer
 from tests import generated_tfds
 
 
@@ -47,7 +48,7 @@ def _with(config, **fields):
 
 
 def _prepared(config):
-  return prepare_text.prepared_directory(config, tokenizers.build_tokenizer(config.tokenizer))
+  return text_preparation.prepared_directory(config, tokenizers.build_tokenizer(config.tokenizer))
 
 
 def _all_chunks(directory, metadata, split):
@@ -148,7 +149,7 @@ def test_prepared_data_must_match_the_config(config, tmp_path):
   with pytest.raises(text_chunks.PreparedTextError, match='metadata.json is missing'):
     _prepared(_with(config, prepared_dir=str(tmp_path)))
   train_only = str(tmp_path / 'train_only')
-  prepare_text.prepare(config, train_only, splits=('train',))
+  text_preparation.prepare(config, train_only, splits=('train',))
   with pytest.raises(text_chunks.PreparedTextError, match="has no split 'validation'"):
     input_pipeline.num_examples(_with(config, prepared_dir=train_only), 'validation')
 
@@ -186,7 +187,7 @@ def test_corrupt_or_empty_data_gives_a_clear_error(config, corpus, tmp_path):
   for index in range(3):
     (empty_files / f'{index}.txt').write_text('\n\n  \n')
   empty = _with(config, dataset=f'text_files:{empty_files}/*.txt')
-  empty.tokenizer.path = tokenizers.train_sentencepiece(  # The cached model of `corpus`.
+  empty.tokenizer.path = sentencepiece_trainer.train_sentencepiece(  # `corpus`'s cached model.
       corpus, 200, cache_dir=config.tokenizer.cache_dir)
   with pytest.raises(text_chunks.PreparedTextError, match="split 'train' .* has no text"):
     input_pipeline.num_examples(empty, 'train')
@@ -195,7 +196,7 @@ def test_corrupt_or_empty_data_gives_a_clear_error(config, corpus, tmp_path):
 def test_tfds_corpus_is_streamed_by_the_prepare_step(config, tmp_path):
   generated_tfds.prepare('imdb_reviews', str(tmp_path / 'tfds'), {'train': 40})
   tfds_config = _with(config, dataset='imdb_reviews', data_dir=str(tmp_path / 'tfds'))
-  metadata = prepare_text.prepare(tfds_config, str(tmp_path / 'imdb'))
+  metadata = text_preparation.prepare(tfds_config, str(tmp_path / 'imdb'))
   assert [metadata['splits'][s]['documents'] for s in text_corpora.SPLITS] == [36, 2, 2]
   prepared = _with(tfds_config, prepared_dir=str(tmp_path / 'imdb'))
   (batch,) = input_pipeline.get_iterator(prepared, 'test', train=False, global_batch_size=16,
@@ -235,7 +236,7 @@ def _pairs(chunks, rng, count: int, max_tokens: int = 29):
   keys = stateless_random.row_keys(0, 0, np.arange(count))
   for chunk, draws in zip(rng.integers(len(chunks), size=count).tolist(),
                           stateless_random.batch_draws(keys)):
-    yield chunk, *bert_pretraining.create_pair(chunks.__getitem__, len(chunks), chunk, draws,
+    yield chunk, *bert_pairs.create_pair(chunks.__getitem__, len(chunks), chunk, draws,
                                                max_tokens=max_tokens, short_seq_prob=0.1,
                                                random_next_prob=0.5)
 

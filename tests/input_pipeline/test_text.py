@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import input_pipeline
+from benchmarks import text_baseline
 from input_pipeline import tokenizers
-from input_pipeline import bert_pretraining, text_classification, text_corpora
+from input_pipeline import labelled_datasets, text_classification, text_corpora
 from tests import generated_tfds
 from tests.conftest import requires
 
@@ -89,7 +90,7 @@ def test_austen_reader_figures():
 def test_austen_held_out_chapters_and_passages():
   documents = {s: text_corpora.load_documents('austen', s) for s in text_corpora.SPLITS}
   assert [len(documents[s]) for s in text_corpora.SPLITS] == [243, 13, 13]
-  passages = {s: text_corpora.austen_passages(s) for s in text_corpora.SPLITS}
+  passages = {s: labelled_datasets.austen_passages(s) for s in text_corpora.SPLITS}
   texts = {s: set(passages[s][0]) for s in text_corpora.SPLITS}
   assert not texts['train'] & texts['test'] and not texts['validation'] & texts['test']
   test_chapters = ' '.join(' '.join(d) for d in documents['test'])
@@ -97,18 +98,18 @@ def test_austen_held_out_chapters_and_passages():
   train, labels, names = passages['train']
   assert len(names) == 6 and set(labels) == set(range(6)) and len(train) > 8000
   assert 60 <= np.mean([len(p.split()) for p in train]) <= 100
-  np.testing.assert_array_equal(labels, text_corpora.austen_passages('train')[1])
+  np.testing.assert_array_equal(labels, labelled_datasets.austen_passages('train')[1])
 
 
 @needs_tweets
 def test_tweets_splits_are_disjoint_and_deterministic():
-  splits = {s: text_corpora.tweets(s) for s in text_corpora.SPLITS}
+  splits = {s: labelled_datasets.tweets(s) for s in text_corpora.SPLITS}
   texts = [set(splits[s][0]) for s in text_corpora.SPLITS]
   assert sum(map(len, texts)) == len(set.union(*texts)) == 37_243  # Distinct texts.
   assert [len(t) for t in texts] == [29_794, 3_725, 3_724]
   assert splits['test'][2] == ['negative', 'neutral', 'positive']
-  assert text_corpora.tweets('test')[0] == splits['test'][0]
-  confident = text_corpora.tweets('test', min_confidence=0.8)[0]
+  assert labelled_datasets.tweets('test')[0] == splits['test'][0]
+  confident = labelled_datasets.tweets('test', min_confidence=0.8)[0]
   assert 1000 < len(confident) < len(texts[2]) and set(confident) <= texts[2]
 
 
@@ -238,7 +239,7 @@ def test_eval_pass_is_fixed_padded_and_in_step_across_processes(pretraining):
 
 
 def test_pretraining_baselines(pretraining):
-  results = bert_pretraining.baselines(pretraining)
+  results = text_baseline.pretraining_baselines(pretraining)
   assert 0.01 < results['mlm_most_frequent_token_accuracy'] < 0.3
   assert 0.5 <= results['nsp_majority_accuracy'] < 0.6
 
@@ -269,7 +270,7 @@ def test_classification_pairs_and_epochs(pretraining, monkeypatch):
                                                  rng.integers(3, 8))) for _ in range(200)))
   texts_a, texts_b = texts[:50], texts[50:100]
   labels = np.arange(50, dtype=np.int32) % 3
-  monkeypatch.setattr(text_corpora, 'labelled_texts',
+  monkeypatch.setattr(labelled_datasets, 'labelled_texts',
                       lambda *a, **k: (texts_a, texts_b, labels, ['x', 'y', 'z']))
   config = _classification_config(pretraining, 'made_up_pairs', max_seq_len=48)
   assert input_pipeline.class_names(config) == ['x', 'y', 'z']
@@ -301,15 +302,15 @@ def test_austen_novel_classification(pretraining):
   assert sum(b['mask'].sum() for b in batches) == size > 300
   assert batches[0]['input_mask'].all(axis=1).mean() > 0.9  # Passages fill 24 tokens.
   labels = np.concatenate([b['label'][b['mask']] for b in batches])
-  np.testing.assert_array_equal(labels, text_corpora.austen_passages('test')[1])
+  np.testing.assert_array_equal(labels, labelled_datasets.austen_passages('test')[1])
 
 
 def test_tfds_text_datasets(tmp_path, pretraining):
   with pytest.raises(FileNotFoundError, match=f'tfds build glue/mrpc --data_dir={tmp_path}'):
-    text_corpora.labelled_texts('glue/mrpc', 'train', data_dir=str(tmp_path))
+    labelled_datasets.labelled_texts('glue/mrpc', 'train', data_dir=str(tmp_path))
   generated_tfds.prepare('glue/mrpc', str(tmp_path), {'train': 30, 'validation': 10})
-  texts_a, texts_b, labels, names = text_corpora.labelled_texts('glue/mrpc', 'validation',
-                                                                data_dir=str(tmp_path))
+  texts_a, texts_b, labels, names = labelled_datasets.labelled_texts('glue/mrpc', 'validation',
+                                                                     data_dir=str(tmp_path))
   assert names == ['not_equivalent', 'equivalent'] and len(texts_a) == len(texts_b) == 10
   assert texts_b[3].startswith('The sentence2 of example') and labels.dtype == np.int32
   config = _classification_config(pretraining, 'glue/mrpc', eval_split='validation',

