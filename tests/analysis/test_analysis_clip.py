@@ -15,7 +15,7 @@ from big_uni.evaluators import chunks, linear_probe, runner, zero_shot
 from big_uni.evaluators import features as features_lib
 from configs import clip_zero_shot
 from input_pipeline import builders
-from tests.conftest import import_or_skip, requires
+from tests.helpers import import_or_skip, requires
 
 
 def test_top_k_is_cosine_most_similar_first_ties_to_the_lower_index():
@@ -147,12 +147,13 @@ def test_tiny_clip_features_load_and_zero_shot(tmp_path):
 @requires(os.path.exists(builders.FASHION_MNIST_DIR), 'apt-get install dataset-fashion-mnist')
 def test_imported_clip_weights_load_as_transformers_classifies(tmp_path):
   """The notebook's BIG_UNI_CLIP_WEIGHTS path: configs/clip_zero_shot.py with config.init.clip
-  naming a Hugging Face CLIPModel folder (a small random one, as tests/test_clip_zero_shot.py
-  makes it); no checkpoint, so load gives the imported weights: the image features are
-  transformers' own, and so is the zero-shot top-1 on the same images."""
+  naming a Hugging Face CLIPModel folder (a small random one, as
+  tests/integration/test_clip_zero_shot.py makes it); no checkpoint, so load gives the imported
+  weights: the image features are transformers' own, and so is the zero-shot top-1 on the same
+  images."""
   torch = import_or_skip('torch')
   import_or_skip('transformers')
-  from tests import test_clip_zero_shot  # pylint: disable=g-import-not-at-top
+  from tests.integration import test_clip_zero_shot  # pylint: disable=g-import-not-at-top
   hf_model, path = test_clip_zero_shot._hf_clip(tmp_path / 'hf')  # pylint: disable=protected-access
   config = test_clip_zero_shot._config(path)  # pylint: disable=protected-access
   trainer, params = clip.load(config, str(tmp_path / 'empty'))

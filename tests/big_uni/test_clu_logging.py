@@ -16,9 +16,9 @@ from etils import epath
 
 from big_uni import clu_logging, errors, flops, train
 from configs import vit_mnist5k
-from tests import synthetic_steps
+from tests.helpers import synthetic_steps
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _smoke_config(**overrides):

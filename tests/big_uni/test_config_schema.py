@@ -15,9 +15,9 @@ import pytest
 from big_uni import config_schema, errors, models, overrides, pretrained, train
 from big_uni.evaluators import registry
 import input_pipeline
-from tests.test_configs import CONFIG_NAMES
+from tests.config_files.test_configs import CONFIG_NAMES
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _variants(name: str) -> dict:

@@ -7,8 +7,8 @@ import pytest
 
 from big_uni import export, models, pretrained, train
 from configs import vit_b16
-from tests.conftest import import_or_skip
-from tests.convert import helpers
+from tests.helpers import import_or_skip
+from tests.helpers import convert as helpers
 
 torch = import_or_skip('torch')
 transformers = import_or_skip('transformers')

@@ -6,7 +6,7 @@ import pytest
 
 from big_uni import tasks, train
 from configs import bert_base, clip_b16, vit_mnist5k
-from tests import synthetic_steps
+from tests.helpers import synthetic_steps
 
 
 def _vit_label_smoothing():

@@ -1,6 +1,6 @@
 """pretrained.initialise: loaded params land in the params' own shardings, the others stay the
 arrays they were; a big_uni checkpoint's params are read to host memory against their checksums.
-(2 processes sharing FSDP shards: tests/test_multihost.py.)"""
+(2 processes sharing FSDP shards: tests/integration/test_multihost.py.)"""
 import json
 import os
 

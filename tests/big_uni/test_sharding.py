@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from big_uni import errors, sharding
-from tests import script_json
+from tests.helpers import script_json
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Per-device shape of the first MLP kernel [embed=64, mlp=128]: embed over fsdp, mlp over tensor
 # (scanned: a leading [layers=2] axis, never sharded).
@@ -21,7 +21,7 @@ FC1_SHARD_SHAPES = {'single': [64, 128], 'dp8': [64, 128], 'fsdp8': [8, 128],
 
 
 def _sharded_steps(model: str) -> dict:
-  return script_json.run('tests/sharded_steps.py', model)
+  return script_json.run('tests/helpers/scripts/sharded_steps.py', model)
 
 
 # BERT and CLIP (140 s and more on 2 busy cores) in the slow call; ViT in the README's suite.

@@ -1,5 +1,6 @@
 """libtpu, installed by the test and tpu_aot extras for ahead-of-time TPU compiles, says nothing
-on a host without TPU chips (big_uni/__init__.py); tests/test_aot.py compiles with it."""
+on a host without TPU chips (big_uni/__init__.py); tests/integration/test_aot.py compiles with
+it."""
 import importlib.util
 import os
 import subprocess
@@ -8,8 +9,8 @@ import sys
 import pytest
 
 import big_uni
-from tests.conftest import requires
-from tests.script_json import ROOT
+from tests.helpers import requires
+from tests.helpers.script_json import ROOT
 
 _TPU_START_UP_MESSAGES = ('TPU accelerator type', 'TPU worker hostnames', 'jellyfish',
                           "backend 'tpu'")

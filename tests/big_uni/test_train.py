@@ -13,7 +13,7 @@ from sklearn import datasets
 
 from big_uni import checkpoint, errors, flops, train
 from configs import vit_mnist5k
-from tests import synthetic_steps
+from tests.helpers import synthetic_steps
 
 
 def _smoke_config(**overrides):
@@ -131,7 +131,7 @@ with trainer.context():
                                       sharding.global_batch(batch, trainer.mesh))
 print(float(metrics['loss']))
 """
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=root,
                        env={**os.environ, 'PYTHONPATH': root})
   assert out.returncode == 0, out.stderr[-2000:]

@@ -18,7 +18,7 @@ import pytest
 from big_uni import pretrained
 from big_uni.models import build_model
 from input_pipeline import wheel_files
-from tests.conftest import CI
+from tests.helpers import CI
 
 THIRD_PARTY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            'third_party')

@@ -14,11 +14,11 @@ import shutil
 import subprocess
 import sys
 
-import reliability_runs as runs
+from tests.helpers import reliability_runs as runs
 
-INJECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'inject.py')
+INJECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'scripts', 'inject.py')
 VIT = runs.VIT
-VIT_EVALS = ('tests/reliability/vit_with_evals.py',)
+VIT_EVALS = ('tests/helpers/scripts/vit_with_evals.py',)
 
 
 def main(workdir, *args, **env) -> subprocess.CompletedProcess:

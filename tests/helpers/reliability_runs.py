@@ -15,7 +15,7 @@ import numpy as np
 
 from big_uni import paths, pretrained
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # ViT smoke on sklearn digits through the real tf.data pipeline, with dropout and stochastic
 # depth so that the dropout key matters too.
 VIT = ('configs/vit_mnist5k.py:smoke', '--config.total_steps=20',

@@ -6,11 +6,12 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run(script: str, *args: str) -> dict:
-  """`script`: a path relative to the repository root, e.g. 'tests/sharded_steps.py'."""
+  """`script`: a path relative to the repository root, e.g.
+  'tests/helpers/scripts/sharded_steps.py'."""
   return _last_json_line(os.path.join(ROOT, script), *args)
 
 

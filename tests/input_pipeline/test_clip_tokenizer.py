@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from input_pipeline import tokenizers, wheel_files
-from tests.conftest import import_or_skip
+from tests.helpers import import_or_skip
 
 CAPTIONS = [
     'An image of pink primrose, a type of flower.',

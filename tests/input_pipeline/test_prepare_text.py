@@ -12,7 +12,7 @@ import pytest
 import input_pipeline
 from input_pipeline import (bert_pretraining, prepare_text, stateless_random, text_chunks,
                             text_corpora, tokenizers)
-from tests import generated_tfds
+from tests.helpers import generated_tfds
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,7 @@ import pytest
 import tokenizers as hf_tokenizers
 
 from input_pipeline import text_corpora, tokenizers, wheel_files
-from tests.conftest import requires
+from tests.helpers import requires
 
 
 

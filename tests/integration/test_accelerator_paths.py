@@ -10,9 +10,9 @@ import os
 import pytest
 
 from big_uni import aot, errors, train
-from tests.conftest import requires
+from tests.helpers import requires
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, 'configs',
                                                                               '*.py'))
                       if not os.path.basename(p).startswith(('_', 'common')))

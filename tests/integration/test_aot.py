@@ -8,9 +8,9 @@ import pytest
 
 from big_uni import aot, errors, shapes, train
 from configs import vit_b16
-from tests.conftest import requires
+from tests.helpers import requires
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 needs_libtpu = requires(importlib.util.find_spec('libtpu') is not None,
                         "libtpu is not installed: pip install -e '.[tpu_aot]'")
 # 2 layers, 256 wide, 2 heads of 128: TPU tiles pad narrower arrays, which would hide the count.

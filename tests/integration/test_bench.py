@@ -4,8 +4,8 @@ import pytest
 
 from benchmarks import bench
 from configs import bert_base, clip_b16, vit_ti16
-from tests import script_json
-from tests.conftest import import_or_skip
+from tests.helpers import script_json
+from tests.helpers import import_or_skip
 
 _KEYS = ('config', 'device', 'batch_size', 'compute', 'compile_time_s', 'step_time_s',
          'examples_per_sec', 'tokens_per_sec', 'tflops_per_sec', 'mfu')

@@ -12,8 +12,8 @@ from big_uni.analysis import clip
 from big_uni.evaluators import zero_shot
 from configs import clip_zero_shot, common_constants
 from input_pipeline import builders, image_text, tokenizers
-from tests.conftest import import_or_skip, requires
-from tests.convert import helpers
+from tests.helpers import import_or_skip, requires
+from tests.helpers import convert as helpers
 
 torch = import_or_skip('torch')
 transformers = import_or_skip('transformers')

@@ -16,9 +16,9 @@ import pytest
 from nbclient import NotebookClient
 
 from input_pipeline import builders, text_corpora
-from tests.conftest import CI
+from tests.helpers import CI
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Notebooks that read a Debian data package: (the path it installs, the install command). On a
 # machine with pip only they skip with that hint; under CI=true they run (CI installs both).
 NEEDS_DATA = {

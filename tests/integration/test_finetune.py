@@ -9,7 +9,7 @@ import pytest
 from big_uni import checkpoint, pretrained, train
 from big_uni.models import vit
 from configs import vit_finetune
-from tests import generated_tfds
+from tests.helpers import generated_tfds
 
 SPLITS = {'pets': {'train': 8, 'test': 6}, 'flowers102': {'train': 4, 'validation': 4, 'test': 6}}
 

@@ -17,7 +17,7 @@ from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.tensorflow_stub import errors as tensorboard_errors
 from tensorboard.compat.tensorflow_stub import pywrap_tensorflow as tensorboard_records
 
-import reliability_runs as runs
+from tests.helpers import reliability_runs as runs
 from big_uni import checkpoint, errors, paths, train
 from configs import vit_mnist5k
 

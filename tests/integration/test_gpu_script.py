@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tests.conftest import import_or_skip
-from tests.script_json import ROOT
+from tests.helpers import import_or_skip
+from tests.helpers.script_json import ROOT
 
 _ABSENT_ON_GPU_MACHINES = ('tensorflow', 'tensorflow_datasets', 'gcsfs', 'array_record', 'clu')
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests import script_json
+from tests.helpers import script_json
 
 
 def test_host_bench_times_both_pipelines_on_real_jpegs(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from big_uni import errors, sharding
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DP2_FSDP4 = {'data': 2, 'fsdp': 4}
 # FSDP across the processes: each holds only its shards of every param it loads.
 FSDP8, FSDP4_TP2 = {'fsdp': 8}, {'fsdp': 4, 'tensor': 2}

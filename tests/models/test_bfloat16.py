@@ -7,7 +7,7 @@ import pytest
 
 from big_uni import tasks
 from configs import bert_base, clip_b16, vit_mnist5k
-from tests import synthetic_steps
+from tests.helpers import synthetic_steps
 
 
 def _losses(config, dtype: str, steps: int = 3):

@@ -1,6 +1,6 @@
 """Runs `python -m big_uni.main ARGS` with one fault injected at a chosen point:
 
-  python tests/reliability/inject.py FAULT STEP -- ARGS
+  python tests/helpers/scripts/inject.py FAULT STEP -- ARGS
 
 FAULT is one of FAULTS below; STEP is the train step it strikes at. The process is otherwise the
 real command line, so what a test sees (exit status, stderr, the workdir) is what a user sees.

@@ -1,5 +1,5 @@
-"""Run by tests/test_sharding.py in a fresh process with 8 fake CPU devices: `sharded_steps.py vit`
-(or bert, clip).
+"""Run by tests/big_uni/test_sharding.py in a fresh process with 8 fake CPU devices:
+`sharded_steps.py vit` (or bert, clip).
 
 Prints one JSON line: for each run (a mesh layout, scan over layers, gradient accumulation) the
 losses of 3 train steps from the same initial params, the max |param difference| from the

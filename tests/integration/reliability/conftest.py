@@ -1,8 +1,8 @@
 """The runs every fault test compares with: uninterrupted, and stopped by a real SIGTERM."""
 import pytest
 
-import faults
-import reliability_runs as runs
+from tests.helpers import faults
+from tests.helpers import reliability_runs as runs
 
 
 @pytest.fixture(scope='session')

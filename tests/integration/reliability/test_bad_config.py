@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-import faults
+from tests.helpers import faults
 
 EIGHT_DEVICES = {'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}
 

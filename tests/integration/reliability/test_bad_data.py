@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import faults
+from tests.helpers import faults
 import input_pipeline
 from big_uni import errors
 from configs import common

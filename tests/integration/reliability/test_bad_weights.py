@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-import faults
-import reliability_runs as runs
+from tests.helpers import faults
+from tests.helpers import reliability_runs as runs
 
 
 class _RunsCode:

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-import faults
-import reliability_runs as runs
+from tests.helpers import faults
+from tests.helpers import reliability_runs as runs
 
 
 def _largest_array_file(step_dir):

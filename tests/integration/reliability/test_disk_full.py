@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-import faults
-import reliability_runs as runs
+from tests.helpers import faults
+from tests.helpers import reliability_runs as runs
 from big_uni import checkpoint
-from tests.conftest import requires
+from tests.helpers import requires
 
 
 @pytest.mark.parametrize('fault', [

@@ -1,5 +1,5 @@
 """Kills and preemption at every phase of a run: a train step, a save, an evaluation, the last
-step. Real `python -m big_uni.main` processes (tests/reliability/inject.py strikes at a chosen
+step. Real `python -m big_uni.main` processes (tests/helpers/scripts/inject.py strikes at a chosen
 point); the same command run again ends with the uninterrupted run's params, bit for bit, and its
 metrics.jsonl rows."""
 import glob
@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-import faults
-import reliability_runs as runs
+from tests.helpers import faults
+from tests.helpers import reliability_runs as runs
 
 SOAK = ('configs/vit_mnist5k.py:smoke', '--config.total_steps=2000',
         '--config.checkpoint_every_steps=50', '--config.log_every_steps=50',
@@ -154,7 +154,7 @@ def test_random_sigkills_during_2000_steps_end_with_the_clean_params(tmp_path):
   """Soak: a 2,000-step run SIGKILLed at random moments (mid-step, mid-save) and rerun each time
   ends with the params of a clean run, bit for bit. About 10 minutes on a 2-core CPU:
 
-    python -m pytest -q -s -m slow tests/reliability/test_kills.py -k random_sigkills
+    python -m pytest -q -s -m slow tests/integration/reliability/test_kills.py -k random_sigkills
 
   SOAK_SEED=<int> replays one sequence of kill times (the seed is printed)."""
   seed = int(os.environ.get('SOAK_SEED', time.time_ns() % 2**31))

@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-import faults
-import reliability_runs as runs
+from tests.helpers import faults
+from tests.helpers import reliability_runs as runs
 from big_uni import checkpoint, train
 from big_uni.tasks import classification
 from configs import vit_mnist5k
