@@ -3,7 +3,7 @@
 The convention of the MFU literature (PaLM, appendix B; MaxText): only matrix multiplications, 2
 FLOPs per multiply-add, the backward pass twice the forward, and no recomputation (remat and
 GradCache's second forward add hardware FLOPs, not model FLOPs). A tower locked with LiT gets its
-forward pass only. `tests/test_flops.py` checks the count against XLA's cost analysis of the
+forward pass only. `tests/big_uni/test_flops.py` checks the count against XLA's cost analysis of the
 unscanned step, which also counts the elementwise work.
 
 Each model family counts its own step beside its code (its `Family.train_flops`, e.g.

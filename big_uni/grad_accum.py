@@ -3,7 +3,7 @@
 Micro-batch i takes rows i, i + steps, i + 2 * steps, ...: each device splits its own rows, so
 every micro-batch stays sharded over all the batch devices and no data moves. Gradients add up in
 float32 in a scan, so only one micro-batch's activations live at a time. The result is the
-plain step's (tests/test_grad_accum.py), for both kinds of task (tasks/base.py):
+plain step's (tests/big_uni/test_grad_accum.py), for both kinds of task (tasks/base.py):
 
 - RowSumTask: micro-batch sums are divided by the weights of the *whole* batch (e.g. its masked
   token count), not by their own, so micro-batches with uneven counts weigh as in one batch.

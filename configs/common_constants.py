@@ -11,8 +11,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # The CLIP paper's 80 ImageNet prompt templates, '{label}' for the class name: open_clip's
 # OPENAI_IMAGENET_TEMPLATES (open_clip/zero_shot_metadata.py of open-clip-torch 3.3.0), copied
-# here so that a config builds without fetching that wheel; tests/test_clip_zero_shot.py checks
-# this copy against the wheel's (big_uni.evaluators.zero_shot.openai_templates reads it).
+# here so that a config builds without fetching that wheel;
+# tests/integration/test_clip_zero_shot.py checks this copy against the wheel's
+# (big_uni.evaluators.zero_shot.openai_templates reads it).
 OPENAI_IMAGENET_TEMPLATES = (
     'a bad photo of a {label}.',
     'a photo of many {label}.',

@@ -1,11 +1,9 @@
-"""Shared test helpers."""
+"""Set-up for every pytest process, before any test module imports JAX (the helpers that tests
+import are in tests/helpers/)."""
 import atexit
-import importlib
 import os
 import shutil
 import tempfile
-
-import pytest
 
 # Before any test module imports JAX: on a host with libtpu but no TPU chips, big_uni keeps JAX
 # to the CPU (big_uni/__init__.py); a TPU backend started there breaks jax.profiler traces.
@@ -27,20 +25,3 @@ def _private_compilation_cache() -> None:
 
 
 _private_compilation_cache()
-
-CI = os.environ.get('CI', '').lower() in ('1', 'true')
-
-
-def requires(available: bool, install_hint: str):
-  """Skip when optional data is missing on a user's machine; under CI=true the test runs (and
-  fails if the data really is missing), because CI installs everything."""
-  return pytest.mark.skipif(not available and not CI, reason=install_hint)
-
-
-def import_or_skip(module: str):
-  """`module`, which the test extra installs (pip install -e '.[test]'): a user's machine without
-  it skips the test module with that hint; under CI=true its absence fails, never skips."""
-  if CI:
-    return importlib.import_module(module)
-  return pytest.importorskip(module, reason=f"{module} comes with pip install -e '.[test]'")
-

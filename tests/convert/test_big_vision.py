@@ -11,7 +11,7 @@ import pytest
 from big_uni import errors, pretrained
 from big_uni.convert import layout
 from big_uni.models import build_model
-from tests.convert import helpers
+from tests.helpers import convert as helpers
 
 bv_vit = helpers.third_party('big_vision.models.vit')
 bv_utils = helpers.third_party('big_vision.utils')

@@ -8,7 +8,7 @@ import numpy as np
 from big_uni import pretrained
 from big_uni.convert import dinov2_onnx
 from big_uni.models import build_model, vit
-from tests.conftest import import_or_skip
+from tests.helpers import import_or_skip
 
 onnx = import_or_skip('onnx')
 ort = import_or_skip('onnxruntime')

@@ -12,8 +12,8 @@ from big_uni.convert import files, hf_bert
 from big_uni.models import build_model, text
 from configs import common_bert
 from input_pipeline import wheel_files
-from tests.conftest import import_or_skip
-from tests.convert import helpers
+from tests.helpers import import_or_skip
+from tests.helpers import convert as helpers
 
 torch = import_or_skip('torch')
 transformers = import_or_skip('transformers')

@@ -9,8 +9,8 @@ import pytest
 
 from big_uni import errors, pretrained
 from big_uni.models import build_model, vit
-from tests.conftest import import_or_skip
-from tests.convert import helpers
+from tests.helpers import import_or_skip
+from tests.helpers import convert as helpers
 
 torch = import_or_skip('torch')
 transformers = import_or_skip('transformers')

@@ -1,5 +1,5 @@
 """timm ViTs load into big_uni ViTs that compute timm's own forward (timm 1.0.31 from its wheel,
-tests/convert/helpers.import_timm), including the variants that were refused before: a LayerNorm
+tests/helpers/convert.import_timm), including the variants that were refused before: a LayerNorm
 before the encoder (`vit_*_clip_*`) and position embeddings without [CLS] (`no_embed_class`,
 DeiT-3); the head count, activation and LayerNorm epsilon a state dict does not record are checked
 against the model timm's config.json names, or logged as taken on trust."""
@@ -11,8 +11,8 @@ import pytest
 
 from big_uni import pretrained
 from big_uni.convert import files, layout
-from tests.conftest import import_or_skip
-from tests.convert import helpers
+from tests.helpers import import_or_skip
+from tests.helpers import convert as helpers
 
 torch = import_or_skip('torch')
 timm = helpers.import_timm()

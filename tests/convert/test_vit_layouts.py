@@ -11,8 +11,8 @@ import pytest
 from big_uni import export, pretrained
 from big_uni.convert import files, hf_vit, layout
 from big_uni.models import build_model
-from tests.conftest import import_or_skip
-from tests.convert import helpers
+from tests.helpers import import_or_skip
+from tests.helpers import convert as helpers
 
 torch = import_or_skip('torch')
 transformers = import_or_skip('transformers')

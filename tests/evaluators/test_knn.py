@@ -5,8 +5,8 @@ import pytest
 from sklearn import datasets
 
 from big_uni.evaluators import knn
-from tests import script_json
-from tests.evaluators import knn_devices
+from tests.helpers import script_json
+from tests.helpers.scripts import knn_devices
 
 
 KS = (1, 3, 5, 7, 11, 21)
@@ -150,7 +150,7 @@ def test_the_tied_gallery_needs_the_index_rule():
 
 
 def test_gallery_sharded_over_8_devices_equals_one_device():
-  results = script_json.run('tests/evaluators/knn_devices.py')
+  results = script_json.run('tests/helpers/scripts/knn_devices.py')
   assert set(results) == {'single', 'data8', 'data8_host_chunks', 'data2_fsdp4',
                           'data2_fsdp4_host_chunks'}
   train_x, train_y, test_x = knn_devices.tied_gallery()

@@ -14,7 +14,7 @@ from PIL import Image
 import input_pipeline
 from input_pipeline import builders, sources
 from configs import common, vit_mnist5k
-from tests import generated_tfds
+from tests.helpers import generated_tfds
 
 
 @pytest.fixture(scope='module')

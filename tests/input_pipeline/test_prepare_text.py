@@ -13,7 +13,7 @@ import input_pipeline
 from input_pipeline import (bert_pairs, stateless_random, text_chunks, text_corpora,
                             text_preparation, tokenizers)
 from input_pipeline.tokenizers import sentencepiece_trainer
-from tests import generated_tfds
+from tests.helpers import generated_tfds
 
 
 @pytest.fixture(scope='module')

@@ -14,8 +14,8 @@ import input_pipeline
 from benchmarks import text_baseline
 from input_pipeline import tokenizers
 from input_pipeline import labelled_datasets, text_classification, text_corpora
-from tests import generated_tfds
-from tests.conftest import requires
+from tests.helpers import generated_tfds
+from tests.helpers import requires
 
 needs_austen = requires(os.path.exists(text_corpora.AUSTEN_DATA + '.rdb'),
                         'apt-get install r-cran-janeaustenr')

@@ -8,7 +8,7 @@ import pytest
 from big_uni import train
 from big_uni.models import build_model
 from configs import bert_base, common_bert
-from tests import synthetic_steps
+from tests.helpers import synthetic_steps
 
 
 def _count(tree):

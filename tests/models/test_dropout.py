@@ -10,8 +10,8 @@ import pytest
 
 from big_uni import pretrained
 from big_uni.models import build_model, transformer, vit
-from tests.conftest import import_or_skip
-from tests.convert import helpers
+from tests.helpers import import_or_skip
+from tests.helpers import convert as helpers
 
 
 def _pattern(shape, rate: float) -> np.ndarray:

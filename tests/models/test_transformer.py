@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from big_uni.models import transformer
-from tests.conftest import import_or_skip
+from tests.helpers import import_or_skip
 
 
 def _encoder(depth=2, drop_path=0.0, remat_policy='none', **block_fields):

@@ -13,7 +13,7 @@ from big_uni import errors, sharding, train
 from big_uni.models import build_model
 from big_uni.tasks import contrastive, contrastive_losses
 from configs import clip_b16, clip_l14, common_clip
-from tests import script_json, synthetic_steps
+from tests.helpers import script_json, synthetic_steps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -60,7 +60,7 @@ def test_losses_match_numpy_and_ignore_padding_rows():
 
 
 def test_blocks_over_8_devices_equal_one_device():
-  results = script_json.run('tests/tasks/contrastive_devices.py')
+  results = script_json.run('tests/helpers/scripts/contrastive_devices.py')
   for kind in ('softmax', 'sigmoid'):
     single = results[kind]['single']
     for mesh in ('data8', 'data2_fsdp4'):
