@@ -19,7 +19,7 @@ from clu import parameter_overview, periodic_actions
 from clu.metric_writers import interface, multi_writer
 from etils import epath
 
-from big_uni import config_schema, errors, metrics_log, paths
+from big_uni import errors, metrics_log, paths
 
 _FLUSH_SECONDS = 5.0  # GCS takes about one update of an object per second.
 # A profile starts after this many steps of the run (the first compiles the step).
@@ -227,7 +227,7 @@ def profile_action(config, workdir: epath.Path, first_step: int,
   """clu's Profile of `config.profile_steps` train steps (None when 0) after the run's first
   two: a jax.profiler trace in workdir/plugins/profile/ (TensorBoard's profile tab,
   `tensorboard --logdir=<workdir>`). Call it after every step."""
-  steps = config_schema.complete(config).profile_steps
+  steps = config.profile_steps
   if not steps:
     return None
   first = first_step + _PROFILE_AFTER_STEPS

@@ -11,7 +11,6 @@ synthetic source (GPU machines without TF, benchmarks).
 import jax
 import numpy as np
 
-from big_uni import config_schema
 from big_uni.tasks import base, batch as batch_lib
 
 
@@ -76,7 +75,7 @@ def num_examples(config, split: str) -> int:
   """The examples of `split` of config.input (the trainer needs it before it has a task)."""
   if config.input.dataset == 'synthetic':
     if split == config.input.eval_split:
-      return config_schema.complete(config).input.eval_examples
+      return config.input.eval_examples
     raise ValueError('synthetic training data is endless: set config.total_steps, not num_epochs')
   import input_pipeline  # pylint: disable=g-import-not-at-top
   return input_pipeline.num_examples(config.input, split)

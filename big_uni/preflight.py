@@ -143,8 +143,8 @@ def tokenizer_problems(config, task) -> list[str]:
 
 
 def check(config, task) -> None:
-  """Raises one UserInputError listing every problem found (one problem: one line), or returns."""
-  config_schema.complete(config)
+  """Raises one UserInputError listing every problem found (one problem: one line), or returns;
+  `config` is complete (the task completed it)."""
   problems = (batch_problems(config) + model_problems(task.model) + eval_problems(config, task)
               + data_problems(config, task) + tokenizer_problems(config, task))
   # One cause found by two checks (a broken tokenizer file: by the data's and by its own).

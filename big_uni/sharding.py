@@ -107,7 +107,7 @@ def _check_batch_shards_within_processes(mesh: Mesh) -> None:
 
 def logical_rules(config) -> tuple:
   """`config.sharding_rules` (optional) overrides entries of DEFAULT_RULES by logical name."""
-  overrides = dict(config_schema.complete(config).sharding_rules or {})
+  overrides = dict(config.sharding_rules or {})
   rules = [(name, overrides.pop(name, axes)) for name, axes in DEFAULT_RULES]
   return tuple(rules) + tuple(overrides.items())
 

@@ -119,7 +119,7 @@ def _add_sums(totals, sums):
 
 
 def resolve_total_steps(config) -> int:
-  if config_schema.complete(config).total_steps:
+  if config.total_steps:
     return int(config.total_steps)
   examples = data.num_examples(config, config.input.train_split)
   return int(math.ceil(config.num_epochs * examples / config.input.batch_size))

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from big_uni import config_schema, numerics
+from big_uni import numerics
 from big_uni.models import build_model
 from big_uni.tasks import base, batch as batch_lib
 
@@ -38,7 +38,7 @@ class ClassificationTask(base.RowSumTask):
       label=batch_lib.Field((), 'int32', high='model.num_classes'))
 
   def __init__(self, config):
-    super().__init__(config_schema.complete(config))  # label_smoothing where it is left out.
+    super().__init__(config)
     self.model = build_model(config.model)
     self.num_classes = config.model.num_classes
     self.label_smoothing = config.label_smoothing

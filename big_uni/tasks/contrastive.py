@@ -48,7 +48,7 @@ class ContrastiveTask(base.EmbeddingTask):
       text_mask=batch_lib.Field(('input.max_text_len',), 'bool', min_length=3))
 
   def __init__(self, config):
-    super().__init__(config_schema.complete(config))  # contrastive_loss, the model's fields.
+    super().__init__(config)
     self.loss_kind = config.contrastive_loss
     if self.loss_kind not in LOSSES:
       raise errors.UserInputError(f'contrastive_loss={self.loss_kind!r}: use one of {LOSSES}')

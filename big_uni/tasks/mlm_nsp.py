@@ -9,7 +9,6 @@ import math
 import jax.numpy as jnp
 import optax
 
-from big_uni import config_schema
 from big_uni.models import build_model
 from big_uni.tasks import base, batch as batch_lib
 
@@ -29,7 +28,7 @@ class MlmNspTask(base.RowSumTask):
       next_sentence_label=batch_lib.Field((), 'int32', high=2))
 
   def __init__(self, config):
-    super().__init__(config_schema.complete(config))  # max_predictions where it is left out.
+    super().__init__(config)
     self.model = build_model(config.model)
     self.vocab_size = config.model.vocab_size
 

@@ -5,7 +5,6 @@ Batches (input.kind='text_classification'): input_ids, segment_ids int32 [B, L];
 """
 import jax.numpy as jnp
 
-from big_uni import config_schema
 from big_uni.models import build_model
 from big_uni.tasks import base, batch as batch_lib
 from big_uni.tasks.classification import classification_sums, classification_train_sums
@@ -22,7 +21,7 @@ class TextClassificationTask(base.RowSumTask):
       label=batch_lib.Field((), 'int32', high='model.num_classes'))
 
   def __init__(self, config):
-    super().__init__(config_schema.complete(config))  # label_smoothing where it is left out.
+    super().__init__(config)
     self.model = build_model(config.model)
     self.vocab_size = config.model.vocab_size
     self.num_classes = config.model.num_classes

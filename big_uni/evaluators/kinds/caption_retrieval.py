@@ -6,7 +6,7 @@ and the like. On class-labelled data every template of the image's class is one 
 import numpy as np
 
 from big_uni.evaluators import registry, retrieval
-from input_pipeline import image_text, images, tokenizers
+from input_pipeline import tokenizers
 
 
 def eval_pairs(input_config, split: str, batch_size: int) -> dict[str, np.ndarray]:
@@ -16,6 +16,8 @@ def eval_pairs(input_config, split: str, batch_size: int) -> dict[str, np.ndarra
   describes). A captioned image has all its captions (COCO: 5 or more); a class-labelled one
   every template of its class (T = N x templates). The whole split is in memory: COCO's 5,000
   val images at 224 px take 3 GB."""
+  # TensorFlow only when images are read: the trainer imports every evaluation kind.
+  from input_pipeline import image_text, images  # pylint: disable=g-import-not-at-top
   source, captioned = image_text.source_of(input_config)
   tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
   batches = list(images.source_batches(
