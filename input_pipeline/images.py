@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 
-from input_pipeline import config_schema, errors, preprocess, sampling, sources
+from input_pipeline import config_schema, errors, pp, sampling, sources
 from input_pipeline.tf_cpu import tf
 
 
@@ -46,10 +46,10 @@ def source_batches(source, input_config, split: str, *, train: bool, global_batc
   if train:
     rows = sampling.train_rows(len(examples), seed, start_step=start_step, num_steps=num_steps,
                                **shards)
-    transform = preprocess.train_fn(input_config, seed)
+    transform = pp.build(input_config.pp_train, input_config, seed)
   else:
     rows = sampling.eval_rows(len(examples), **shards)
-    transform = preprocess.eval_fn(input_config)
+    transform = pp.build(input_config.pp_eval, input_config, seed)
 
   def read_rows():
     for r in rows:
