@@ -1,7 +1,8 @@
 """The tf.data image pipeline (input.kind='image'), sharded per process.
 
 Each step's rows are chosen by index (sampling.py) and read by random access from the source
-(sources.py, caption_sources.py); tf.data decodes and augments them in parallel and batches them.
+(sources.py, caption_sources.py); tf.data preprocesses them in parallel (input.pp_train or
+input.pp_eval, pp.py) and batches them.
 `get_iterator` yields this process's share of every global batch as numpy arrays.
 """
 import itertools
@@ -19,8 +20,9 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
   process_count: this process's rows of each global batch).
 
   train=True: endless (or `num_steps` batches) from batch `start_step`, each epoch a new
-    permutation of the split (seeded), augmented with seeds from each row's stream position.
-  train=False: one ordered pass; every batch has 'mask' (bool [B], False on padding) and all
+    permutation of the split (seeded), preprocessed by input.pp_train with seeds from each
+    row's stream position.
+  train=False: one ordered pass, preprocessed by input.pp_eval; every batch has 'mask' (bool [B], False on padding) and all
     processes yield the same number of batches, so multi-host eval stays in lockstep.
   """
   return source_batches(
