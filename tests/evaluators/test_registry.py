@@ -59,7 +59,7 @@ def test_an_evaluation_reads_images_with_its_own_pp_eval():
   config_schema.validate(config)
   config = config_schema.complete(config)
   task = types.SimpleNamespace(feature_kinds=('image',))
-  read = {name: registry.get(entry.kind).input_config(config, task, entry).pp_eval
+  read = {name: kinds.get(entry.kind).input_config(config, task, entry).pp_eval
           for name, entry in config.evals.items()}
   assert read == {'task': config.input.pp_eval, 'knn': own} and own != config.input.pp_eval
   bert = config_schema.complete(bert_classify.get_config('smoke'))
