@@ -26,8 +26,8 @@ def _input_config(data_dir: str, size: str):
   import ml_collections  # pylint: disable=g-import-not-at-top
   return ml_collections.ConfigDict(dict(
       kind='image', dataset=f'big_uni_resume_bench/{size}', data_dir=data_dir, download=True,
-      train_split='train', image_size=4, channels=1, augment='pad_crop', pad=1, flip=True,
-      mean=(0.5,), std=(0.5,), cache=False))
+      train_split='train', image_size=4, channels=1,
+      pp_train='decode|pad_crop(1)|flip_lr|normalize(0.5, 0.5)|label_int32', cache=False))
 
 
 def time_to_first_batch(data_dir: str, size: str, start_step: int, batch_size: int) -> dict:

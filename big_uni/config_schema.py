@@ -79,12 +79,17 @@ _EVAL_DATA = Derived(lambda root, section: root.input.dataset, 'input.dataset')
 _EVAL_SPLIT = Derived(lambda root, section: root.input.eval_split, 'input.eval_split')
 # Every evaluation reads its own data at its own batch size (the trainer's for eval unless set).
 _EVAL_BATCH = Derived(lambda root, section: root.input.eval_batch_size, 'input.eval_batch_size')
+# ... and preprocesses its images with its own pp string (the trainer's eval one unless set; left
+# out where the input has no images).
+_EVAL_PP = Derived(lambda root, section: root.input.pp_eval, 'input.pp_eval')
 
 
 def _evaluation(kind: str, **fields) -> dict:
   """An evaluation entry (evaluators/kinds/): every_steps 0 runs it only at the end of
-  training; its data is `dataset` (input.dataset unless set) at `batch_size`."""
-  return dict(kind=kind, every_steps=0, dataset=_EVAL_DATA, batch_size=_EVAL_BATCH, **fields)
+  training; its data is `dataset` (input.dataset unless set) at `batch_size`, images
+  preprocessed by `pp_eval`."""
+  return dict(kind=kind, every_steps=0, dataset=_EVAL_DATA, batch_size=_EVAL_BATCH,
+              pp_eval=_EVAL_PP, **fields)
 
 
 EVALS = Choice('kind', REQUIRED, 'evaluation kind', {

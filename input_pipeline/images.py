@@ -1,14 +1,15 @@
 """The tf.data image pipeline (input.kind='image'), sharded per process.
 
 Each step's rows are chosen by index (sampling.py) and read by random access from the source
-(sources.py, caption_sources.py); tf.data decodes and augments them in parallel and batches them.
+(sources.py, caption_sources.py); tf.data preprocesses them in parallel (input.pp_train or
+input.pp_eval, pp.py) and batches them.
 `get_iterator` yields this process's share of every global batch as numpy arrays.
 """
 import itertools
 
 import numpy as np
 
-from input_pipeline import config_schema, errors, preprocess, sampling, sources
+from input_pipeline import config_schema, errors, pp, sampling, sources
 from input_pipeline.tf_cpu import tf
 
 
@@ -19,8 +20,9 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
   process_count: this process's rows of each global batch).
 
   train=True: endless (or `num_steps` batches) from batch `start_step`, each epoch a new
-    permutation of the split (seeded), augmented with seeds from each row's stream position.
-  train=False: one ordered pass; every batch has 'mask' (bool [B], False on padding) and all
+    permutation of the split (seeded), preprocessed by input.pp_train with seeds from each
+    row's stream position.
+  train=False: one ordered pass, preprocessed by input.pp_eval; every batch has 'mask' (bool [B], False on padding) and all
     processes yield the same number of batches, so multi-host eval stays in lockstep.
   """
   return source_batches(
@@ -46,10 +48,10 @@ def source_batches(source, input_config, split: str, *, train: bool, global_batc
   if train:
     rows = sampling.train_rows(len(examples), seed, start_step=start_step, num_steps=num_steps,
                                **shards)
-    transform = preprocess.train_fn(input_config, seed)
+    transform = pp.build(input_config.pp_train, input_config, seed)
   else:
     rows = sampling.eval_rows(len(examples), **shards)
-    transform = preprocess.eval_fn(input_config)
+    transform = pp.build(input_config.pp_eval, input_config, seed)
 
   def read_rows():
     for r in rows:

@@ -6,7 +6,7 @@ The file holds a DINOv2-S/14 backbone (fine-tuned under a saliency decoder, whic
 (`onnx::MatMul_*`) and are identified by the graph node that multiplies by them
 (`/backbone/encoder/layer.N/attention/attention/key/MatMul`, ...). ONNX MatMul weights are
 already [in, out]. Inputs are ImageNet-normalised RGB (configs/common_constants.py's
-IMAGENET_MEAN and IMAGENET_STD, which the DINOv2 configs set as input.mean and input.std).
+IMAGENET_MEAN and IMAGENET_STD, the normalize op of the DINOv2 configs' pp strings).
 """
 import re
 

@@ -21,10 +21,10 @@ from input_pipeline import sampling
 FEATURE_INPUTS = {'image': 'image', 'text': 'text_classification'}
 
 
-def labelled_input(config, kind: str, dataset: str):
+def labelled_input(config, kind: str, dataset: str, pp_eval: str | None = None):
   """The input section whose labelled examples the features of `kind` read: the trainer's
-  preprocessing (or tokenizer) for `dataset`."""
-  return registry.input_section(config.input, FEATURE_INPUTS[kind], dataset)
+  preprocessing (or `pp_eval`, if given) or tokenizer, for `dataset`."""
+  return registry.input_section(config.input, FEATURE_INPUTS[kind], dataset, pp_eval)
 
 
 class Features:
@@ -46,17 +46,20 @@ class Features:
         trainer.mesh, PartitionSpec(None, *rows.spec)))
 
   def labelled(self, dataset: str, split: str, batch_size: int | None = None,
-               kind: str | None = None) -> chunks.Chunks:
+               kind: str | None = None, pp_eval: str | None = None) -> chunks.Chunks:
     """Every example of `split` through the features of `kind` (default: the task's first):
     features float32 [batches, B, D] on the devices, labels and valid [batches, B] in numpy
-    (B = `batch_size`, default input.eval_batch_size; valid is False on padding)."""
+    (B = `batch_size`, default input.eval_batch_size; valid is False on padding). Images are
+    preprocessed by `pp_eval` (default input.pp_eval)."""
     kind = kind or self.trainer.task.feature_kinds[0]
     config = self.trainer.config
     batch_size = batch_size or config.input.eval_batch_size
-    key = (kind, dataset, split, batch_size)
+    pp_eval = config.input.get('pp_eval') if pp_eval is None else pp_eval  # None: text.
+    key = (kind, dataset, split, batch_size, str(pp_eval))
     if key not in self._cache:
-      batches = self.trainer.data.batches(split, train=False, batch_size=batch_size,
-                                          input_config=labelled_input(config, kind, dataset))
+      batches = self.trainer.data.batches(
+          split, train=False, batch_size=batch_size,
+          input_config=labelled_input(config, kind, dataset, pp_eval))
       features, labels, valid = [], [], []
       with self.trainer.context():
         for local_batch in batches:

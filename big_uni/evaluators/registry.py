@@ -16,14 +16,17 @@ KINDS = Registry('evaluation kind')
 TOWERS = {'image': 'an image tower', 'text': 'a text tower'}  # Task.feature_kinds, for messages.
 
 
-def input_section(input_config, kind: str, dataset: str) -> ml_collections.ConfigDict:
+def input_section(input_config, kind: str, dataset: str,
+                  pp_eval: str | None = None) -> ml_collections.ConfigDict:
   """An input section of `kind` for `dataset`: the fields of that kind `input_config` (the
-  trainer's) sets, so images are preprocessed and texts tokenized as in training; the schema's
-  defaults for the rest."""
+  trainer's) sets, so images are preprocessed and texts tokenized as in training (or by the
+  evaluation's own `pp_eval`, if given); the schema's defaults for the rest."""
   fields = config_schema.INPUT.sections[kind]
   section = ml_collections.ConfigDict(
       {k: input_config[k] for k in fields if k in input_config and k != 'kind'})
   section.update(dict(kind=kind, dataset=dataset))
+  if pp_eval is not None and 'pp_eval' in fields:
+    section.pp_eval = pp_eval
   return config_schema.completed(section, config_schema.INPUT)
 
 
@@ -45,7 +48,8 @@ class Evaluator:
 
   def input_config(self, config, task, entry) -> ml_collections.ConfigDict:
     """The input section of the data it reads (preflight checks its splits through it)."""
-    return input_section(config.input, self.input_kind(config, task), entry.dataset)
+    return input_section(config.input, self.input_kind(config, task), entry.dataset,
+                         entry.get('pp_eval'))
 
   def feature_problem(self, task, task_name: str) -> str | None:
     """Why the task `task_name` cannot feed this evaluation, or None."""

@@ -1,5 +1,7 @@
 """The evaluation kinds' registry, the task's metrics as one entry, and features any task
 declares (BERT's pooled [CLS] through kNN and the probe)."""
+import types
+
 import pytest
 
 from big_uni import config_schema, errors, train
@@ -46,3 +48,19 @@ def test_knn_and_the_probe_read_bert_pooled_text_features():
   assert {'knn/knn_1_accuracy', 'knn/knn_21_weighted_accuracy',
           'linear_probe/test_accuracy'} <= set(metrics)
   assert all(0.0 <= metrics[k] <= 1.0 for k in metrics if k.endswith('accuracy'))
+
+
+def test_an_evaluation_reads_images_with_its_own_pp_eval():
+  """An entry's pp_eval is the trainer's input.pp_eval unless the entry sets its own; an input
+  without images (BERT's) leaves it out."""
+  config = vit_mnist5k.get_config('smoke')
+  own = 'decode|resize|normalize(0.0, 1.0)|label_int32'
+  config.evals.knn = dict(kind='knn', train_split='train', test_split='test', pp_eval=own)
+  config_schema.validate(config)
+  config = config_schema.complete(config)
+  task = types.SimpleNamespace(feature_kinds=('image',))
+  read = {name: kinds.get(entry.kind).input_config(config, task, entry).pp_eval
+          for name, entry in config.evals.items()}
+  assert read == {'task': config.input.pp_eval, 'knn': own} and own != config.input.pp_eval
+  bert = config_schema.complete(bert_classify.get_config('smoke'))
+  assert all('pp_eval' not in entry for entry in bert.evals.values())

@@ -39,7 +39,8 @@ def _trainer(**input_overrides):
 
 def test_caption_retrieval_is_recall_over_every_caption(tmp_path):
   trainer, params = _trainer(dataset=_caption_tsv(tmp_path), templates=(), channels=3,
-                             mean=(0.5,) * 3, std=(0.5,) * 3, augment='none', cache=False)
+                             pp_train='decode|resize|normalize(0.5, 0.5)|label_int32',
+                             cache=False)
   trainer.config.evals = common.caption_retrieval_evals('test')
   metrics = runner.run(trainer, params)
   assert set(metrics) == {f'caption_retrieval/{direction}_recall_at_{k}' for k in (1, 5, 10)

@@ -48,8 +48,8 @@ def digits(tmp_path_factory, tokenizer_config):
   return ml_collections.ConfigDict(dict(
       kind='image_text', dataset='digits', data_dir=str(tmp_path_factory.mktemp('tfds')),
       download=False, train_split='train', eval_split='test', image_size=8, channels=1,
-      augment='pad_crop', pad=1, flip=False, mean=(0.5,), std=(0.5,),
-      cache=True, max_text_len=24, templates=TEMPLATES, class_names=(), eval_template=None,
+      pp_train='decode|pad_crop(1)|normalize(0.5, 0.5)|label_int32',
+      pp_eval='decode|center_crop|normalize(0.5, 0.5)|label_int32', cache=True, max_text_len=24, templates=TEMPLATES, class_names=(), eval_template=None,
       tokenizer=tokenizer_config))
 
 
@@ -126,7 +126,7 @@ def _digests(images) -> list[str]:
 def test_two_processes_slices_make_the_global_batch(digits):
   """Images, augmentation and caption choices follow each row's global stream position: two
   processes' rows together are one process's batch, also after a restart in a later epoch."""
-  config = _with(digits, augment='pad_crop')
+  config = _with(digits, pp_train='decode|pad_crop(1)|normalize(0.5, 0.5)|label_int32')
   for start_step in (0, 70):
     one = next(_stream(config, global_batch_size=64, start_step=start_step))
     slices = [next(_stream(config, process_index=i, process_count=2, global_batch_size=64,
@@ -217,8 +217,9 @@ def _captions(index: int) -> list[str]:
 
 
 def _captioned(digits, dataset):
-  return _with(digits, dataset=dataset, templates=(), image_size=6, channels=3, augment='none',
-               mean=(0.0,) * 3, std=(1.0,) * 3, cache=False)
+  return _with(digits, dataset=dataset, templates=(), image_size=6, channels=3, cache=False,
+               pp_train='decode|resize|normalize(0.0, 1.0)|label_int32',
+               pp_eval='decode|center_crop|normalize(0.0, 1.0)|label_int32')
 
 
 def _image_index(image) -> int:

@@ -80,7 +80,7 @@ def test_same_seed_same_batches_and_restart_reproduces_the_stream(data_dir):
 
 
 def test_epochs_are_reshuffled_and_cover_the_split(data_dir):
-  config = _digits_input(data_dir, augment='none')
+  config = _digits_input(data_dir, **common.image_pp('resize'))
   batches = _take(input_pipeline.get_iterator(config, 'train', train=True,
                                               global_batch_size=1497, seed=0), 2)
   key = lambda b: sorted(hashlib.sha1(i.tobytes()).hexdigest() for i in b['image'])
@@ -120,8 +120,7 @@ def test_image_folder(tmp_path):
         pixels = rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(tmp_path / split / name / f'{i}.png')
   config = _digits_input('', dataset=f'image_folder:{tmp_path}', image_size=16, channels=3,
-                         augment='random_resized_crop', flip=True, mean=(0.5,) * 3,
-                         std=(0.5,) * 3)
+                         **common.image_pp('random_resized_crop|flip_lr'))
   assert input_pipeline.class_names(config) == ['cat', 'dog', 'fox']
   assert input_pipeline.num_examples(config, 'train') == 12
   batch = next(input_pipeline.get_iterator(config, 'train', train=True, global_batch_size=6,
@@ -170,8 +169,7 @@ def test_fashion_mnist_from_the_debian_package(tmp_path):
 def test_real_tfds_datasets_run_through_train_and_eval_paths(tmp_path, name, num_classes):
   generated_tfds.prepare(name, str(tmp_path), {'train': 12, 'validation': 12})
   config = _digits_input(str(tmp_path), dataset=name, image_size=32, channels=3,
-                         augment='random_resized_crop', flip=True, mean=(0.5,) * 3,
-                         std=(0.5,) * 3, cache=False)
+                         cache=False, **common.image_pp('random_resized_crop|flip_lr'))
   assert len(input_pipeline.class_names(config)) == num_classes
   batch = next(input_pipeline.get_iterator(config, 'train', train=True, global_batch_size=4,
                                            seed=0))
@@ -199,7 +197,7 @@ def test_tfrecord_dataset_names_the_conversion_that_makes_it_random_access(tmp_p
   builder = generated_tfds.prepare('oxford_flowers102', str(tmp_path), {'train': 6},
                                    file_format='tfrecord')
   config = _digits_input(str(tmp_path), dataset='oxford_flowers102', image_size=16, channels=3,
-                         mean=(0.5,) * 3, std=(0.5,) * 3, cache=False)
+                         cache=False)
   stream = lambda: input_pipeline.get_iterator(config, 'train', train=True, global_batch_size=2,
                                                seed=0)
   with pytest.raises(sources.DatasetNotPreparedError,
@@ -223,8 +221,7 @@ def test_image_folder_labels_follow_the_training_split_classes(tmp_path):
     for name in names:
       os.makedirs(tmp_path / split / name)
       Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(tmp_path / split / name / '0.png')
-  config = _digits_input('', dataset=f'image_folder:{tmp_path}', image_size=8, channels=3,
-                         mean=(0.5,) * 3, std=(0.5,) * 3)
+  config = _digits_input('', dataset=f'image_folder:{tmp_path}', image_size=8, channels=3)
   evals = list(input_pipeline.get_iterator(config, 'test', train=False, global_batch_size=2,
                                            seed=0))
   assert evals[0]['label'].tolist() == [1, 2]
@@ -237,7 +234,7 @@ def test_image_folder_labels_follow_the_training_split_classes(tmp_path):
 def test_global_batch_does_not_depend_on_the_number_of_processes(data_dir):
   """Rows are chosen and augmented by their global stream position: 4 processes' rows, put
   together, are the one-process batch, at the start and after a restart deep in epoch 3."""
-  config = _digits_input(data_dir, flip=True)
+  config = _digits_input(data_dir, **common.image_pp('pad_crop(1)|flip_lr'))
   for start_step in (0, 150):
     one = next(input_pipeline.get_iterator(config, 'train', train=True, global_batch_size=32,
                                            seed=1, start_step=start_step))

@@ -18,5 +18,6 @@ class LabelledFeatures(registry.Evaluator):
   def splits(self, features, entry):
     """(train, test) chunks.Chunks of the entry's splits, cached in `features` for the other
     evaluations of the same data."""
-    return tuple(features.labelled(entry.dataset, split, entry.batch_size)
+    return tuple(features.labelled(entry.dataset, split, entry.batch_size,
+                                   pp_eval=entry.get('pp_eval'))
                  for split in (entry.train_split, entry.test_split))

@@ -12,7 +12,8 @@ class PromptedImages(registry.Evaluator):
 
   def images_and_names(self, features, entry):
     """(image features float32 [N, D], labels int [N], the C class names) of the entry's split."""
-    chunks = features.labelled(entry.dataset, entry.split, entry.batch_size, kind='image')
+    chunks = features.labelled(entry.dataset, entry.split, entry.batch_size, kind='image',
+                               pp_eval=entry.get('pp_eval'))
     images, labels = features_lib.dense_features(chunks)
     return images, labels, features_lib.class_names(features.trainer, entry.dataset,
                                                     entry.class_names)

@@ -1,12 +1,16 @@
-"""Image preprocessing in tf ops: decoding, augmentation, normalisation. All randomness is
-stateless, seeded by the example's position in the global stream (example['position']), so a
-restarted pipeline reproduces an uninterrupted one exactly whatever the number of processes.
-Keys other than 'image' and 'label' (position, mask, an image's captions) pass through."""
+"""Image preprocessing ops in tf: decoding, resizing and cropping, flips, normalisation, random
+erasing. Images are float32 [H, W, C] from `decode` on, values 0..255 until `normalize`. An op's
+`size` (the output's side) and `channels` are input.image_size and input.channels unless the pp
+string gives them (pp.py)."""
 import math
 
-from input_pipeline import config_schema, errors
+from input_pipeline.ops import OPS, draws_from
 from input_pipeline.tf_cpu import tf
 
+
+def image_op(fn):
+  """The op (example, seed) -> example of `fn(image, seed) -> image`."""
+  return lambda example, seed: {**example, 'image': fn(example['image'], seed)}
 
 
 def _decoded(image, channels: int):
@@ -25,6 +29,12 @@ def _to_channels(image, channels: int):
   return tf.image.rgb_to_grayscale(image)
 
 
+@OPS.register('decode')
+def decode(channels: int):
+  """Encoded bytes (PNG/JPEG) or uint8 [H, W, C'] -> float32 [H, W, channels], values 0..255."""
+  return image_op(lambda image, seed: tf.cast(_decoded(image, channels), tf.float32))
+
+
 def _resize(image, size: int):
   return tf.image.resize(image, (size, size), method='bilinear', antialias=True)
 
@@ -38,6 +48,15 @@ def _random_resized_crop(image, seed, size: int, scale, ratio):
   return _resize(tf.slice(image, begin, crop_size), size)
 
 
+@OPS.register('random_resized_crop')
+@draws_from('crop')
+def random_resized_crop(size: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+  """[H, W, C] -> [size, size, C]: a random area fraction in `scale` and aspect ratio in
+  `ratio` of the image, resized (the Inception crop)."""
+  scale, ratio = tuple(scale), tuple(ratio)
+  return image_op(lambda image, seed: _random_resized_crop(image, seed, size, scale, ratio))
+
+
 def _is_square(image, size: int):
   return tf.reduce_all(tf.shape(image)[:2] == size)
 
@@ -48,11 +67,25 @@ def _sized(image, size: int):
   return tf.ensure_shape(image, (size, size, image.shape[-1]))
 
 
+@OPS.register('resize')
+def resize(size: int):
+  """[H, W, C] -> [size, size, C], bilinear with antialiasing; an image of that size is kept."""
+  return image_op(lambda image, seed: _sized(image, size))
+
+
 def _pad_crop(image, seed, size: int, pad: int):
   """Shift augmentation: zero-pad by `pad` pixels, crop a random size x size window."""
   image = _sized(image, size)
   padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
   return tf.image.stateless_random_crop(padded, (size, size, image.shape[-1]), seed=seed)
+
+
+@OPS.register('pad_crop')
+@draws_from('crop')
+def pad_crop(pad: int, size: int):
+  """[H, W, C] -> [size, size, C]: resized to size, zero-padded by `pad` pixels on each side,
+  a random size x size window cropped (shifts of up to `pad` pixels)."""
+  return image_op(lambda image, seed: _pad_crop(image, seed, size, pad))
 
 
 def _center_crop(image, size: int):
@@ -63,7 +96,35 @@ def _center_crop(image, size: int):
   return tf.image.resize_with_crop_or_pad(resized, size, size)
 
 
-def _random_erasing(image, seed, probability: float, area=(0.02, 0.25), ratio=(0.3, 3.3)):
+@OPS.register('center_crop')
+def center_crop(size: int):
+  """[H, W, C] -> [size, size, C], the eval transform: the shorter side resized to
+  size / 0.875 and the centre cropped; an image no larger than size (28 px digits) is resized
+  whole instead, as cropping would cut off the digit."""
+  def crop(image, seed):
+    small = tf.reduce_max(tf.shape(image)[:2]) <= size
+    image = tf.cond(small, lambda: _sized(image, size), lambda: _center_crop(image, size))
+    return tf.ensure_shape(image, (size, size, image.shape[-1]))
+  return image_op(crop)
+
+
+@OPS.register('flip_lr')
+@draws_from('flip')
+def flip_lr():
+  """Mirrors the image left to right with probability 1/2."""
+  return image_op(lambda image, seed: tf.image.stateless_random_flip_left_right(image, seed))
+
+
+@OPS.register('normalize')
+def normalize(mean, std):
+  """Values 0..255 -> (value / 255 - mean) / std; `mean` and `std` are one number or one per
+  channel."""
+  def normalized(image, seed):
+    return (image / 255.0 - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
+  return image_op(normalized)
+
+
+def _random_erasing(image, seed, probability: float, area, ratio):
   """Random erasing (Zhong et al. 2020): with `probability`, a rectangle of random area and
   aspect ratio is set to 0 (the dataset mean after normalisation)."""
   seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
@@ -81,53 +142,10 @@ def _random_erasing(image, seed, probability: float, area=(0.02, 0.25), ratio=(0
   return tf.where(erase[..., None], tf.zeros_like(image), image)
 
 
-def _normalize(image, input_config):
-  mean = tf.constant(input_config.mean, tf.float32)
-  std = tf.constant(input_config.std, tf.float32)
-  return (image / 255.0 - mean) / std
-
-
-def train_fn(input_config, seed: int):
-  """example -> {'image': float32 [S, S, C], 'label': int32, other keys}."""
-  input_config = config_schema.completed(input_config, config_schema.INPUT)
-  size, augment = input_config.image_size, input_config.augment
-  if augment not in ('random_resized_crop', 'pad_crop', 'none'):
-    raise errors.UserInputError(f"input.augment={augment!r}: use 'random_resized_crop', 'pad_crop' or 'none'")
-  base_seed = tf.constant([seed, 0], tf.int64)
-
-  def preprocess(example):
-    crop_seed, flip_seed, erase_seed = tf.unstack(tf.random.experimental.stateless_split(
-        tf.random.experimental.stateless_fold_in(base_seed, example['position']), 3))
-    image = tf.cast(_decoded(example['image'], input_config.channels), tf.float32)
-    if augment == 'random_resized_crop':
-      image = _random_resized_crop(image, crop_seed, size,
-                                   tuple(input_config.crop_scale), tuple(input_config.crop_ratio))
-    elif augment == 'pad_crop':
-      image = _pad_crop(image, crop_seed, size, input_config.pad)
-    else:
-      image = _sized(image, size)
-    if input_config.flip:
-      image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    image = _normalize(image, input_config)
-    if input_config.random_erasing:
-      image = _random_erasing(image, erase_seed, input_config.random_erasing)
-    return {**example, 'image': image,
-            'label': tf.cast(example['label'], tf.int32)}
-
-  return preprocess
-
-
-def eval_fn(input_config):
-  """example -> {'image': float32 [S, S, C], 'label': int32, other keys}, deterministic."""
-  size = input_config.image_size
-
-  def preprocess(example):
-    image = tf.cast(_decoded(example['image'], input_config.channels), tf.float32)
-    # Small images (28 px digits) are upsampled whole, larger ones cropped at the centre.
-    small = tf.reduce_max(tf.shape(image)[:2]) <= size
-    image = tf.cond(small, lambda: _sized(image, size), lambda: _center_crop(image, size))
-    image = tf.ensure_shape(image, (size, size, input_config.channels))
-    return {**example, 'image': _normalize(image, input_config),
-            'label': tf.cast(example['label'], tf.int32)}
-
-  return preprocess
+@OPS.register('random_erasing')
+@draws_from('erase')
+def random_erasing(probability: float, area=(0.02, 0.25), ratio=(0.3, 3.3)):
+  """[S, S, C] (after normalize, static size) -> the same, with `probability` a rectangle of
+  random area fraction in `area` and aspect ratio in `ratio` set to 0."""
+  area, ratio = tuple(area), tuple(ratio)
+  return image_op(lambda image, seed: _random_erasing(image, seed, probability, area, ratio))
