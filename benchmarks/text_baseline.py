@@ -77,7 +77,8 @@ def pretraining_baselines(input_config, batch_size: int = 256) -> dict[str, floa
   """What a model that ignores its input scores on eval_split's evaluation pass: MLM accuracy
   of always predicting the most frequent non-special token of train_split (the unigram
   baseline), and NSP accuracy of always predicting the more common label (chance: ~0.5)."""
-  train = bert_pretraining.Pipeline(input_config, input_config.train_split)
+  train = bert_pretraining.Pipeline(input_config, input_config.train_split, False,
+                                    bert_pretraining.EVAL_SEED)
   counts = np.load(train.chunks.token_counts_path, allow_pickle=False)
   counts[list(train.tokenizer.special_ids())] = 0
   guess = counts.argmax()

@@ -66,7 +66,7 @@ def input_config(corpus: str, tokenizer_corpus: str, cache_dir: str, kind: str):
   return ml_collections.ConfigDict(dict(
       kind='bert_pretraining', dataset=corpus, prepared_dir='', cache_dir=cache_dir,
       train_split='train', eval_split='validation', max_seq_len=128, max_predictions=20,
-      mask_prob=0.15, random_next_prob=0.5, whole_word_mask=False, short_seq_prob=0.1,
+      random_next_prob=0.5, short_seq_prob=0.1, pp_train='mask_tokens', pp_eval='mask_tokens',
       tokenizer=tokenizer))
 
 

@@ -75,7 +75,7 @@ def _scratch() -> ml_collections.ConfigDict:
   config.input.update(dict(
       dataset='fashion_mnist', train_split='train', eval_split='test', image_size=28,
       channels=1, batch_size=128, eval_batch_size=500, cache=True, max_text_len=24,
-      **common.image_pp('resize|flip_lr')))
+      **common_clip.image_text_pp('resize|flip_lr', captions=common_clip.CLASS_CAPTIONS)))
   config.input.tokenizer = common_bert.sentencepiece_tokenizer(8000)
   config.optimizer.update(dict(lr=2e-3, weight_decay=0.05, warmup_steps=300))
   del config.evals['caption_retrieval']  # Fashion-MNIST has classes, not captions.
@@ -87,8 +87,8 @@ def _scratch() -> ml_collections.ConfigDict:
 def _dinov2_image_tower(config: ml_collections.ConfigDict) -> None:
   config.model.lock_image = True
   config.model.image = ml_collections.ConfigDict(dict(variant='S/14', layer_scale_init=1e-5))
-  config.input.update(dict(image_size=56, channels=3, **common.image_pp(
-      'resize|flip_lr', common_constants.IMAGENET_NORMALIZE)))
+  config.input.update(dict(image_size=56, channels=3, **common_clip.image_text_pp(
+      'resize|flip_lr', common_constants.IMAGENET_NORMALIZE, common_clip.CLASS_CAPTIONS)))
   config.init.image = dict(kind='dinov2', target='image')
 
 

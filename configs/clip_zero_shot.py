@@ -47,7 +47,9 @@ def get_config(arg: str = ''):
   config.model.logit_scale_init = 0.0  # Replaced by the imported one.
   # The contrastive eval loss pairs each test image with the prompt of its class.
   config.input.update(dict(dataset=dataset, eval_split=test_split, eval_batch_size=250,
-                           templates=(prompt,)))
+                           templates=(prompt,), **common_clip.image_text_pp(
+                               'random_resized_crop(scale=(0.9, 1.0))',
+                               common_clip.OPENAI_NORMALIZE, common_clip.CLASS_CAPTIONS)))
   if arg.data == 'fashion_mnist':
     config.input.channels = 3
   data = dict(dataset=dataset, split=test_split)

@@ -27,6 +27,20 @@ def openai_model(variant: str) -> ml_collections.ConfigDict:
                 layer_norm_eps=1e-5)))
 
 
+# The batch ops that caption each image after its image ops (input_pipeline/ops/text.py), in
+# training and in evaluation: an image's own captions, or templates filled with its class name.
+CAPTIONED = ('random_caption|tokenize', 'first_caption|tokenize')
+CLASS_CAPTIONS = ('random_class_caption', 'class_caption')
+
+
+def image_text_pp(augment: str, normalize: str = common.HALF_NORMALIZE,
+                  captions: tuple[str, str] = CAPTIONED) -> dict:
+  """input.pp_train and input.pp_eval: common.image_pp's, then the `captions` ops."""
+  image = common.image_pp(augment, normalize)
+  return dict(pp_train=f"{image['pp_train']}|{captions[0]}",
+              pp_eval=f"{image['pp_eval']}|{captions[1]}")
+
+
 def openai_bpe_tokenizer() -> ml_collections.ConfigDict:
   """OpenAI's byte-level BPE (49,408 ids; merges from open_clip's wheel, no download of weights)."""
   return ml_collections.ConfigDict(dict(kind='clip_bpe', lowercase=True, vocab_size=49408))
@@ -42,7 +56,7 @@ def pretraining(variant: str) -> ml_collections.ConfigDict:
       dataset='coco_captions', train_split='train', eval_split='val',
       image_size=224, channels=3, batch_size=32768, eval_batch_size=1024,
       max_text_len=77, tokenizer=openai_bpe_tokenizer(),
-      **common.image_pp('random_resized_crop(scale=(0.9, 1.0))', OPENAI_NORMALIZE)))
+      **image_text_pp('random_resized_crop(scale=(0.9, 1.0))', OPENAI_NORMALIZE)))
   config.optimizer.update(dict(lr=5e-4, weight_decay=0.2, b2=0.98, eps=1e-6,
                                warmup_steps=2000))
   # COCO 5k-style recall@1/5/10 both ways, at the end of training and in --mode=eval.
@@ -69,7 +83,7 @@ def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       dataset='digits', train_split='train', eval_split='test', image_size=8, channels=1,
       batch_size=16, eval_batch_size=64, cache=True, max_text_len=24,
       templates=('a photo of the number {label}.', 'a digit: {label}.'),
-      **common.image_pp('pad_crop(1)')))
+      **image_text_pp('pad_crop(1)', captions=CLASS_CAPTIONS)))
   config.input.tokenizer = common_bert.sentencepiece_tokenizer(1000, 'python_help')
   config.optimizer.update(dict(warmup_steps=1, lr=1e-3))
   # Digits have classes, not captions: the task's metrics only.

@@ -76,14 +76,16 @@ INPUT = Choice('kind', 'image', 'input kind', {
     'image': dict(kind='image', **_DATA, **_IMAGE),
     'image_text': dict(
         kind='image_text', **_DATA, **_IMAGE, max_text_len=REQUIRED, templates=(),
-        class_names=(), eval_template=None, tokenizer=TOKENIZER),
+        class_names=(), tokenizer=TOKENIZER),
     # prepared_dir: the output of `python -m input_pipeline.prepare_text` (a TFDS corpus such as
     # Wikipedia must be prepared once by hand; austen and text_files: are prepared into
     # cache_dir on first use, ~/.cache/big_uni/text if empty).
+    # pp_train, pp_eval: batch ops on the assembled pairs (ops/text.py), e.g.
+    # 'mask_tokens(0.3, whole_word=True)'.
     'bert_pretraining': dict(
         kind='bert_pretraining', **_DATA, prepared_dir='', cache_dir='', max_seq_len=128,
-        max_predictions=20, mask_prob=0.15, random_next_prob=0.5, whole_word_mask=False,
-        short_seq_prob=0.1, tokenizer=TOKENIZER),
+        max_predictions=20, random_next_prob=0.5, short_seq_prob=0.1, tokenizer=TOKENIZER,
+        pp_train='mask_tokens', pp_eval='mask_tokens'),
     'text_classification': dict(
         kind='text_classification', **_DATA, max_seq_len=REQUIRED, min_confidence=0.0,
         num_train_examples=None, tokenizer=TOKENIZER),

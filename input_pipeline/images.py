@@ -1,12 +1,11 @@
 """The tf.data image pipeline (input.kind='image'), sharded per process.
 
 Each step's rows are chosen by index (sampling.py) and read by random access from the source
-(sources.py, caption_sources.py); tf.data preprocesses them in parallel (input.pp_train or
-input.pp_eval, pp.py) and batches them.
+(sources.py, caption_sources.py); tf.data preprocesses them in parallel (the per-example ops
+of input.pp_train or input.pp_eval, pp.py) and batches them, and the pp string's batch ops
+(captions for CLIP: ops/text.py) complete each batch in numpy.
 `get_iterator` yields this process's share of every global batch as numpy arrays.
 """
-import itertools
-
 import numpy as np
 
 from input_pipeline import config_schema, errors, pp, sampling, sources
@@ -33,10 +32,10 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
 
 def source_batches(source, input_config, split: str, *, train: bool, global_batch_size: int,
                    seed: int, start_step: int, num_steps: int | None, process_index: int,
-                   process_count: int, finish=lambda step, batch: batch):
-  """`get_iterator` over any source; `finish(step, batch)` completes each numpy batch (step: the
-  train step, or the eval batch's number; batch['position'] int64 [B]: each row's position in
-  the stream), e.g. tokenizes the captions that preprocessing passed through."""
+                   process_count: int, batch_ops: bool = True):
+  """`get_iterator` over any source (and `input_config` the pp ops read: pp.FROM_INPUT);
+  batch_ops=False leaves out the pp string's batch ops (an evaluation reading every caption of
+  an image, not the one they choose)."""
   input_config = config_schema.completed(input_config, config_schema.INPUT)
   local_batch = sampling.local_batch_size(global_batch_size, process_count)
   if input_config.cache:
@@ -48,10 +47,10 @@ def source_batches(source, input_config, split: str, *, train: bool, global_batc
   if train:
     rows = sampling.train_rows(len(examples), seed, start_step=start_step, num_steps=num_steps,
                                **shards)
-    transform = pp.build(input_config.pp_train, input_config, seed)
+    preprocessing = pp.build(input_config.pp_train, input_config, seed)
   else:
     rows = sampling.eval_rows(len(examples), **shards)
-    transform = pp.build(input_config.pp_eval, input_config, seed)
+    preprocessing = pp.build(input_config.pp_eval, input_config, seed)
 
   def read_rows():
     for r in rows:
@@ -67,15 +66,17 @@ def source_batches(source, input_config, split: str, *, train: bool, global_batc
   # tf.data's autotuning thread held process exit for ~35 s after training (seen with TF 2.21);
   # fixed parallelism (one map call per core) keeps the pipeline far ahead of the model anyway.
   options.autotune.enabled = False
-  ds = ds.unbatch().map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.unbatch()
+  if preprocessing.example is not None:
+    ds = ds.map(preprocessing.example, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(local_batch).prefetch(2).with_options(options)
-  return _finished(ds.as_numpy_iterator(), itertools.count(start_step if train else 0), finish,
-                   train)
+  return _finished(ds.as_numpy_iterator(),
+                   preprocessing.batch if batch_ops else lambda batch: batch, train)
 
 
-def _finished(batches, steps, finish, train: bool):
-  for step, batch in zip(steps, batches):
-    batch = finish(step, batch)
+def _finished(batches, batch_ops, train: bool):
+  for batch in batches:
+    batch = batch_ops(batch)
     del batch['position']
     mask = batch.pop('mask')
     yield batch if train else sampling.padded(batch, mask)

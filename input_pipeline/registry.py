@@ -19,8 +19,9 @@ from input_pipeline import errors
 
 
 class Registry:
-  """Names -> objects. `load`, if given, is called once before the first lookup: it imports the
-  modules whose entries register themselves (so listing the names needs no import order)."""
+  """Names -> objects. `load`, if given, is called once before the first lookup of a name not yet
+  registered: it imports the modules whose entries register themselves (so listing the names
+  needs no import order)."""
 
   def __init__(self, what: str, load: Callable[[], Any] | None = None):
     self.what = what  # What a name names, for messages: 'model', 'evaluation kind'.
@@ -48,7 +49,10 @@ class Registry:
     return sorted(self._loaded())
 
   def get(self, name: str) -> Any:
-    """The entry of `name`; an unknown name is refused naming the close matches."""
+    """The entry of `name`; an unknown name is refused naming the close matches. A name already
+    registered is found without `load` (which may import what its user does not need)."""
+    if name in self._entries:
+      return self._entries[name]
     entries = self._loaded()
     if name not in entries:
       raise errors.UserInputError(f'{self.what} {name!r} is not registered '

@@ -10,6 +10,7 @@ resume when metrics.jsonl lacks it (found by `prefix`).
 import ml_collections
 
 from big_uni import config_schema
+from input_pipeline import pp
 from input_pipeline.registry import Registry
 
 KINDS = Registry('evaluation kind')
@@ -25,8 +26,11 @@ def input_section(input_config, kind: str, dataset: str,
   section = ml_collections.ConfigDict(
       {k: input_config[k] for k in fields if k in input_config and k != 'kind'})
   section.update(dict(kind=kind, dataset=dataset))
-  if pp_eval is not None and 'pp_eval' in fields:
-    section.pp_eval = pp_eval
+  spec = input_config.get('pp_eval') if pp_eval is None else pp_eval
+  if 'pp_eval' in fields and spec is not None:
+    # Another kind than the trainer's reads the images alone: the batch ops of its pp string
+    # make what the trainer's kind gives besides (CLIP's captions: input_pipeline/ops/text.py).
+    section.pp_eval = spec if kind == input_config.get('kind') else pp.per_example(spec)
   return config_schema.completed(section, config_schema.INPUT)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from big_uni.evaluators import registry, retrieval
 from input_pipeline import tokenizers
+from input_pipeline.ops import text as text_ops
 
 
 def eval_pairs(input_config, split: str, batch_size: int) -> dict[str, np.ndarray]:
@@ -22,10 +23,10 @@ def eval_pairs(input_config, split: str, batch_size: int) -> dict[str, np.ndarra
   tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
   batches = list(images.source_batches(
       source, input_config, split, train=False, global_batch_size=batch_size, seed=0,
-      start_step=0, num_steps=None, process_index=0, process_count=1))
+      start_step=0, num_steps=None, process_index=0, process_count=1, batch_ops=False))
   pairs = {k: np.concatenate([b[k][b['mask']] for b in batches]) for k in ('image', 'label')}
   if captioned:
-    captions = image_text.split_captions(
+    captions = text_ops.split_captions(
         np.concatenate([b['captions'][b['mask']] for b in batches]))
     ids, mask = tokenizer.encode_padded([c for cs in captions for c in cs],
                                         input_config.max_text_len)
