@@ -47,10 +47,11 @@ def source_batches(source, input_config, split: str, *, train: bool, global_batc
   if train:
     rows = sampling.train_rows(len(examples), seed, start_step=start_step, num_steps=num_steps,
                                **shards)
-    preprocessing = pp.build(input_config.pp_train, input_config, seed)
+    spec = input_config.pp_train
   else:
     rows = sampling.eval_rows(len(examples), **shards)
-    preprocessing = pp.build(input_config.pp_eval, input_config, seed)
+    spec = input_config.pp_eval
+  preprocessing = pp.build(spec if batch_ops else pp.per_example(spec), input_config, seed)
 
   def read_rows():
     for r in rows:
@@ -70,8 +71,7 @@ def source_batches(source, input_config, split: str, *, train: bool, global_batc
   if preprocessing.example is not None:
     ds = ds.map(preprocessing.example, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(local_batch).prefetch(2).with_options(options)
-  return _finished(ds.as_numpy_iterator(),
-                   preprocessing.batch if batch_ops else lambda batch: batch, train)
+  return _finished(ds.as_numpy_iterator(), preprocessing.batch, train)
 
 
 def _finished(batches, batch_ops, train: bool):

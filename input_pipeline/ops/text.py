@@ -1,6 +1,7 @@
 """Text ops, batch ops on numpy (ops/__init__.py): CLIP's captions and tokenizing, BERT's masking.
 
-Parameters the pp string leaves out come from the input section (pp.FROM_INPUT): `tokenizer`
+Keyword-only parameters, which the pp string leaves out, come from the input section
+(pp.FROM_INPUT): `tokenizer`
 (input.tokenizer, built once per process), `max_len` (input.max_text_len), `templates` and
 `class_names` (input.templates; input.class_names, which image_text resolves to the dataset's
 names), `max_predictions` (input.max_predictions): the model, the evaluations and the task's
@@ -59,7 +60,7 @@ def _table_op(templates, class_names, tokenizer, max_len, choose):
 
 @OPS.register('random_class_caption')
 @batch_op('caption')
-def random_class_caption(templates, class_names, tokenizer, max_len: int):
+def random_class_caption(*, templates, class_names, tokenizer, max_len: int):
   """Class-labelled rows: a uniformly random template filled with the row's class name,
   tokenized (text_ids int32 [B, max_len], text_mask bool [B, max_len])."""
   return _table_op(templates, class_names, tokenizer, max_len, lambda batch, keys, count: (
@@ -68,7 +69,8 @@ def random_class_caption(templates, class_names, tokenizer, max_len: int):
 
 @OPS.register('class_caption')
 @batch_op()
-def class_caption(templates, class_names, tokenizer, max_len: int, template: int | None = None):
+def class_caption(template: int | None = None, *, templates, class_names, tokenizer,
+                  max_len: int):
   """As random_class_caption, with template number `template`, or (None) the one the row's
   position cycles to: an ordered eval pass sees every template about equally."""
   def choose(batch, keys, count):
@@ -118,7 +120,7 @@ def first_caption():
 
 @OPS.register('tokenize')
 @batch_op()
-def tokenize(tokenizer, max_len: int):
+def tokenize(*, tokenizer, max_len: int):
   """'caption' (str [B]) -> text_ids int32 [B, max_len], text_mask bool [B, max_len]: [CLS]
   caption [SEP] (cut to fit), then padding (Tokenizer.encode_padded)."""
   built = tokenizers.build_tokenizer(tokenizer)
@@ -132,8 +134,8 @@ def tokenize(tokenizer, max_len: int):
 
 @OPS.register('mask_tokens')
 @batch_op('mask')
-def mask_tokens(tokenizer, max_predictions: int, mask_prob: float = 0.15,
-                whole_word: bool = False):
+def mask_tokens(mask_prob: float = 0.15, whole_word: bool = False, *, tokenizer,
+                max_predictions: int):
   """BERT's masked-LM targets of 'input_ids' int32 [B, L] (bert_inputs.mask_tokens): about
   mask_prob of each row's tokens (at most max_predictions), whole words if `whole_word`."""
   if not 0 < mask_prob < 1:

@@ -15,6 +15,7 @@ import pytest
 from big_uni import config_schema, errors, models, overrides, pretrained, train
 from big_uni.evaluators import kinds
 import input_pipeline
+from input_pipeline import pp
 from tests.config_files.test_configs import CONFIG_NAMES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -219,7 +220,8 @@ def test_the_data_layer_completes_its_own_section():
   text = input_schema.completed(
       ml_collections.ConfigDict(dict(kind='bert_pretraining', dataset='austen')),
       input_schema.INPUT)
-  assert (text.max_seq_len, text.mask_prob, text.max_predictions) == (128, 0.15, 20)
+  mask_prob = pp.arguments(text.pp_train, 'mask_tokens')['mask_prob']  # An op's argument.
+  assert (text.max_seq_len, mask_prob, text.max_predictions) == (128, 0.15, 20)
   assert 'eval_batch_size' not in text  # It follows batch_size, which is not set either.
 
 

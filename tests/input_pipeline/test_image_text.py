@@ -48,8 +48,9 @@ def digits(tmp_path_factory, tokenizer_config):
   return ml_collections.ConfigDict(dict(
       kind='image_text', dataset='digits', data_dir=str(tmp_path_factory.mktemp('tfds')),
       download=False, train_split='train', eval_split='test', image_size=8, channels=1,
-      pp_train='decode|pad_crop(1)|normalize(0.5, 0.5)|label_int32',
-      pp_eval='decode|center_crop|normalize(0.5, 0.5)|label_int32', cache=True, max_text_len=24, templates=TEMPLATES, class_names=(), eval_template=None,
+      pp_train='decode|pad_crop(1)|normalize(0.5, 0.5)|label_int32|random_class_caption',
+      pp_eval='decode|center_crop|normalize(0.5, 0.5)|label_int32|class_caption', cache=True,
+      max_text_len=24, templates=TEMPLATES, class_names=(),
       tokenizer=tokenizer_config))
 
 
@@ -126,7 +127,8 @@ def _digests(images) -> list[str]:
 def test_two_processes_slices_make_the_global_batch(digits):
   """Images, augmentation and caption choices follow each row's global stream position: two
   processes' rows together are one process's batch, also after a restart in a later epoch."""
-  config = _with(digits, pp_train='decode|pad_crop(1)|normalize(0.5, 0.5)|label_int32')
+  config = _with(digits, pp_train='decode|pad_crop(1)|normalize(0.5, 0.5)|label_int32|'
+                 'random_class_caption')
   for start_step in (0, 70):
     one = next(_stream(config, global_batch_size=64, start_step=start_step))
     slices = [next(_stream(config, process_index=i, process_count=2, global_batch_size=64,
@@ -136,7 +138,8 @@ def test_two_processes_slices_make_the_global_batch(digits):
       np.testing.assert_array_equal(np.concatenate([s[key] for s in slices]), one[key])
   # Eval: the processes' rows together are the split, each (image, caption) pair as one
   # process gives it when the template is fixed.
-  fixed = _with(config, eval_template=1)
+  fixed = _with(config, pp_eval=config.pp_eval.replace('class_caption',
+                                                       'class_caption(template=1)'))
   pairs = lambda batches: sorted(zip(_digests(np.concatenate([b['image'][b['mask']]
                                                                for b in batches])),
                                      _digests(np.concatenate([b['text_ids'][b['mask']]
@@ -161,7 +164,8 @@ def test_eval_is_padded_ordered_and_the_same_every_pass(digits, tokenizer):
   for index, (text, label) in enumerate(zip(texts, labels)):
     template = TEMPLATES[index % len(TEMPLATES)]
     assert text == template.replace('{label}', image_text.DIGIT_NAMES[label])
-  fixed = next(_stream(_with(digits, eval_template=2), 'test', train=False,
+  fixed = next(_stream(_with(digits, pp_eval=digits.pp_eval.replace(
+      'class_caption', 'class_caption(template=2)')), 'test', train=False,
                        global_batch_size=128))
   assert all(t.startswith('the ') for t in _texts(tokenizer, fixed))
 
@@ -218,8 +222,9 @@ def _captions(index: int) -> list[str]:
 
 def _captioned(digits, dataset):
   return _with(digits, dataset=dataset, templates=(), image_size=6, channels=3, cache=False,
-               pp_train='decode|resize|normalize(0.0, 1.0)|label_int32',
-               pp_eval='decode|center_crop|normalize(0.0, 1.0)|label_int32')
+               pp_train='decode|resize|normalize(0.0, 1.0)|label_int32|random_caption|tokenize',
+               pp_eval='decode|center_crop|normalize(0.0, 1.0)|label_int32|first_caption|'
+               'tokenize')
 
 
 def _image_index(image) -> int:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from input_pipeline import errors, pp
-from input_pipeline.ops import OPS, STREAMS, draws_from
+from input_pipeline import stateless_random
+from input_pipeline.ops import BATCH_STREAMS, OPS, STREAMS, batch_op, draws_from
 from input_pipeline.tf_cpu import tf
 
 INPUT = {'image_size': 8, 'channels': 1}
@@ -18,6 +19,13 @@ def erase_seed_probe(key: str = 'seed'):
   return lambda example, seed: {**example, key: seed}
 
 
+# A batch op registered here: each row's first draw of the 'caption' stream.
+@OPS.register('caption_draw_probe')
+@batch_op('caption')
+def caption_draw_probe(scale: int = 1):
+  return lambda batch, keys: {**batch, 'draw': stateless_random.uniforms(keys, 1)[:, 0] * scale}
+
+
 def _example(position: int, image=None):
   image = np.arange(28 * 28, dtype=np.uint8).reshape(28, 28, 1) if image is None else image
   return {'image': tf.constant(image), 'label': tf.constant(3, tf.int64),
@@ -26,7 +34,7 @@ def _example(position: int, image=None):
 
 def _run(spec, position=0, seed=0, input_config=INPUT, image=None):
   return {k: v.numpy() for k, v in
-          pp.build(spec, input_config, seed)(_example(position, image)).items()}
+          pp.build(spec, input_config, seed).example(_example(position, image)).items()}
 
 
 def test_string_and_list_forms_parse_to_the_same_calls():
@@ -123,3 +131,43 @@ def test_arguments_of_one_op_with_its_defaults():
                                                        'ratio': (3 / 4, 4 / 3)}
   with pytest.raises(errors.UserInputError, match='has 0 flip_lr ops'):
     pp.arguments(spec, 'flip_lr')
+
+
+def test_a_pp_string_splits_into_per_example_and_batch_ops():
+  assert pp.per_example('decode|resize|label_int32|random_class_caption') == (
+      'decode|resize|label_int32')
+  assert pp.per_example('mask_tokens(0.3, whole_word=True)') == ''
+  assert [c.kwargs for c in pp.parse('mask_tokens(0.3, whole_word=True)')] == [
+      {'whole_word': True}]
+  built = pp.build('caption_draw_probe', INPUT, 0)
+  assert built.example is None  # Batch ops alone need no TensorFlow.
+
+
+def test_a_per_example_op_after_a_batch_op_is_refused_in_one_line():
+  spec = 'decode|caption_draw_probe|label_int32'
+  with pytest.raises(errors.UserInputError) as raised:
+    pp.build(spec, INPUT, 0)
+  assert str(raised.value) == (f'pp {spec!r}: label_int32 runs on one example, after the batch '
+                               'op caption_draw_probe: per-example ops come first')
+
+
+def test_a_batch_op_draws_from_its_rows_stream_of_the_seed_and_position():
+  positions = np.array([0, 7, 2**40], np.int64)
+  built = pp.build('decode|resize|caption_draw_probe(scale=2)', INPUT, 5)
+  out = built.batch({'position': positions})
+  expected = stateless_random.uniforms(stateless_random.row_keys(
+      5, BATCH_STREAMS.index('caption'), positions), 1)[:, 0] * 2
+  np.testing.assert_array_equal(out['draw'], expected)
+  # A row's draw is its own: the same in any batch.
+  np.testing.assert_array_equal(built.batch({'position': positions[1:]})['draw'], expected[1:])
+
+
+def test_text_ops_take_their_context_from_the_input_unless_given():
+  with pytest.raises(errors.UserInputError, match=r"pp op tokenize in 'tokenize': missing a "
+                                                  r"required argument: 'tokenizer'"):
+    pp.build('tokenize', INPUT, 0)  # An image input has no tokenizer.
+  with pytest.raises(errors.UserInputError, match=r'pp op mask_tokens\(1.5\) .*mask_prob=1.5'):
+    pp.build('mask_tokens(1.5)', {'tokenizer': None, 'max_predictions': 5}, 0)
+  assert pp.arguments('decode|class_caption(template=2)', 'class_caption') == {'template': 2}
+  assert pp.arguments('mask_tokens(0.3)', 'mask_tokens') == {'mask_prob': 0.3,
+                                                             'whole_word': False}

@@ -36,7 +36,7 @@ def config(corpus, tmp_path_factory):
   return ml_collections.ConfigDict(dict(
       kind='bert_pretraining', dataset=corpus, prepared_dir='', cache_dir=str(base / 'cache'),
       train_split='train', eval_split='validation', max_seq_len=48, max_predictions=8,
-      mask_prob=0.15, random_next_prob=0.5, whole_word_mask=False, short_seq_prob=0.1,
+      random_next_prob=0.5, short_seq_prob=0.1,
       tokenizer=dict(kind='sentencepiece', path='', train_corpus=corpus, vocab_size=200,
                      lowercase=False, cache_dir=str(base / 'tokenizers'))))
 

@@ -47,8 +47,7 @@ def pretraining(corpus, tmp_path_factory):
   training chunks of 64-token pairs)."""
   return ml_collections.ConfigDict(dict(
       kind='bert_pretraining', dataset=corpus, train_split='train', eval_split='validation',
-      max_seq_len=64, max_predictions=12, mask_prob=0.15, random_next_prob=0.5,
-      whole_word_mask=False, short_seq_prob=0.1, prepared_dir='',
+      max_seq_len=64, max_predictions=12, random_next_prob=0.5, short_seq_prob=0.1, prepared_dir='',
       cache_dir=str(tmp_path_factory.mktemp('prepared_text')),
       tokenizer=dict(kind='sentencepiece', path='', train_corpus=corpus, vocab_size=300,
                      lowercase=False, cache_dir=str(tmp_path_factory.mktemp('tokenizers')))))
@@ -174,7 +173,7 @@ def test_masking_statistics(pretraining):
 
 def test_whole_word_masking_selects_whole_words(pretraining):
   config = ml_collections.ConfigDict(pretraining.to_dict())
-  config.whole_word_mask = True
+  config.pp_train = 'mask_tokens(whole_word=True)'
   batches = _take(_stream(config), 30)
   stats = _masking_statistics(config, batches)
   assert abs(stats['selected'] - 0.15) < 0.015 and stats['special_targets'] == 0, stats
