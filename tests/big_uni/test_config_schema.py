@@ -241,7 +241,7 @@ SCHEMA_READERS = ('big_uni/models/__init__.py', 'big_uni/models/bert.py',
                   'big_uni/preflight.py', 'big_uni/pretrained.py', 'big_uni/aot.py',
                   *(f'input_pipeline/{name}.py' for name in (
                       '__init__', 'bert_pretraining', 'caption_sources', 'image_text', 'images',
-                      'text_preparation', 'preprocess', 'sources', 'text_classification',
+                      'text_preparation', 'pp', 'ops/text', 'sources', 'text_classification',
                       'tokenizers/__init__', 'tokenizers/sentencepiece_tokenizer',
                       'tokenizers/wordpiece_tokenizer', 'tokenizers/clip_bpe_tokenizer')))
 
