@@ -13,6 +13,8 @@ UserInputError naming the close matches. It lives in the data layer, the lowest 
 input_pipeline and big_uni share it (big_uni imports input_pipeline, never the reverse).
 """
 import difflib
+import importlib
+import pkgutil
 from typing import Any, Callable, Iterator
 
 from input_pipeline import errors
@@ -70,6 +72,16 @@ class Registry:
 
   def __repr__(self) -> str:
     return f'Registry({self.what!r}: {self.names()})'
+
+
+def import_submodules(package: str) -> None:
+  """Imports every module of `package` whose name does not start with '_' (so not a
+  `__main__`): the package of a registry's entries calls it, so that a new entry is one new
+  module, registered beside its code, and no list of modules to keep."""
+  path = importlib.import_module(package).__path__
+  for module in pkgutil.iter_modules(path):
+    if not module.name.startswith('_'):
+      importlib.import_module(f'{package}.{module.name}')
 
 
 def did_you_mean(name, known) -> str:

@@ -15,10 +15,10 @@ place them).
 """
 import os
 
-from input_pipeline import config_schema
-# Importing the kinds' modules registers them.
-from input_pipeline.tokenizers import (base, clip_bpe_tokenizer, sentencepiece_tokenizer,
-                                       wordpiece_tokenizer)
+from input_pipeline import config_schema, registry
+from input_pipeline.tokenizers import base
+
+registry.import_submodules(__name__)  # Each kind's module registers it.
 
 
 def build_tokenizer(tokenizer_config) -> base.Tokenizer:

@@ -55,3 +55,18 @@ def test_every_config_kind_is_one_registry():
   for kinds in (models.MODELS, tasks.TASKS, evaluation_kinds.registry.KINDS, pretrained.KINDS,
                 optim.OPTIMIZERS, input_pipeline.KINDS):
     assert isinstance(kinds, Registry) and kinds.names()
+
+
+def test_a_package_of_entries_imports_each_module_but_private_ones(tmp_path, monkeypatch):
+  """A new task, evaluation kind or tokenizer is one new module: its package imports them all
+  (not `__main__`, which would run a command, nor other `_` modules)."""
+  package = tmp_path / 'plugins'
+  package.mkdir()
+  (package / '__init__.py').write_text(
+      'from input_pipeline import registry\nregistry.import_submodules(__name__)\n')
+  for name in ('first', 'second', '_private', '__main__'):
+    (package / f'{name}.py').write_text('import sys\nsys.modules[__name__].imported = True\n')
+  monkeypatch.syspath_prepend(str(tmp_path))
+  import plugins  # pylint: disable=g-import-not-at-top,import-error
+  assert hasattr(plugins, 'first') and hasattr(plugins, 'second')
+  assert not hasattr(plugins, '_private') and not hasattr(plugins, '__main__')

@@ -1,13 +1,12 @@
 """The evaluation kinds, one module each; importing them registers them (evaluators/registry.py).
 
-A new kind is one module here (an Evaluator subclass under `@registry.register`), its line
-below, and its entry's fields in big_uni/config_schema.py EVALS.
+A new kind is one module here (an Evaluator subclass under `@registry.register`) and its
+entry's fields in big_uni/config_schema.py EVALS.
 """
 from big_uni.evaluators import registry
-# pylint: disable=unused-import
-from big_uni.evaluators.kinds import (caption_retrieval, knn, linear_probe, retrieval,
-                                      task_metrics, zero_shot)
-# pylint: enable=unused-import
+import input_pipeline.registry
+
+input_pipeline.registry.import_submodules(__name__)  # Each kind's module registers it.
 
 
 def names() -> list[str]:
