@@ -24,6 +24,7 @@ import numpy as np
 
 import input_pipeline
 from benchmarks import text_bench
+from big_uni import config_schema
 from configs import bert_base, vit_b16
 from input_pipeline.tf_cpu import tf
 
@@ -72,7 +73,7 @@ def vit_input(image_dir: str, image_size: int):
 
 
 def bert_input(corpus: str, cache_dir: str):
-  config = bert_base.get_config().input
+  config = config_schema.complete(bert_base.get_config()).input  # Its kind: BERT pretraining's.
   config.update(dict(dataset=corpus, cache_dir=cache_dir))
   return config
 

@@ -17,11 +17,15 @@ Dim = int | str  # A size, or the dotted config path holding it ('input.image_si
 @dataclasses.dataclass(frozen=True)
 class Field:
   """One array of a batch: `shape` per row, `dtype`, and how synthetic values are drawn:
-  floats standard normal (or all `fill`); integers uniform in [0, `high`); bools all True, or
-  with `min_length` a prefix of random length in [min_length, the row's length] (a text mask)."""
+  floats standard normal (or all `fill`); integers uniform in [`low`, `high`), or with
+  `distinct` each row sorted and without repeats (positions to predict, each with one target);
+  bools all True, or with `min_length` a prefix of random length in [min_length, the row's
+  length] (a text mask)."""
   shape: tuple[Dim, ...]
   dtype: str
   high: Dim | None = None
+  low: int = 0
+  distinct: bool = False
   fill: float | None = None
   min_length: int | None = None
 
@@ -55,8 +59,12 @@ def synthetic(spec: dict[str, Field], rng: np.random.Generator, rows: int) -> di
       batch[name] = np.arange(shape[-1]) < lengths
     elif field.dtype == 'bool':
       batch[name] = np.ones(shape, bool)
+    elif field.distinct:
+      choices = np.tile(np.arange(field.low, field.high), (*shape[:-1], 1))
+      batch[name] = np.sort(rng.permuted(choices, axis=-1)[..., :shape[-1]], axis=-1).astype(
+          field.dtype)
     elif np.issubdtype(field.dtype, np.integer):
-      batch[name] = rng.integers(0, field.high, shape, dtype=field.dtype)
+      batch[name] = rng.integers(field.low, field.high, shape, dtype=field.dtype)
     else:
       batch[name] = rng.standard_normal(shape, np.float32).astype(field.dtype)
   return batch

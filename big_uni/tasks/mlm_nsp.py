@@ -21,8 +21,8 @@ class MlmNspTask(base.RowSumTask):
       input_ids=batch_lib.Field(('input.max_seq_len',), 'int32', high='model.vocab_size'),
       segment_ids=batch_lib.Field(('input.max_seq_len',), 'int32', high=2),
       input_mask=batch_lib.Field(('input.max_seq_len',), 'bool'),
-      masked_positions=batch_lib.Field(('input.max_predictions',), 'int32',
-                                       high='input.max_seq_len'),
+      masked_positions=batch_lib.Field(('input.max_predictions',), 'int32', low=1,
+                                       high='input.max_seq_len', distinct=True),
       masked_ids=batch_lib.Field(('input.max_predictions',), 'int32', high='model.vocab_size'),
       masked_weights=batch_lib.Field(('input.max_predictions',), 'float32', fill=1.0),
       next_sentence_label=batch_lib.Field((), 'int32', high=2))

@@ -23,7 +23,9 @@ def test_synthetic_batches_are_the_declared_batch(name):
   batch_lib.check(batch, task.batch_spec, name, 'synthetic')
   for field_name, field in task.batch_spec.items():
     if field.high is not None:
-      assert 0 <= batch[field_name].min() and batch[field_name].max() < field.high
+      assert field.low <= batch[field_name].min() and batch[field_name].max() < field.high
+    if field.distinct:  # One target per position: a tiny model can fit every row.
+      assert (np.diff(batch[field_name], axis=-1) > 0).all()
 
 
 def test_the_check_names_each_disagreement():
