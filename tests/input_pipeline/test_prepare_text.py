@@ -13,21 +13,17 @@ import input_pipeline
 from input_pipeline import (bert_pairs, stateless_random, text_chunks, text_corpora,
                             text_preparation, tokenizers)
 from input_pipeline.tokenizers import sentencepiece_trainer
-from tests.helpers import generated_tfds
+from tests.helpers import corpora, generated_tfds
 
 
 @pytest.fixture(scope='module')
 def corpus(tmp_path_factory):
   """A text_files: corpus of 40 documents (36 train, 2 validation, 2 test)."""
-  directory = tmp_path_factory.mktemp('corpus')
-  rng = np.random.default_rng(1)
-  words = [''.join(rng.choice(list('abdeghiklmnoprstuw'), rng.integers(2, 9)))
-           for _ in range(200)]
-  for index in range(40):
-    paragraphs = [' '.join(' '.join(rng.choice(words, rng.integers(3, 30))).capitalize() + '.'
-                           for _ in range(rng.integers(1, 5))) for _ in range(6)]
-    (directory / f'{index:02d}.txt').write_text('\n\n'.join(paragraphs))
-  return f'text_files:{directory}/*.txt'
+  def document(rng, words):
+    return '\n\n'.join(' '.join(' '.join(rng.choice(words, rng.integers(3, 30))).capitalize() + '.'
+                                for _ in range(rng.integers(1, 5))) for _ in range(6))
+  return corpora.made_up_corpus(tmp_path_factory.mktemp('corpus'), seed=1, vocabulary=200,
+                                documents=40, document_text=document)
 
 
 @pytest.fixture(scope='module')

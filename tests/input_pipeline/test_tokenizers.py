@@ -12,22 +12,18 @@ from input_pipeline import errors, text_corpora, tokenizers, wheel_files
 from input_pipeline.registry import Registry
 from input_pipeline.tokenizers import (base, sentencepiece_tokenizer, sentencepiece_trainer,
                                        wordpiece_tokenizer)
-from tests.helpers import requires
+from tests.helpers import corpora, requires
 
 
 
 @pytest.fixture(scope='module')
 def corpus(tmp_path_factory):
   """A text_files: corpus of made-up words (20 documents, so 18 train)."""
-  directory = tmp_path_factory.mktemp('corpus')
-  rng = np.random.default_rng(0)
-  words = [''.join(rng.choice(list('abdeghiklmnoprstuw'), rng.integers(2, 9)))
-           for _ in range(300)]
-  for index in range(20):
-    sentences = [' '.join(rng.choice(words, rng.integers(3, 20))).capitalize() + '.'
-                 for _ in range(100)]
-    (directory / f'{index:02d}.txt').write_text(' '.join(sentences))
-  return f'text_files:{directory}/*.txt'
+  def document(rng, words):
+    return ' '.join(' '.join(rng.choice(words, rng.integers(3, 20))).capitalize() + '.'
+                    for _ in range(100))
+  return corpora.made_up_corpus(tmp_path_factory.mktemp('corpus'), seed=0, vocabulary=300,
+                                documents=20, document_text=document)
 
 
 def _config(**fields):
