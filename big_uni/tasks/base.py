@@ -13,7 +13,7 @@ import importlib
 import jax.numpy as jnp
 import numpy as np
 
-from big_uni import config_schema, errors
+from big_uni import errors
 from big_uni.tasks import batch as batch_lib
 from input_pipeline.registry import Registry
 
@@ -51,9 +51,8 @@ class Task(abc.ABC):
   batch_fields: dict[str, batch_lib.Field]
 
   def __init__(self, config):
-    """Fills, in place, the fields `config` leaves out (a task is where programs start: the
-    trainer, tests, notebooks): the task's code reads them from the complete config."""
-    self.batch_spec = batch_lib.resolve(self.batch_fields, config_schema.complete(config))
+    """`config` is complete (build_task completes it)."""
+    self.batch_spec = batch_lib.resolve(self.batch_fields, config)
 
   @abc.abstractmethod
   def init_params(self, rng):

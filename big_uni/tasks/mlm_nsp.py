@@ -17,15 +17,17 @@ from big_uni.tasks import base, batch as batch_lib
 class MlmNspTask(base.RowSumTask):
 
   loss_terms = ('train_mlm_loss', 'train_nsp_loss')
+  # Synthetic batches draw in this order: the random positions, ids, targets and labels first, as
+  # they were drawn before this declaration (the grad-accumulation figures were measured on them).
   batch_fields = dict(
-      input_ids=batch_lib.Field(('input.max_seq_len',), 'int32', high='model.vocab_size'),
-      segment_ids=batch_lib.Field(('input.max_seq_len',), 'int32', high=2),
-      input_mask=batch_lib.Field(('input.max_seq_len',), 'bool'),
       masked_positions=batch_lib.Field(('input.max_predictions',), 'int32', low=1,
                                        high='input.max_seq_len', distinct=True),
+      input_ids=batch_lib.Field(('input.max_seq_len',), 'int32', high='model.vocab_size'),
       masked_ids=batch_lib.Field(('input.max_predictions',), 'int32', high='model.vocab_size'),
-      masked_weights=batch_lib.Field(('input.max_predictions',), 'float32', fill=1.0),
-      next_sentence_label=batch_lib.Field((), 'int32', high=2))
+      next_sentence_label=batch_lib.Field((), 'int32', high=2),
+      segment_ids=batch_lib.Field(('input.max_seq_len',), 'int32', high=2),
+      input_mask=batch_lib.Field(('input.max_seq_len',), 'bool'),
+      masked_weights=batch_lib.Field(('input.max_predictions',), 'float32', fill=1.0))
 
   def __init__(self, config):
     super().__init__(config)

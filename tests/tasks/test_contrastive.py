@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from big_uni import errors, sharding, train
+from big_uni import errors, sharding, tasks, train
 from big_uni.models import build_model
-from big_uni.tasks import contrastive, contrastive_losses
+from big_uni.tasks import contrastive_losses
 from configs import clip_b16, clip_l14, common_clip
 from tests.helpers import script_json, synthetic_steps
 
@@ -113,7 +113,7 @@ def test_locked_image_tower_does_not_move():
 
 
 def _initial_logits(config):
-  params = contrastive.ContrastiveTask(config).init_params(jax.random.key(0))
+  params = tasks.build_task(config).init_params(jax.random.key(0))
   return float(params['logit_scale']), (float(params['logit_bias'])
                                         if 'logit_bias' in params else None)
 
@@ -129,7 +129,7 @@ def test_siglip_gets_its_bias_and_init():
   assert _initial_logits(config) == pytest.approx((np.log(10), -5.0))
   config.contrastive_loss = 'softmax'
   with pytest.raises(errors.UserInputError, match='changes nothing'):
-    contrastive.ContrastiveTask(config)
+    tasks.build_task(config)
 
 
 def test_logit_init_overrides_parse_on_the_command_line():
