@@ -209,8 +209,8 @@ PREFIXED.register('wds', lambda path, config: WdsSource(path))
 
 def get_source(input_config):
   input_config = config_schema.completed(input_config, config_schema.INPUT)
-  dataset = input_config.dataset
-  if prefixed := dataset_prefixes.prefixed(dataset, PREFIXED):
-    open_source, path = prefixed
-    return open_source(path, input_config)
-  return TfdsCaptionsSource(dataset, input_config.data_dir or None, input_config.download)
+  source = dataset_prefixes.opened(input_config, PREFIXED)
+  if source is None:
+    source = TfdsCaptionsSource(input_config.dataset, input_config.data_dir or None,
+                                input_config.download)
+  return source

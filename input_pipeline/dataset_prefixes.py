@@ -15,6 +15,13 @@ from input_pipeline import registry
 _TFDS_VERSION = re.compile(r'[0-9*]+(\.[0-9*]+)*')
 
 
+def opened(input_config, prefixes: registry.Registry):
+  """The source of input_config.dataset if it is '<prefix>:<path>' with a prefix in `prefixes`
+  (its entry called with (path, input_config)), else None."""
+  found = prefixed(input_config.dataset, prefixes)
+  return None if found is None else found[0](found[1], input_config)
+
+
 def prefixed(dataset: str, prefixes: registry.Registry) -> tuple[Any, str] | None:
   """(the entry of its prefix, the path after the colon) of a dataset named '<prefix>:<path>'
   with a prefix in `prefixes`; None for other names, TFDS ones ('name/config:version')

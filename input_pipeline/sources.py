@@ -267,10 +267,10 @@ def decodable(files: tuple, on_corrupt_image: str, split_dir: str) -> list:
 
 def get_source(input_config):
   input_config = config_schema.completed(input_config, config_schema.INPUT)
+  source = dataset_prefixes.opened(input_config, PREFIXED)
+  if source is not None:
+    return source
   dataset = input_config.dataset
-  if prefixed := dataset_prefixes.prefixed(dataset, PREFIXED):
-    open_source, path = prefixed
-    return open_source(path, input_config)
   data_dir = input_config.data_dir or None
   download = input_config.download
   if dataset == 'fashion_mnist':
