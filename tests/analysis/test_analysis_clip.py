@@ -144,6 +144,7 @@ def test_tiny_clip_features_load_and_zero_shot(tmp_path):
   assert caption_labels.shape == (len(captions),)
 
 
+@pytest.mark.slow  # 19 s; test_clip_zero_shot checks imported CLIP against transformers too.
 @requires(os.path.exists(builders.FASHION_MNIST_DIR), 'apt-get install dataset-fashion-mnist')
 def test_imported_clip_weights_load_as_transformers_classifies(tmp_path):
   """The notebook's BIG_UNI_CLIP_WEIGHTS path: configs/clip_zero_shot.py with config.init.clip

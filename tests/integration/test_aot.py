@@ -53,6 +53,7 @@ def test_cli_compiles_for_a_topology():
   assert 'topology=v4-8' in out.stdout and 'fits=True' in out.stdout
 
 
+@pytest.mark.slow  # 23 s; the CLI test above compiles for a topology in the README's suite.
 @needs_libtpu
 def test_table_compiles_config_variants_in_child_processes():
   out = subprocess.run(

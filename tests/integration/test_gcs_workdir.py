@@ -132,6 +132,7 @@ def test_trains_into_a_bucket_and_evaluates_from_it(straight):
       k: v for k, v in rows[-1].items() if k != 'step'}
 
 
+@pytest.mark.slow  # 26 s; the kill-and-resume cases of tests/integration/reliability stay.
 def test_sigkill_then_same_command_equals_uninterrupted(straight, bucket, tmp_path):
   workdir = f'{bucket}/killed'
   cmd = runs.command(workdir, *VIT)

@@ -147,7 +147,8 @@ def test_logit_scale_is_clamped_as_a_param_and_keeps_its_gradient():
   trainer = train.Trainer(config)
   state = trainer.init_state()
   batch = trainer.task.synthetic_batch(np.random.default_rng(0), 16)
-  grads = jax.grad(lambda p: trainer.task.loss_and_metrics(p, batch, None)[0])(state.params)
+  grads = jax.jit(jax.grad(lambda p: trainer.task.loss_and_metrics(p, batch, None)[0]))(
+      state.params)
   assert abs(float(grads['logit_scale'])) > 1e-6  # A forward clamp would make it 0.
   with trainer.context():
     state, metrics = trainer.train_step(state, sharding.global_batch(batch, trainer.mesh))
