@@ -15,7 +15,7 @@ from big_uni.evaluators import chunks, linear_probe, runner, zero_shot
 from big_uni.evaluators import features as features_lib
 from configs import clip_zero_shot
 from input_pipeline import builders
-from tests.helpers import import_or_skip, requires
+from tests.helpers import imported_clip, import_or_skip, requires
 
 
 def test_top_k_is_cosine_most_similar_first_ties_to_the_lower_index():
@@ -148,15 +148,14 @@ def test_tiny_clip_features_load_and_zero_shot(tmp_path):
 @requires(os.path.exists(builders.FASHION_MNIST_DIR), 'apt-get install dataset-fashion-mnist')
 def test_imported_clip_weights_load_as_transformers_classifies(tmp_path):
   """The notebook's BIG_UNI_CLIP_WEIGHTS path: configs/clip_zero_shot.py with config.init.clip
-  naming a Hugging Face CLIPModel folder (a small random one, as
-  tests/integration/test_clip_zero_shot.py makes it); no checkpoint, so load gives the imported
+  naming a Hugging Face CLIPModel folder (a small random one, tests/helpers/imported_clip.py);
+  no checkpoint, so load gives the imported
   weights: the image features are transformers' own, and so is the zero-shot top-1 on the same
   images."""
   torch = import_or_skip('torch')
-  import_or_skip('transformers')
-  from tests.integration import test_clip_zero_shot  # pylint: disable=g-import-not-at-top
-  hf_model, path = test_clip_zero_shot._hf_clip(tmp_path / 'hf')  # pylint: disable=protected-access
-  config = test_clip_zero_shot._config(path)  # pylint: disable=protected-access
+  transformers = import_or_skip('transformers')
+  hf_model, path = imported_clip.hf_clip(transformers, tmp_path / 'hf')
+  config = imported_clip.zero_shot_config(path)
   trainer, params = clip.load(config, str(tmp_path / 'empty'))
   features = features_lib.Features(trainer, params)
   image_features, labels = clip.split_features(features, 'fashion_mnist', 'test[:200]')
@@ -169,8 +168,7 @@ def test_imported_clip_weights_load_as_transformers_classifies(tmp_path):
   prompt = clip_zero_shot.DATASETS['fashion_mnist'][3]
   table = clip.zero_shot_table(image_features, labels, clip.class_names(trainer, 'fashion_mnist'),
                                {'seed prompt': (prompt,)}, features.texts)
-  expected, count = test_clip_zero_shot._reference_top1(  # pylint: disable=protected-access
-      hf_model, config, (prompt,))
+  expected, count = imported_clip.reference_top1(torch, hf_model, config, (prompt,))
   assert count == len(labels) == 200
   # Random weights put some images near a tie between two classes: at most one may flip.
   assert abs(table['seed prompt']['top1'] - expected) <= 1 / count + 1e-9

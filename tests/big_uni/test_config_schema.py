@@ -16,7 +16,7 @@ from big_uni import config_schema, errors, models, overrides, pretrained, train
 from big_uni.evaluators import kinds
 import input_pipeline
 from input_pipeline import pp
-from tests.config_files.test_configs import CONFIG_NAMES
+from tests.helpers import CONFIG_NAMES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -1,5 +1,4 @@
 """Every config file builds; its smoke variant trains a step; the CLI prints shapes."""
-import glob
 import importlib
 import os
 import subprocess
@@ -10,11 +9,9 @@ import numpy as np
 import pytest
 
 from big_uni import sharding, train
+from tests.helpers import CONFIG_NAMES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIG_NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, 'configs',
-                                                                              '*.py'))
-                      if not os.path.basename(p).startswith(('_', 'common')))
 
 
 def test_configs_are_found():

@@ -8,13 +8,21 @@ config files.
   convert          random HF models, reference implementations of the weight-conversion tests
   reliability_runs real `python -m big_uni.main` runs, killed and rerun (reliability, gs://)
   faults           what the fault tests check, and the processes they run
+  corpora          made-up text_files: corpora
+  imported_clip    a random HF CLIP, its zero-shot config, and transformers' own zero-shot top-1
 """
+import glob
 import importlib
 import os
 
 import pytest
 
 CI = os.environ.get('CI', '').lower() in ('1', 'true')
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Every config file's name (configs/<name>.py), the shared bases (common*.py) aside.
+CONFIG_NAMES = sorted(os.path.basename(p)[:-3]
+                      for p in glob.glob(os.path.join(ROOT, 'configs', '*.py'))
+                      if not os.path.basename(p).startswith(('_', 'common')))
 
 
 def requires(available: bool, install_hint: str):

@@ -2,7 +2,6 @@
 in bfloat16, traced and lowered with the shardings of a TPU slice (dtype, shape and sharding
 errors surface in tracing, in seconds); one reduced-depth model per family compiled by the TPU
 compiler (slow)."""
-import glob
 import importlib
 import importlib.util
 import os
@@ -10,12 +9,9 @@ import os
 import pytest
 
 from big_uni import aot, errors, train
-from tests.helpers import requires
+from tests.helpers import CONFIG_NAMES, requires
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIG_NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, 'configs',
-                                                                              '*.py'))
-                      if not os.path.basename(p).startswith(('_', 'common')))
 needs_libtpu = requires(importlib.util.find_spec('libtpu') is not None,
                         "libtpu is not installed: pip install -e '.[tpu_aot]'")
 # v4-8's 4 chips as fsdp x tensor: params, optimizer state and batch all split.
