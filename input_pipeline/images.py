@@ -21,8 +21,9 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
   train=True: endless (or `num_steps` batches) from batch `start_step`, each epoch a new
     permutation of the split (seeded), preprocessed by input.pp_train with seeds from each
     row's stream position.
-  train=False: one ordered pass, preprocessed by input.pp_eval; every batch has 'mask' (bool [B], False on padding) and all
-    processes yield the same number of batches, so multi-host eval stays in lockstep.
+  train=False: one ordered pass, preprocessed by input.pp_eval; every batch has 'mask' (bool
+    [B], False on padding) and all processes yield the same number of batches, so multi-host
+    eval stays in lockstep.
   """
   return source_batches(
       sources.get_source(input_config), input_config, split, train=train,

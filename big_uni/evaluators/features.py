@@ -54,12 +54,12 @@ class Features:
     kind = kind or self.trainer.task.feature_kinds[0]
     config = self.trainer.config
     batch_size = batch_size or config.input.eval_batch_size
-    pp_eval = config.input.get('pp_eval') if pp_eval is None else pp_eval  # None: text.
-    key = (kind, dataset, split, batch_size, str(pp_eval))
+    input_config = labelled_input(config, kind, dataset, pp_eval)
+    # The preprocessing it resolved (its own, the trainer's, or none for text) keys the cache.
+    key = (kind, dataset, split, batch_size, str(input_config.get('pp_eval')))
     if key not in self._cache:
-      batches = self.trainer.data.batches(
-          split, train=False, batch_size=batch_size,
-          input_config=labelled_input(config, kind, dataset, pp_eval))
+      batches = self.trainer.data.batches(split, train=False, batch_size=batch_size,
+                                          input_config=input_config)
       features, labels, valid = [], [], []
       with self.trainer.context():
         for local_batch in batches:
