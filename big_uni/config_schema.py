@@ -13,7 +13,8 @@ computed from other fields (`input.eval_batch_size` is `input.batch_size` unless
 
 The mechanism (REQUIRED, Derived, Choice, Entries, completed) and `config.input` are declared in
 input_pipeline/config_schema.py, beside the pipelines that complete their section with them.
-Metadata only: importing this module imports no JAX, TensorFlow or model code.
+Metadata only: importing this module imports no JAX, TensorFlow or model code (completing a
+config that leaves input.kind out imports big_uni.tasks, whose batch declarations choose it).
 """
 import dataclasses
 import difflib

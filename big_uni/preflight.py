@@ -130,6 +130,23 @@ def data_problems(config, task) -> list[str]:
   return problems
 
 
+def preprocessing_problems(config) -> list[str]:
+  """Every pp string names registered ops, in order, with arguments they take."""
+  from input_pipeline import pp  # pylint: disable=g-import-not-at-top
+  strings = [(f'input.{field}', config.input[field]) for field in ('pp_train', 'pp_eval')
+             if field in config.input]
+  trainers = [spec for _, spec in strings]  # An entry's pp_eval is the trainer's unless set.
+  strings += [(f'evals.{name}.pp_eval', entry.pp_eval) for name, entry in config.evals.items()
+              if 'pp_eval' in entry and entry.pp_eval not in trainers]
+  problems = []
+  for where, spec in strings:
+    try:
+      pp.check(spec, config.input)
+    except errors.UserInputError as e:
+      problems.append(f'config.{where}: {e}')
+  return problems
+
+
 def tokenizer_problems(config, task) -> list[str]:
   """The tokenizer has the model's vocabulary size (else the ids index the wrong rows)."""
   if 'tokenizer' not in config.input:
@@ -146,7 +163,8 @@ def check(config, task) -> None:
   """Raises one UserInputError listing every problem found (one problem: one line), or returns;
   `config` is complete (the task completed it)."""
   problems = (batch_problems(config) + model_problems(task.model) + eval_problems(config, task)
-              + data_problems(config, task) + tokenizer_problems(config, task))
+              + data_problems(config, task) + tokenizer_problems(config, task)
+              + preprocessing_problems(config))
   # One cause found by two checks (a broken tokenizer file: by the data's and by its own).
   problems = [p for i, p in enumerate(problems) if not any(p in q for q in problems[:i])]
   if len(problems) == 1:

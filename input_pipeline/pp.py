@@ -131,6 +131,14 @@ def _split(spec) -> tuple[list[OpCall], list[OpCall]]:
   return calls[:first_batch], calls[first_batch:]
 
 
+def check(spec, input_config) -> None:
+  """Refuses what `build` would refuse of `spec`'s op names, order and arguments, building no
+  op (preflight: before anything runs)."""
+  example_calls, batch_calls = _split(spec)
+  for call in example_calls + batch_calls:
+    _bound(call, spec, input_config)
+
+
 def per_example(spec) -> str:
   """The per-example part of `spec`, as a pp string: what reads images alone, e.g. a CLIP
   config's eval preprocessing without its captions."""

@@ -83,3 +83,20 @@ def test_the_trainer_checks_before_the_first_step(tmp_path):
   with pytest.raises(errors.UserInputError, match=r"config.evals.knn.kind='kNN'"):
     train.train_and_evaluate(config, str(tmp_path))
   assert not (tmp_path / 'checkpoints').exists() and not (tmp_path / 'metrics.jsonl').exists()
+
+
+def test_pp_strings_are_checked_before_training():
+  """A misspelled op, an argument an op does not take and a per-example op after a batch op,
+  in the trainer's pp strings and an evaluation's own, all before anything runs."""
+  config = vit_mnist5k.get_config('smoke')
+  config.input.pp_train = 'decode|pad_crop(1)|flip_lrr|label_int32'
+  config.input.pp_eval = 'decode|center_crop(sise=8)|label_int32'
+  config.evals = ml_collections.ConfigDict({'knn': dict(
+      kind='knn', train_split='train', test_split='test', ks=(1,),
+      pp_eval='decode|label_int32|tokenize|normalize(0.5, 0.5)')})
+  problems = _problems(config)
+  assert "config.input.pp_train: preprocessing op 'flip_lrr' is not registered (did you mean " \
+         "'flip_lr'?" in problems
+  assert "config.input.pp_eval: pp op center_crop(sise=8)" in problems
+  assert ('config.evals.knn.pp_eval: pp ' in problems
+          and 'normalize(0.5, 0.5) runs on one example, after the batch op tokenize' in problems)
