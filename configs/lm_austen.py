@@ -8,7 +8,10 @@ bert_austen.py trains on the training chapters (about a second, cached). Model: 
 
 COMMAND:
   python -m big_uni.main --config=configs/lm_austen.py --workdir=/tmp/lm_austen
-Expected: MEASURED_PENDING
+Expected (measured 2026-12-07 on this 2-core CPU, 7m32s wall for the whole command: 400 steps of
+32 x 128 tokens, ~0.9 steps/s): held-out (validation) perplexity 149.2, loss 5.005, next-token
+accuracy 16.2%; 1,437,184 params, 1,024,000 of them the tied token embedding. Perplexity is per
+sentencepiece token, over every token of a chapter but its first (token_windows.py).
 
 Variants (`--config=configs/lm_austen.py:<arg>`): the flag smoke.
 """
@@ -19,8 +22,8 @@ from configs import common, common_bert
 
 def get_config(arg: str = ''):
   arg = common.parse_arg(arg, smoke=False)
-  config = common.core(task='causal_lm', total_steps=600, log_every_steps=50,
-                       checkpoint_every_steps=600)
+  config = common.core(task='causal_lm', total_steps=400, log_every_steps=50,
+                       checkpoint_every_steps=400)
   config.evals.task.every_steps = 200
   config.model = ml_collections.ConfigDict(dict(
       name='causal_lm', variant='mini', width=128, depth=2, mlp_dim=512, num_heads=2,
