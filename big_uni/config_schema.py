@@ -56,10 +56,21 @@ def _text_tower(dropout: float) -> dict:
 
 
 TEXT_TOWER = _text_tower(dropout=0.1)  # BERT's; CLIP's text tower has no dropout.
+
+
+def _causal_lm() -> dict:
+  """GPT-2's defaults (dropout 0.1 everywhere, tanh GELU, LayerNorm eps 1e-5, 1,024
+  positions); its layout (causal, pre-LN, no segments, no embedding LayerNorm) is the family's
+  (models/causal_lm.py), so those are no fields."""
+  fields = {k: v for k, v in _text_tower(dropout=0.1).items()
+            if k not in ('causal', 'norm_first', 'type_vocab_size', 'embed_norm')}
+  fields.update(activation='gelu_tanh', layer_norm_eps=1e-5, max_len=1024)
+  return dict(name='causal_lm', **fields)
 VIT = dict(name='vit', num_classes=REQUIRED, **VIT_TOWER)
 MODEL = Choice('name', REQUIRED, 'model', {
     'vit': VIT,
     'bert_pretraining': dict(name='bert_pretraining', **TEXT_TOWER),
+    'causal_lm': _causal_lm(),
     'bert_classifier': dict(name='bert_classifier', **TEXT_TOWER,
                             num_classes=REQUIRED, head_dropout=same_as('dropout')),
     'clip': dict(

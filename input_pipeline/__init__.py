@@ -30,6 +30,8 @@ TFDS dataset:
                        data (coco_captions, captions_tsv:, wds: shards) (image_text.py)
   bert_pretraining     MLM + NSP pairs from text corpora, masked on the fly (bert_pretraining.py)
   text_classification  labelled sentences and sentence pairs (text_classification.py)
+  token_windows        windows of consecutive tokens of text corpora, for language models
+                       (token_windows.py)
 Every pipeline's `get_iterator` yields this process's share of every global batch as a dict of
 numpy arrays and restarts exactly at `start_step`, at the cost of one epoch permutation.
 """
@@ -55,6 +57,8 @@ KINDS.register('bert_pretraining', Pipeline('input_pipeline.bert_pretraining', (
     'next_sentence_label')))
 KINDS.register('text_classification', Pipeline('input_pipeline.text_classification',
                                                ('input_ids', 'segment_ids', 'input_mask', 'label')))
+KINDS.register('token_windows', Pipeline('input_pipeline.token_windows',
+                                         ('input_ids', 'input_mask')))
 
 
 def kind_giving(names) -> str:

@@ -86,6 +86,10 @@ INPUT = Choice('kind', 'image', 'input kind', {
         kind='bert_pretraining', **_DATA, prepared_dir='', cache_dir='', max_seq_len=128,
         max_predictions=20, random_next_prob=0.5, short_seq_prob=0.1, tokenizer=TOKENIZER,
         pp_train='mask_tokens', pp_eval='mask_tokens'),
+    # Windows of consecutive tokens (token_windows.py) from chunks prepared as BERT's are.
+    'token_windows': dict(
+        kind='token_windows', **_DATA, prepared_dir='', cache_dir='', max_seq_len=REQUIRED,
+        tokenizer=TOKENIZER),
     'text_classification': dict(
         kind='text_classification', **_DATA, max_seq_len=REQUIRED, min_confidence=0.0,
         num_train_examples=None, tokenizer=TOKENIZER),

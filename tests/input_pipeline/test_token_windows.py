@@ -1,0 +1,100 @@
+"""Language-model windows (input.kind='token_windows') on a made-up corpus: they tile each
+document, restart exactly at any step, split across processes, and eval is one padded pass."""
+import ml_collections
+import numpy as np
+import pytest
+
+import input_pipeline
+from input_pipeline import token_windows
+from tests.helpers import corpora
+
+_LENGTH = 16
+
+
+@pytest.fixture(scope='module')
+def windows_config(tmp_path_factory):
+  """input_config of 16-token windows of 40 documents of 1 to 12 sentences (some shorter than a
+  window), with a 300-piece sentencepiece vocabulary."""
+  def document(rng, words):
+    return ' '.join(' '.join(rng.choice(words, rng.integers(3, 15))).capitalize() + '.'
+                    for _ in range(rng.integers(1, 13)))
+
+  corpus = corpora.made_up_corpus(tmp_path_factory.mktemp('corpus'), seed=1, vocabulary=300,
+                                  documents=40, document_text=document)
+  return ml_collections.ConfigDict(dict(
+      kind='token_windows', dataset=corpus, train_split='train', eval_split='validation',
+      max_seq_len=_LENGTH, batch_size=8, cache_dir=str(tmp_path_factory.mktemp('prepared')),
+      tokenizer=dict(kind='sentencepiece', train_corpus=corpus, vocab_size=300,
+                     cache_dir=str(tmp_path_factory.mktemp('tokenizers')))))
+
+
+def _documents(pipeline):
+  """{document: its tokens} of the pipeline's split, read from the chunks directly."""
+  chunks = pipeline.chunks.read(list(range(pipeline.chunks.num_chunks)))
+  documents = {}
+  for index in sorted(chunks):
+    documents.setdefault(chunks[index].document, []).extend(chunks[index].tokens.tolist())
+  return documents
+
+
+def _stream(config, **kwargs):
+  return input_pipeline.get_iterator(config, 'train', **{
+      'train': True, 'global_batch_size': 8, 'seed': 3, **kwargs})
+
+
+def _take(iterator, n):
+  return [next(iterator) for _ in range(n)]
+
+
+def test_the_task_picks_this_pipeline():
+  assert input_pipeline.kind_giving(['input_ids', 'input_mask']) == 'token_windows'
+
+
+def test_one_eval_pass_tiles_every_document_with_one_token_of_overlap(windows_config):
+  pipeline = token_windows.Pipeline(windows_config, 'train')
+  batches = list(input_pipeline.get_iterator(windows_config, 'train', train=False,
+                                             global_batch_size=8, seed=0))
+  ids = np.concatenate([b['input_ids'] for b in batches])[np.concatenate([b['mask']
+                                                                          for b in batches])]
+  mask = np.concatenate([b['input_mask'] for b in batches])[:len(ids)]
+  rebuilt, row = [], 0
+  for tokens in _documents(pipeline).values():
+    if len(tokens) < 2:
+      continue
+    windows = -(-(len(tokens) - 1) // (_LENGTH - 1))
+    joined = ids[row][mask[row]].tolist()
+    for r in range(row + 1, row + windows):
+      assert ids[r - 1][mask[r - 1]][-1] == ids[r][0]  # One token of overlap.
+      assert mask[r - 1].all()  # Only a document's last window is short.
+      joined += ids[r][mask[r]].tolist()[1:]
+    assert joined == tokens
+    rebuilt.append(joined)
+    row += windows
+  assert row == len(ids) == input_pipeline.num_examples(windows_config, 'train')
+  assert len(rebuilt) > 30 and (~mask).any()
+  assert (ids[~mask] == pipeline.pad_id).all()
+
+
+def test_restart_and_process_slices_reproduce_the_stream(windows_config):
+  size = input_pipeline.num_examples(windows_config, 'train')
+  steps = size // 8 + 3  # Into the second epoch.
+  first = _take(_stream(windows_config), steps)
+  for a, b in zip(first[steps - 4:], _take(_stream(windows_config, start_step=steps - 4), 4)):
+    for key in a:
+      np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+  halves = [next(_stream(windows_config, start_step=5, process_index=p, process_count=2))
+            for p in range(2)]
+  for key in first[5]:
+    np.testing.assert_array_equal(np.concatenate([h[key] for h in halves]), first[5][key])
+  epoch = np.concatenate([b['input_ids'] for b in first])[:size]
+  assert len(np.unique(epoch, axis=0)) > 0.95 * size  # A permutation: (nearly) no repeats.
+
+
+def test_eval_pads_the_last_batch(windows_config):
+  size = input_pipeline.num_examples(windows_config, 'validation')
+  batches = list(input_pipeline.get_iterator(windows_config, 'validation', train=False,
+                                             global_batch_size=8, seed=0))
+  assert len(batches) == -(-size // 8)
+  last = batches[-1]
+  assert last['mask'].sum() == size - 8 * (len(batches) - 1)
+  assert not last['input_mask'][~last['mask']].any()
