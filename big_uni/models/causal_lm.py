@@ -27,8 +27,10 @@ class CausalLm(nn.Module):
   text: text.TextEncoder
 
   @nn.compact
-  def __call__(self, input_ids, train=False):
-    tokens = self.text(input_ids, train=train)
+  def __call__(self, input_ids, train=False, decode=False):
+    """decode: input_ids are the next tokens after those in the 'cache' collection
+    (big_uni.decoding); the logits are those of the uncached forward over the whole row."""
+    tokens = self.text(input_ids, train=train, decode=decode)
     return self.text.attend(tokens).astype(jnp.float32)
 
 

@@ -5,6 +5,7 @@ segments; clip.py). Its sizes are the one table of sizes.py. Shapes: B batch, L 
 V vocabulary.
 """
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from big_uni import config_schema
@@ -45,23 +46,34 @@ class TextEncoder(nn.Module):
       self.embed_layer_norm = transformer.layer_norm(None, self.block.layer_norm_eps,
                                                      self.block.dtype)
     self.embed_dropout = nn.Dropout(self.block.dropout)
+    self.decode_index = transformer.DecodeIndex()
     self.encoder = transformer.Encoder(self.block, self.depth, self.drop_path, self.remat_policy,
                                        self.scan_layers)
 
-  def __call__(self, input_ids, segment_ids=None, input_mask=None, train=False):
-    """input_ids, segment_ids: int [B, L]; input_mask: bool [B, L], True on real tokens."""
+  def __call__(self, input_ids, segment_ids=None, input_mask=None, train=False, encoded=None,
+               encoded_mask=None, decode=False):
+    """input_ids, segment_ids: int [B, L]; input_mask: bool [B, L], True on real tokens;
+    encoded [B, S, D] (its mask bool [B, S]): what a decoder cross-attends to; decode: the
+    next L tokens of each row, after those the cache holds (transformer.MultiHeadAttention)."""
     length = input_ids.shape[1]
     if length > self.max_len:
       raise ValueError(f'sequence length {length} exceeds the {self.max_len} position '
                        'embeddings: lower input.max_seq_len or raise model.max_len')
-    x = self.token_embed(input_ids) + self.position_embed[:length].astype(self.block.dtype)
+    if decode:
+      if not self.causal:
+        raise ValueError('decode=True needs a causal text tower')
+      start = self.decode_index(length)
+      positions = jax.lax.dynamic_slice_in_dim(self.position_embed, start, length)
+    else:
+      positions = self.position_embed[:length]
+    x = self.token_embed(input_ids) + positions.astype(self.block.dtype)
     if self.type_vocab_size:
       x = x + self.segment_embed(jnp.zeros_like(input_ids) if segment_ids is None
                                  else segment_ids)
     if self.embed_norm:
       x = self.embed_layer_norm(x)
     x = self.embed_dropout(x, deterministic=not train)
-    return self.encoder(x, input_mask, self.causal, train)
+    return self.encoder(x, input_mask, self.causal, train, encoded, encoded_mask, decode)
 
   def attend(self, features):
     """Output projection tied to the token embedding: [..., D] -> logits [..., V]."""

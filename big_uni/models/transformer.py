@@ -78,38 +78,66 @@ def choose_attention(impl: str | None, dtype, head_dim: int, dropout: float = 0.
       else 'xla'
 
 
-def attention_weights(query, key, mask=None, causal=False):
-  """Softmax attention weights [B, N, L(queries), L(keys)] from [B, N, L, H] queries and keys;
-  mask: bool [B, L(keys)], True on real tokens."""
+def attention_weights(query, key, mask=None, causal=False, query_offset=0):
+  """Softmax attention weights [B, N, Lq, Lk] from [B, N, Lq, H] queries and [B, N, Lk, H] keys;
+  mask: bool [B, Lk], True on real keys. causal: query q sits at position q + query_offset
+  (traced while decoding: the tokens already in the cache) and sees keys 0..q + query_offset."""
   logits = jnp.einsum('bnqh,bnkh->bnqk', query, key).astype(jnp.float32)
   logits /= jnp.sqrt(query.shape[-1]).astype(jnp.float32)
   if mask is not None:
     logits = jnp.where(mask[:, None, None, :], logits, -jnp.inf)
   if causal:
-    length = query.shape[2]
-    logits = jnp.where(jnp.tril(jnp.ones((length, length), bool)), logits, -jnp.inf)
+    queries = jnp.arange(query.shape[2])[:, None] + query_offset
+    logits = jnp.where(jnp.arange(key.shape[2])[None, :] <= queries, logits, -jnp.inf)
   return jax.nn.softmax(logits, axis=-1)
 
 
+class DecodeIndex(nn.Module):
+  """How many positions incremental decoding has filled, kept in the 'cache' collection."""
+
+  @nn.compact
+  def __call__(self, length: int):
+    """Returns the filled count before this call and advances it by `length` (once the cache
+    exists: the call that creates it, `decoding.init_cache`'s, leaves it at 0)."""
+    initialized = self.has_variable('cache', 'index')
+    index = self.variable('cache', 'index', lambda: jnp.zeros((), jnp.int32))
+    start = index.value
+    if initialized:
+      index.value = start + length
+    return start
+
+
 class MultiHeadAttention(nn.Module):
-  """Self-attention: cuDNN's fused kernel through `jax.nn.dot_product_attention` on GPUs, else
-  einsums over a [B, N, L, H] layout (XLA:CPU runs the batched matmuls of the [B, L, N, H] layout
-  that `dot_product_attention` takes about half as fast, forward and backward)."""
+  """Self- or cross-attention: cuDNN's fused kernel through `jax.nn.dot_product_attention` on
+  GPUs, else einsums over a [B, N, L, H] layout (XLA:CPU runs the batched matmuls of the
+  [B, L, N, H] layout that `dot_product_attention` takes about half as fast, forward and
+  backward)."""
   num_heads: int
   dtype: jnp.dtype = jnp.float32
   attention_impl: str | None = None  # None: choose_attention; 'xla' or 'cudnn' to force one.
   dropout: float = 0.0  # On the attention probabilities (BERT's attention_probs_dropout_prob).
 
   @nn.compact
-  def __call__(self, x, mask=None, causal=False, train=False):
-    """x: [B, L, D]; mask: bool [B, L], True for real tokens; returns [B, L, D]. The cuDNN path
-    reads the mask as per-row lengths (masks without a bias fail there in current JAX), so it
-    expects padding at the end of each row, as every big_uni pipeline makes it."""
+  def __call__(self, x, mask=None, causal=False, train=False, kv=None, decode=False):
+    """x: [B, L, D] queries; kv: [B, S, D] keys and values (cross-attention), or None: x itself;
+    mask: bool [B, S], True for real keys; returns [B, L, D]. The cuDNN path reads the mask as
+    per-row lengths (masks without a bias fail there in current JAX), so it expects padding at
+    the end of each row, as every big_uni pipeline makes it.
+
+    decode=True (causal self-attention): x holds the next L positions of each row; their keys
+    and values are written to the 'cache' collection after those of the positions before, and
+    the queries attend to all of them. The call that creates the cache (decoding.init_cache, x
+    of the full decoding length) leaves it empty.
+    """
     width = x.shape[-1]
     if width % self.num_heads:
       raise ValueError(f'width {width} is not divisible by num_heads {self.num_heads}')
+    if decode and (kv is not None or not causal):
+      raise ValueError('decode=True caches causal self-attention only')
     head_dim = width // self.num_heads
-    impl = choose_attention(self.attention_impl, self.dtype, head_dim, self.dropout)
+    # Decoding offsets the causal mask by the cached positions, which the fused kernel cannot.
+    impl = 'xla' if decode else choose_attention(self.attention_impl, self.dtype, head_dim,
+                                                 self.dropout)
     # [B, L, N, H] for cuDNN, [B, N, L, H] for the einsums.
     layout = 'blnh' if impl == 'cudnn' else 'bnlh'
 
@@ -123,9 +151,10 @@ class MultiHeadAttention(nn.Module):
 
     head_names = {'blnh': ('act_batch', 'act_length', 'act_heads', 'act_kv'),
                   'bnlh': ('act_batch', 'act_heads', 'act_length', 'act_kv')}[layout]
-    tokens = x.astype(self.dtype)
+    queries = x.astype(self.dtype)
+    keys = queries if kv is None else kv.astype(self.dtype)
 
-    def project(name):
+    def project(name, tokens):
       kernel = param(f'{name}_kernel', (width, self.num_heads, head_dim),
                      ('embed', 'heads', 'kv'), xavier(0, (1, 2)))
       bias = param(f'{name}_bias', (self.num_heads, head_dim), ('heads', 'kv'),
@@ -134,7 +163,10 @@ class MultiHeadAttention(nn.Module):
           bias if layout == 'blnh' else bias[:, None, :])
       return checkpoint_name(nn.with_logical_constraint(out, head_names), name)
 
-    query, key, value = project('query'), project('key'), project('value')
+    query, key, value = project('query', queries), project('key', keys), project('value', keys)
+    query_offset = 0
+    if decode:
+      key, value, query_offset = self._cached(key, value)
     # Attention maps are sown on request only (apply(..., mutable=['intermediates'])).
     if impl == 'cudnn':
       if self.is_mutable_collection('intermediates'):
@@ -145,7 +177,7 @@ class MultiHeadAttention(nn.Module):
       out = jax.nn.dot_product_attention(query, key, value, is_causal=causal,
                                          key_value_seq_lengths=lengths, implementation='cudnn')
     else:
-      weights = attention_weights(query, key, mask, causal)
+      weights = attention_weights(query, key, mask, causal, query_offset)
       weights = nn.Dropout(self.dropout, name='weights_dropout')(weights,
                                                                  deterministic=not train)
       if not self.is_initializing():
@@ -159,6 +191,24 @@ class MultiHeadAttention(nn.Module):
                        xavier((0, 1), 2))
     out_bias = param('out_bias', (width,), ('embed',), nn.initializers.zeros)
     return jnp.einsum(f'{layout},nhd->bld', out, out_kernel) + out_bias
+
+  def _cached(self, key, value):
+    """Writes this call's keys and values [B, N, L, H] after the cached ones; returns all of
+    them [B, N, L(cache), H] (unwritten positions are zeros, hidden by the causal offset) and
+    the offset of this call's first position."""
+    initialized = self.has_variable('cache', 'cached_key')
+    cached_key = self.variable('cache', 'cached_key', jnp.zeros, key.shape, key.dtype)
+    cached_value = self.variable('cache', 'cached_value', jnp.zeros, value.shape, value.dtype)
+    start = DecodeIndex(name='decode_index')(key.shape[2])
+    if not initialized:
+      return key, value, start
+    capacity = cached_key.value.shape[2]
+    if key.shape[2] > capacity:
+      raise ValueError(f'{key.shape[2]} positions do not fit a cache of {capacity}')
+    cached_key.value = jax.lax.dynamic_update_slice(cached_key.value, key, (0, 0, start, 0))
+    cached_value.value = jax.lax.dynamic_update_slice(cached_value.value, value,
+                                                      (0, 0, start, 0))
+    return cached_key.value, cached_value.value, start
 
 
 class MlpBlock(nn.Module):
@@ -237,12 +287,16 @@ class DropPath(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-  """Attention + MLP, each a residual branch with LayerNorm before (pre-LN) or after (post-LN)."""
+  """Attention + MLP, each a residual branch with LayerNorm before (pre-LN) or after (post-LN).
+  Given `encoded`, a cross-attention branch to it sits between the two: the Transformer's
+  decoder block (Vaswani et al. 2017)."""
   config: BlockConfig
 
   @nn.compact
-  def __call__(self, x, mask=None, causal=False, train=False, drop_path=0.0):
-    """drop_path: this block's stochastic depth rate (a float, or traced under nn.scan)."""
+  def __call__(self, x, mask=None, causal=False, train=False, drop_path=0.0, encoded=None,
+               encoded_mask=None, decode=False):
+    """x: [B, L, D]; encoded: [B, S, D] (its mask bool [B, S]); drop_path: this block's
+    stochastic depth rate (a float, or traced under nn.scan); decode: see MultiHeadAttention."""
     c = self.config
     drop_branch = DropPath(drop_path, name='drop_path')
 
@@ -257,25 +311,35 @@ class EncoderBlock(nn.Module):
       y = drop_branch(branch(x), deterministic=not train)
       return layer_norm(norm_name, c.layer_norm_eps, c.dtype)(x + y)
 
-    attention = MultiHeadAttention(c.num_heads, c.dtype, c.attention_impl, c.attention_dropout,
-                                   name='attention')
+    def attention(name):
+      return MultiHeadAttention(c.num_heads, c.dtype, c.attention_impl, c.attention_dropout,
+                                name=name)
+
     mlp = MlpBlock(c.mlp_dim, c.activation, c.mlp_dropout, c.dtype, name='mlp')
     dropout = nn.Dropout(c.dropout)
-    x = residual(x, lambda y: dropout(attention(y, mask, causal, train),
+    x = residual(x, lambda y: dropout(attention('attention')(y, mask, causal, train,
+                                                             decode=decode),
                                       deterministic=not train),
                  'norm1', 'layer_scale1')
+    if encoded is not None:
+      x = residual(x, lambda y: dropout(attention('cross_attention')(y, encoded_mask,
+                                                                     train=train, kv=encoded),
+                                        deterministic=not train),
+                   'norm_cross', 'layer_scale_cross')
     x = residual(x, lambda y: dropout(mlp(y, train), deterministic=not train), 'norm2',
                  'layer_scale2')
     return nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed'))
 
 
-def _scan_step(block, x, drop_path, mask, causal, train):
+def _scan_step(block, x, drop_path, *args):
   """One layer as nn.scan's body: (carry, per-layer input) -> (carry, no output)."""
-  return block(x, mask, causal, train, drop_path), None
+  mask, causal, train, encoded, encoded_mask, decode = args
+  return block(x, mask, causal, train, drop_path, encoded, encoded_mask, decode), None
 
 
 class Encoder(nn.Module):
-  """A stack of `depth` EncoderBlocks; pre-LN stacks end with a final LayerNorm.
+  """A stack of `depth` EncoderBlocks; pre-LN stacks end with a final LayerNorm. Called with
+  `encoded` (and causal=True), it is the Transformer's decoder.
 
   Stochastic depth grows linearly from 0 at the first block to `drop_path` at the last.
   scan_layers=True runs the blocks as one nn.scan: params gain a leading [depth] axis (logical
@@ -289,33 +353,49 @@ class Encoder(nn.Module):
   scan_layers: bool = False
 
   @nn.compact
-  def __call__(self, x, mask=None, causal=False, train=False):
-    """x: [B, L, D]; mask: bool [B, L] (True = attend); causal: CLIP-text style. -> [B, L, D]."""
+  def __call__(self, x, mask=None, causal=False, train=False, encoded=None, encoded_mask=None,
+               decode=False):
+    """x: [B, L, D]; mask: bool [B, L] (True = attend); causal: CLIP-text style; encoded:
+    [B, S, D] to cross-attend to (its mask bool [B, S]); decode: incremental causal decoding
+    with a key/value cache (MultiHeadAttention). -> [B, L, D]."""
     if self.remat_policy not in REMAT_POLICIES:
       raise ValueError(f'unknown remat_policy {self.remat_policy!r}; '
                        f'choose one of {sorted(REMAT_POLICIES)}')
     rates = [self.drop_path * i / max(self.depth - 1, 1) for i in range(self.depth)]
     block_cls = EncoderBlock
-    if self.remat_policy != 'none':
-      # causal, train (and the unscanned float rate) are Python values, not traced. Under scan
-      # the loop already keeps XLA from merging the recomputation into the forward pass.
+    # Decoding takes no gradient, so remat would only cost (and a cache is not remat's to keep).
+    if self.remat_policy != 'none' and not decode:
+      # causal, train, decode (and the unscanned float rate) are Python values, not traced.
+      # Under scan the loop already keeps XLA from merging the recomputation into the forward.
       block_cls = nn.remat(EncoderBlock, policy=REMAT_POLICIES[self.remat_policy],
-                           static_argnums=(3, 4) if self.scan_layers else (3, 4, 5),
+                           static_argnums=(3, 4, 8) if self.scan_layers else (3, 4, 5, 8),
                            prevent_cse=not self.scan_layers)
     x = nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed'))
+    args = (mask, causal, train, encoded, encoded_mask, decode)
     if self.scan_layers:
-      scan = nn.scan(_scan_step, variable_axes={'params': 0, 'intermediates': 0},
+      scan = nn.scan(_scan_step,
+                     variable_axes={'params': 0, 'intermediates': 0, 'cache': 0},
                      split_rngs={'params': True, 'dropout': True}, length=self.depth,
-                     in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast),
+                     in_axes=(0,) + (nn.broadcast,) * len(args),
                      metadata_params={nn.PARTITION_NAME: 'layers'})
       x, _ = scan(block_cls(self.config, name='layers'), x, jnp.asarray(rates, jnp.float32),
-                  mask, causal, train)
+                  *args)
     else:
       for i, rate in enumerate(rates):
-        x = block_cls(self.config, name=f'block{i:02d}')(x, mask, causal, train, rate)
+        x = block_cls(self.config, name=f'block{i:02d}')(x, mask, causal, train, rate,
+                                                          *args[3:])
     if self.config.norm_first:
       x = layer_norm('final_norm', self.config.layer_norm_eps, self.config.dtype)(x)
     return x
+
+
+def reorder_cache(cache, rows):
+  """The decoding cache of rows `rows` int [B'] (beam search's surviving beams): every cached
+  key and value [B, ...] (under scan [depth, B, ...]) gathered along its batch axis."""
+  def gather(path, leaf):
+    batch_axis = 1 if any(getattr(p, 'key', None) == 'layers' for p in path) else 0
+    return jnp.take(leaf, rows, axis=batch_axis) if leaf.ndim > batch_axis + 1 else leaf
+  return jax.tree_util.tree_map_with_path(gather, cache)
 
 
 def _block_names(tree: dict) -> list[str]:
