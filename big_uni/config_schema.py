@@ -66,11 +66,20 @@ def _causal_lm() -> dict:
             if k not in ('causal', 'norm_first', 'type_vocab_size', 'embed_norm')}
   fields.update(activation='gelu_tanh', layer_norm_eps=1e-5, max_len=1024)
   return dict(name='causal_lm', **fields)
+
+
+# The Transformer of Vaswani et al. 2017 (models/encoder_decoder.py): post-LN, ReLU, dropout 0.1
+# on the embeddings and the branch outputs (the paper's P_drop), none inside attention or MLP.
+ENCODER_DECODER = dict(
+    name='encoder_decoder', variant=REQUIRED, **_SIZES, vocab_size=REQUIRED, norm_first=False,
+    activation='relu', layer_norm_eps=1e-6, dropout=0.1, attention_dropout=0.0, mlp_dropout=0.0,
+    **_COMPUTE)
 VIT = dict(name='vit', num_classes=REQUIRED, **VIT_TOWER)
 MODEL = Choice('name', REQUIRED, 'model', {
     'vit': VIT,
     'bert_pretraining': dict(name='bert_pretraining', **TEXT_TOWER),
     'causal_lm': _causal_lm(),
+    'encoder_decoder': ENCODER_DECODER,
     'bert_classifier': dict(name='bert_classifier', **TEXT_TOWER,
                             num_classes=REQUIRED, head_dropout=same_as('dropout')),
     'clip': dict(

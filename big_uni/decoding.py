@@ -21,19 +21,21 @@ from big_uni.models import transformer
 Step = Callable[[jax.Array, dict], tuple[jax.Array, dict]]
 
 
-def init_cache(model, batch_size: int, length: int, **inputs) -> dict:
-  """An empty cache of `length` positions for `batch_size` rows of `model`, whose __call__ takes
-  (token ids, ..., decode=True); `inputs` are its other arguments (e.g. what it attends to)."""
+def init_cache(model, batch_size: int, length: int, method=None, **inputs) -> dict:
+  """An empty cache of `length` positions for `batch_size` rows of `model`, whose __call__ (or
+  `method`) takes (token ids, ..., decode=True) and returns logits; `inputs` are its other
+  arguments (e.g. what it attends to)."""
   ids = jnp.zeros((batch_size, length), jnp.int32)
-  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), ids, decode=True, **inputs))
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), ids, decode=True, method=method,
+                                             **inputs))
   return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes['cache'])
 
 
-def model_step(model, params, **inputs) -> Step:
-  """The step function of `model` with `params`; `inputs` as in init_cache."""
+def model_step(model, params, method=None, **inputs) -> Step:
+  """The step function of `model` with `params`; `method` and `inputs` as in init_cache."""
   def step(tokens, cache):
     logits, variables = model.apply({'params': params, 'cache': cache}, tokens, decode=True,
-                                    mutable=['cache'], **inputs)
+                                    mutable=['cache'], method=method, **inputs)
     return logits.astype(jnp.float32), variables['cache']
   return step
 

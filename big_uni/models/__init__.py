@@ -8,8 +8,8 @@ import ml_collections
 
 from big_uni import config_schema
 # Importing each family registers it.
-from big_uni.models import (bert, causal_lm, clip, family, transformer,  # pylint: disable=unused-import
-                            vit)
+from big_uni.models import (bert, causal_lm, clip, encoder_decoder,  # pylint: disable=unused-import
+                            family, transformer, vit)
 
 MODELS = family.FAMILIES
 # The tower builders others compose (pretrained.py, export.py).

@@ -39,6 +39,10 @@ SIZES = {
     'large': _size(1024, 24, 4096, 16),
     'clip_b': _size(512, 12, 2048, 8),
     'clip_l': _size(768, 12, 3072, 12),
+    # The Transformer of Vaswani et al. 2017 (Table 3): `depth` layers in its encoder and as
+    # many in its decoder.
+    'transformer_base': _size(512, 6, 2048, 8),
+    'transformer_big': _size(1024, 6, 4096, 16),
 }
 
 

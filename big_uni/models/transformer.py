@@ -29,6 +29,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'gelu': gelu_erf,  # ViT, BERT.
     'gelu_tanh': lambda x: nn.gelu(x, approximate=True),
     'quick_gelu': lambda x: x * nn.sigmoid(1.702 * x),  # OpenAI CLIP.
+    'relu': nn.relu,  # The Transformer of Vaswani et al.
 }
 
 # Named remat policies: what the backward pass may keep instead of recomputing.

@@ -45,9 +45,12 @@ class Task(abc.ABC):
   `feature_kinds` declares the representations the evaluators (evaluators/kinds/) may read, so
   that preflight can refuse an evaluation the task cannot feed before anything runs: 'image'
   (`image_features`) and 'text' (`text_features`). kNN and the linear probe read the first.
+  A task whose model writes text sets `generates` (`generate`, `reference_ids`): the generation
+  evaluation decodes its eval split and scores it with BLEU.
   """
 
   feature_kinds: tuple[str, ...] = ()
+  generates = False
   batch_fields: dict[str, batch_lib.Field]
 
   def __init__(self, config):
@@ -78,6 +81,23 @@ class Task(abc.ABC):
     """Params after an optimizer update, projected onto their allowed range (e.g. CLIP's clamped
     logit scale)."""
     return params
+
+  def generate(self, params, batch, *, beam_size: int, alpha: float, max_len: int):
+    """Token ids int32 [B, T] the model writes for each row of `batch` (without its start token;
+    EOS then padding where it stops): greedy for beam_size 1, else beam search (decoding.py)
+    with length penalty `alpha`; T = max_len, or the task's own target length for 0."""
+    raise NotImplementedError(f'{type(self).__name__} does not generate')
+
+  def reference_ids(self, batch):
+    """int32 [B, T'] the text each row should generate (as `generate` writes it)."""
+    raise NotImplementedError(f'{type(self).__name__} does not generate')
+
+  def generation_metrics(self, hypotheses: list[str], references: list[str],
+                         batch_rows: dict) -> dict[str, float]:
+    """Metrics of the task's own besides BLEU and exact match, from the decoded texts and the
+    eval rows (host arrays of the whole split, padding removed)."""
+    del hypotheses, references, batch_rows
+    return {}
 
   def image_features(self, params, images):
     """Images float32 [B, H, W, C] -> features [B, D]; only where 'image' is a feature kind."""

@@ -9,10 +9,9 @@ accumulation adds micro-batches up to the whole batch's mean exactly.
 import math
 
 import jax.numpy as jnp
-import optax
 
 from big_uni.models import build_model
-from big_uni.tasks import base, batch as batch_lib
+from big_uni.tasks import base, batch as batch_lib, sequence
 
 
 @base.TASKS.register('causal_lm')
@@ -42,12 +41,8 @@ class CausalLmTask(base.RowSumTask):
   def _sums(self, params, batch, train, rng=None):
     logits = self.model.apply({'params': params}, batch['input_ids'], train=train,
                               rngs={'dropout': rng} if train else {})
-    logits, targets = logits[:, :-1], batch['input_ids'][:, 1:]
-    weights = self._target_weights(batch)
-    losses = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
-    count = weights.sum()
-    return {'loss': ((losses * weights).sum(), count),
-            'accuracy': (((logits.argmax(-1) == targets) * weights).sum(), count)}
+    return sequence.next_token_sums(logits[:, :-1], batch['input_ids'][:, 1:],
+                                    self._target_weights(batch))
 
   def train_sums(self, params, batch, rng):
     sums = self._sums(params, batch, train=True, rng=rng)

@@ -1,0 +1,20 @@
+"""The loss every text-writing task shares: next-token cross-entropy over the real targets."""
+import jax
+import jax.numpy as jnp
+
+
+def next_token_sums(logits, targets, weights, label_smoothing: float = 0.0) -> dict:
+  """logits [B, T, V] predicting targets int [B, T], where weights float [B, T] (1 on real
+  targets) -> {'loss': (sum, count), 'accuracy': (sum, count)}.
+
+  With label smoothing e the target distribution is (1 - e) one-hot + e uniform, as
+  optax.smooth_labels makes it (Szegedy et al. 2016; the Transformer's 0.1), written without a
+  [B, T, V] one-hot: (1 - e) NLL + e mean(-log p).
+  """
+  log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
+  nll = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+  loss = nll if not label_smoothing else (
+      (1.0 - label_smoothing) * nll - label_smoothing * log_probs.mean(-1))
+  count = weights.sum()
+  return {'loss': ((loss * weights).sum(), count),
+          'accuracy': (((logits.argmax(-1) == targets) * weights).sum(), count)}
