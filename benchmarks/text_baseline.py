@@ -12,6 +12,13 @@ Pretraining, a model that ignores its input (the most frequent token for MLM, th
 label for NSP), on the evaluation pass of the config's eval_split:
 
   python -m benchmarks.text_baseline --pretraining_config=configs/bert_austen.py
+
+Causal language modelling, an add-one unigram and an interpolated Kneser-Ney bigram
+(benchmarks/ngram_lm.py) counted on the train_split's predicted tokens and scored on the
+eval_split's: the same tokenizer, windows and targets as the config's LM evaluation (every token
+of a document but its first), so their perplexities read against the LM's:
+
+  python -m benchmarks.text_baseline --lm_config=configs/lm_austen.py
 """
 import time
 
@@ -21,7 +28,9 @@ from ml_collections import config_flags
 from scipy import sparse
 from sklearn import feature_extraction, linear_model
 
-from input_pipeline import bert_pretraining, labelled_datasets, text_classification
+from benchmarks import ngram_lm
+from big_uni import config_schema
+from input_pipeline import bert_pretraining, labelled_datasets, text_classification, token_windows
 
 _DATASET = flags.DEFINE_string('dataset', 'tweets', 'A labelled_datasets.labelled_texts name.')
 _NUM_TRAIN = flags.DEFINE_integer('num_train_examples', 0,
@@ -31,6 +40,8 @@ _MIN_CONFIDENCE = flags.DEFINE_float('min_confidence', 0.0,
                                      'tweets: keep labels with at least this annotator confidence.')
 _PRETRAINING_CONFIG = config_flags.DEFINE_config_file(
     'pretraining_config', None, 'A BERT pretraining config: print its MLM and NSP baselines.')
+_LM_CONFIG = config_flags.DEFINE_config_file(
+    'lm_config', None, 'A causal LM config: print its unigram and bigram perplexities.')
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 
@@ -94,11 +105,39 @@ def pretraining_baselines(input_config, batch_size: int = 256) -> dict[str, floa
           'nsp_majority_accuracy': float(nsp_counts.max() / nsp_counts.sum())}
 
 
+def lm_baselines(config, batch_size: int = 256) -> dict:
+  """Perplexities on eval_split of count models fitted on train_split, both read as the causal
+  LM `config`'s evaluation pass reads them (token_windows), over its model.vocab_size tokens;
+  the eval targets are checked to be every token of the split's documents but each one's first."""
+  config = config_schema.complete(config.copy_and_resolve_references())  # Sets input.kind.
+  input_config = config.input
+
+  def pairs(split):
+    return ngram_lm.predicted_pairs(token_windows.get_iterator(
+        input_config, split, train=False, global_batch_size=batch_size, seed=0))
+
+  train_contexts, train_targets = pairs(input_config.train_split)
+  contexts, targets = pairs(input_config.eval_split)
+  layout = token_windows.Pipeline(input_config, input_config.eval_split).layout
+  expected = int(np.maximum(layout.document_ends - layout.document_starts - 1, 0).sum())
+  if len(targets) != expected:
+    raise AssertionError(f'{len(targets)} predicted tokens, but the documents hold {expected}')
+  vocab_size = config.model.vocab_size
+  unigram = ngram_lm.add_one_unigram(train_targets, vocab_size)
+  bigram = ngram_lm.KneserNeyBigram(train_contexts, train_targets, vocab_size)
+  return {'unigram_perplexity': ngram_lm.perplexity(unigram[targets]),
+          'bigram_perplexity': ngram_lm.perplexity(bigram.probs(contexts, targets)),
+          'bigram_discount': bigram.discount, 'train_predicted_tokens': len(train_targets),
+          'predicted_tokens': len(targets)}
+
+
 def main(argv):
   del argv
   start = time.perf_counter()
   if _PRETRAINING_CONFIG.value is not None:
     results = pretraining_baselines(_PRETRAINING_CONFIG.value.input)
+  elif _LM_CONFIG.value is not None:
+    results = lm_baselines(_LM_CONFIG.value)
   else:
     results = tfidf_baseline(_DATASET.value, _NUM_TRAIN.value, _MIN_CONFIDENCE.value)
   results['seconds'] = time.perf_counter() - start

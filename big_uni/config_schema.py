@@ -137,7 +137,9 @@ DEFAULT_RESIZE = {
     'dinov2': 'bicubic_torch',
     'timm_vit': 'bicubic_torch_antialias',
     'openai_clip': 'bicubic_torch_antialias',
-    'hf_bert': 'big_vision',  # Text position embeddings are never resized.
+    # Text position embeddings are never resized.
+    'hf_bert': 'big_vision',
+    'hf_gpt2': 'big_vision',
 }
 
 

@@ -1,6 +1,7 @@
 """Export a trained big_uni model to Hugging Face's layout (model.safetensors + config.json),
 which `transformers`' from_pretrained opens: ViT -> ViTForImageClassification (ViTModel without
-a head), BERT -> BertForPreTraining / BertForSequenceClassification, CLIP -> CLIPModel.
+a head), BERT -> BertForPreTraining / BertForSequenceClassification, CLIP -> CLIPModel, the
+causal LM -> GPT2LMHeadModel.
 
   python -m big_uni.export --workdir=/tmp/vit_mnist5k --out=/tmp/vit_mnist5k_hf [--step=N]
 

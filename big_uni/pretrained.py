@@ -9,6 +9,7 @@ root):
   config.init.image = dict(kind='dinov2', target='image', resize='bicubic_torch')  # DINOv2-S
   config.init.vit = dict(kind='hf_vit', path='/ckpt/vit-base-patch16-224', dont_load=('head/.*',))
   config.init.clip = dict(kind='hf_clip', path='/ckpt/clip-vit-base-patch16')  # both towers
+  config.init.lm = dict(kind='hf_gpt2', path='/ckpt/gpt2')  # a causal_lm
 
 KINDS registers what each kind reads and its loader; big_uni/convert/ holds one module per
 layout.
@@ -104,6 +105,15 @@ def _hf_bert(entry, model_config) -> dict:
   # pylint: enable=g-import-not-at-top
   path = wheel_files.minilm_file('model.safetensors') if entry.path == 'minilm' else entry.path
   return hf_bert.load(path, text.text_encoder(model_config))
+
+
+@_kind('hf_gpt2', 'HF GPT2LMHeadModel / GPT2Model safetensors -> a causal_lm')
+def _hf_gpt2(entry, model_config) -> dict:
+  # pylint: disable=g-import-not-at-top
+  from big_uni.convert import hf_gpt2
+  from big_uni.models import causal_lm
+  # pylint: enable=g-import-not-at-top
+  return hf_gpt2.load(entry.path, causal_lm.build(model_config).text)
 
 
 def _image_tower(model_config):

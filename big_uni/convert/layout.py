@@ -8,8 +8,8 @@ not name is an error, never silently dropped.
 
 PyTorch stores a Linear's weight as [out, in]; big_uni's kernels are [in, out], and attention
 kernels keep the heads apart: query/key/value [D, N, H], out [N, H, D] (D width, N heads, H head
-width). Fused q/k/v matrices ([3D, D], timm and open_clip) are one key read by three entries, each
-taking its third (`part`).
+width). Fused q/k/v matrices ([3D, D], timm and open_clip; [D, 3D], GPT-2's Conv1D) are one key
+read by three entries, each taking its third (`part`) along `part_axis`.
 """
 import dataclasses
 from typing import Callable
@@ -68,7 +68,8 @@ class Entry:
   ours: str
   theirs: str
   transform: Transform = SAME
-  part: int | None = None  # Which third of a fused [q; k; v] array (axis 0).
+  part: int | None = None  # Which third of a fused [q; k; v] array...
+  part_axis: int = 0  # ... along this axis (-1: GPT-2's Conv1D weight [D, 3D]).
   optional: bool = False  # A head: loaded when their file has it, exported when ours does.
 
 
@@ -235,7 +236,7 @@ def to_params(state: dict[str, Array], entries: list[Entry], *, ignore=(),
       continue
     value = np.asarray(state[e.theirs])
     if e.part is not None:
-      value = np.split(value, 3)[e.part]
+      value = np.split(value, 3, axis=e.part_axis)[e.part]
     flat[e.ours] = e.transform.to_ours(value)
   return trees.unflatten(flat)
 
@@ -249,7 +250,7 @@ def to_state_dict(params: dict, entries: list[Entry], *, target: str = 'the expo
   if unnamed:
     raise LayoutError(f'{target} has no place for {unnamed[:4]} '
                       f'({len(unnamed)} params): that model cannot hold this one')
-  state, parts = {}, {}
+  state, parts, part_axes = {}, {}, {}
   for e in entries:
     if e.ours not in flat:
       if e.optional:
@@ -260,6 +261,7 @@ def to_state_dict(params: dict, entries: list[Entry], *, target: str = 'the expo
       state[e.theirs] = value
     else:
       parts.setdefault(e.theirs, {})[e.part] = value
+      part_axes[e.theirs] = e.part_axis
   for key, thirds in parts.items():
-    state[key] = np.concatenate([thirds[i] for i in range(3)])
+    state[key] = np.concatenate([thirds[i] for i in range(3)], axis=part_axes[key])
   return {key: np.asarray(value, order='C') for key, value in state.items()}  # 0-d stays 0-d.

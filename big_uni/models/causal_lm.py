@@ -51,4 +51,11 @@ def tokens_per_example(model, batch_shapes) -> int:
   return batch_shapes['input_ids'][1]
 
 
-family.FAMILIES.register('causal_lm', family.Family(build, train_flops, tokens_per_example))
+def export(params, config):
+  """-> HF GPT2LMHeadModel."""
+  from big_uni.convert import hf_gpt2  # pylint: disable=g-import-not-at-top
+  return hf_gpt2.export(params, build(config.model).text)
+
+
+family.FAMILIES.register('causal_lm', family.Family(build, train_flops, tokens_per_example,
+                                                    export))

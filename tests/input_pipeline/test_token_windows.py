@@ -1,10 +1,13 @@
 """Language-model windows (input.kind='token_windows') on a made-up corpus: they tile each
-document, restart exactly at any step, split across processes, and eval is one padded pass."""
+document, restart exactly at any step, split across processes, and eval is one padded pass; the
+count-based baselines score the same targets."""
 import ml_collections
 import numpy as np
 import pytest
 
 import input_pipeline
+from benchmarks import ngram_lm, text_baseline
+from configs import lm_austen
 from input_pipeline import token_windows
 from tests.helpers import corpora
 
@@ -98,3 +101,17 @@ def test_eval_pads_the_last_batch(windows_config):
   last = batches[-1]
   assert last['mask'].sum() == size - 8 * (len(batches) - 1)
   assert not last['input_mask'][~last['mask']].any()
+
+
+def test_baselines_score_each_token_but_a_documents_first_after_the_one_before(windows_config):
+  contexts, targets = ngram_lm.predicted_pairs(input_pipeline.get_iterator(
+      windows_config, 'validation', train=False, global_batch_size=8, seed=0))
+  documents = _documents(token_windows.Pipeline(windows_config, 'validation')).values()
+  assert contexts.tolist() == [t for d in documents for t in d[:-1]]
+  assert targets.tolist() == [t for d in documents for t in d[1:]]
+  config = lm_austen.get_config('smoke')
+  config.input = windows_config
+  config.model.vocab_size = 300
+  results = text_baseline.lm_baselines(config, batch_size=8)
+  assert results['predicted_tokens'] == len(targets)
+  assert 1 < results['bigram_perplexity'] < results['unigram_perplexity'] < 300
