@@ -25,9 +25,10 @@ from input_pipeline.config_schema import (FREE_MAPPING, INPUT, REQUIRED, TOKENIZ
                                           Derived, Entries, _fill, _is_section, _unlocked,
                                           chosen, completed, same_as)
 
-__all__ = ['CONFIG', 'DEFAULT_RESIZE', 'EVALS', 'FREE_MAPPING', 'INIT', 'INPUT', 'MODEL',
-           'OPTIMIZER', 'REQUIRED', 'TEXT_TOWER', 'TOKENIZER', 'VIT', 'VIT_TOWER', 'Choice',
-           'Derived', 'Entries', 'complete', 'completed', 'problems', 'same_as', 'validate']
+__all__ = ['CONFIG', 'DECODER_TOWER', 'DEFAULT_RESIZE', 'EVALS', 'FREE_MAPPING', 'INIT', 'INPUT',
+           'MODEL', 'OPTIMIZER', 'REQUIRED', 'TEXT_TOWER', 'TOKENIZER', 'VIT', 'VIT_TOWER',
+           'Choice', 'Derived', 'Entries', 'complete', 'completed', 'problems', 'same_as',
+           'validate']
 
 
 # Models. A tower's sizes come from its variant (models/sizes.py: 'B/16', 'base'); width, depth,
@@ -58,14 +59,17 @@ def _text_tower(dropout: float) -> dict:
 TEXT_TOWER = _text_tower(dropout=0.1)  # BERT's; CLIP's text tower has no dropout.
 
 
-def _causal_lm() -> dict:
-  """GPT-2's defaults (dropout 0.1 everywhere, tanh GELU, LayerNorm eps 1e-5, 1,024
-  positions); its layout (causal, pre-LN, no segments, no embedding LayerNorm) is the family's
-  (models/causal_lm.py), so those are no fields."""
+def _decoder_tower() -> dict:
+  """A text decoder (the causal LM, the captioner's decoder) with GPT-2's defaults (dropout 0.1
+  everywhere, tanh GELU, LayerNorm eps 1e-5, 1,024 positions); its layout (causal, pre-LN, no
+  segments, no embedding LayerNorm) is fixed (models/causal_lm.py), so those are no fields."""
   fields = {k: v for k, v in _text_tower(dropout=0.1).items()
             if k not in ('causal', 'norm_first', 'type_vocab_size', 'embed_norm')}
   fields.update(activation='gelu_tanh', layer_norm_eps=1e-5, max_len=1024)
-  return dict(name='causal_lm', **fields)
+  return fields
+
+
+DECODER_TOWER = _decoder_tower()
 
 
 # The Transformer of Vaswani et al. 2017 (models/encoder_decoder.py): post-LN, ReLU, dropout 0.1
@@ -78,7 +82,7 @@ VIT = dict(name='vit', num_classes=REQUIRED, **VIT_TOWER)
 MODEL = Choice('name', REQUIRED, 'model', {
     'vit': VIT,
     'bert_pretraining': dict(name='bert_pretraining', **TEXT_TOWER),
-    'causal_lm': _causal_lm(),
+    'causal_lm': dict(name='causal_lm', **DECODER_TOWER),
     'encoder_decoder': ENCODER_DECODER,
     'bert_classifier': dict(name='bert_classifier', **TEXT_TOWER,
                             num_classes=REQUIRED, head_dropout=same_as('dropout')),
@@ -87,6 +91,8 @@ MODEL = Choice('name', REQUIRED, 'model', {
         # None: the contrastive loss's own init (tasks/contrastive.py).
         logit_scale_init=None, logit_bias_init=None,
         image=VIT_TOWER, text=_text_tower(dropout=0.0)),
+    # models/captioner.py: the ViT's tokens, cross-attended by a text decoder.
+    'captioner': dict(name='captioner', image=VIT_TOWER, text=DECODER_TOWER),
 })
 
 OPTIMIZER = dict(

@@ -25,6 +25,13 @@ def encoder_forward(tokens: int, width: int, depth: int, mlp_dim: int) -> float:
   return depth * per_block
 
 
+def cross_attention_forward(queries: int, keys: int, width: int, depth: int) -> float:
+  """`depth` cross-attention branches of `queries` positions to `keys` others: q and out
+  projections of the queries, k and v of the keys, then the [Lq, Lk] scores and weighted
+  values."""
+  return depth * (4 * queries * width**2 + 4 * keys * width**2 + 4 * queries * keys * width)
+
+
 def text_forward(tower, length: int) -> float:
   """One sequence of `length` tokens through a text.TextEncoder `tower` (embedding lookups are
   gathers, not FLOPs)."""

@@ -8,8 +8,8 @@ import ml_collections
 
 from big_uni import config_schema
 # Importing each family registers it.
-from big_uni.models import (bert, causal_lm, clip, encoder_decoder,  # pylint: disable=unused-import
-                            family, transformer, vit)
+from big_uni.models import (bert, captioner, causal_lm, clip,  # pylint: disable=unused-import
+                            encoder_decoder, family, transformer, vit)
 
 MODELS = family.FAMILIES
 # The tower builders others compose (pretrained.py, export.py).
@@ -19,9 +19,9 @@ build_clip = clip.build
 
 def describe_compute(model) -> str:
   """What a built `model` computes in, e.g. 'bfloat16 activations, cudnn attention' (float32
-  params always); for CLIP, per tower."""
+  params always); per tower for two (CLIP, the captioner)."""
   towers = ({'image tower': model.image, 'text tower': model.text}
-            if isinstance(model, clip.CLIP) else {'': getattr(model, 'text', model)})
+            if hasattr(model, 'image') else {'': getattr(model, 'text', model)})
   parts = []
   for name, tower in towers.items():
     block = getattr(tower, 'block', tower)  # A TextEncoder's BlockConfig, or the ViT itself.

@@ -34,11 +34,17 @@ class CausalLm(nn.Module):
     return self.text.attend(tokens).astype(jnp.float32)
 
 
+def text_decoder(tower_config) -> text.TextEncoder:
+  """The text tower of a decoder's section (config_schema.DECODER_TOWER) in GPT-2's layout: the
+  causal LM's, and the captioner's decoder."""
+  tower_config = tower_config.copy_and_resolve_references()
+  with tower_config.unlocked():
+    tower_config.update(GPT_LAYOUT)
+  return text.text_encoder(tower_config)
+
+
 def build(model_config) -> CausalLm:
-  model_config = config_schema.completed(model_config, config_schema.MODEL)  # A copy.
-  with model_config.unlocked():
-    model_config.update(GPT_LAYOUT)
-  return CausalLm(text.text_encoder(model_config))
+  return CausalLm(text_decoder(config_schema.completed(model_config, config_schema.MODEL)))
 
 
 def train_flops(model: CausalLm, batch_shapes) -> float:

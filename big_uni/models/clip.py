@@ -97,10 +97,7 @@ def build(model_config) -> CLIP:
   """`model_config.image` is a ViT config (its head is left out), `.text` a text encoder's; a
   logit init left None is the module's default (tasks.contrastive fills in its loss's)."""
   model_config = config_schema.completed(model_config, config_schema.MODEL)
-  image_config = model_config.image.copy_and_resolve_references()
-  with image_config.unlocked():
-    image_config.num_classes = 0
-  return CLIP(vit.build(image_config), text.text_encoder(model_config.text),
+  return CLIP(vit.tower(model_config.image), text.text_encoder(model_config.text),
               model_config.embed_dim, model_config.text_pool,
               **{k: model_config[k] for k in ('logit_scale_init', 'logit_bias_init',
                                                'lock_image', 'lock_text')

@@ -93,10 +93,7 @@ def train_flops(model: EncoderDecoder, batch_shapes) -> float:
   width, mlp_dim = model.width, model.block.mlp_dim
   encoder = flops.encoder_forward(source, width, model.depth, mlp_dim)
   decoder = flops.encoder_forward(target, width, model.depth, mlp_dim)
-  # Cross-attention: q and out projections of the targets, k and v of the source, then the
-  # [T, S] scores and weighted values.
-  cross = model.depth * (4 * target * width**2 + 4 * source * width**2
-                         + 4 * target * source * width)
+  cross = flops.cross_attention_forward(target, source, width, model.depth)
   logits = 2 * target * width * model.vocab_size
   return 3 * batch * (encoder + decoder + cross + logits)
 

@@ -191,6 +191,15 @@ def build(model_config) -> ViT:
   return ViT(**fields)
 
 
+def tower(tower_config) -> ViT:
+  """The headless ViT of an image tower's section (config_schema.VIT_TOWER) that another model
+  reads the 'tokens' or 'pre_logits' features of (CLIP, the captioner)."""
+  tower_config = tower_config.copy_and_resolve_references()
+  with tower_config.unlocked():
+    tower_config.num_classes = 0
+  return build(tower_config)
+
+
 def _patches(model: ViT, image_shape) -> int:
   """Patches of one [H, W, ...] image."""
   return (image_shape[0] // model.patch_size) * (image_shape[1] // model.patch_size)

@@ -6,8 +6,6 @@ logits at t, so a row of n real tokens holds n - 1 predictions; the loss is the 
 cross-entropy over every prediction of the batch (its weight: their count), so gradient
 accumulation adds micro-batches up to the whole batch's mean exactly.
 """
-import math
-
 import jax.numpy as jnp
 
 from big_uni.models import build_model
@@ -32,11 +30,7 @@ class CausalLmTask(base.RowSumTask):
     return self.model.init({'params': rng}, ids)['params']
 
   def _target_weights(self, batch):
-    """float32 [B, L - 1]: 1 where the next token is real (and its row too, in eval)."""
-    weights = batch['input_mask'][:, 1:].astype(jnp.float32)
-    if 'mask' in batch:
-      weights = weights * batch['mask'][:, None]
-    return weights
+    return sequence.target_weights(batch['input_mask'], batch.get('mask'))
 
   def _sums(self, params, batch, train, rng=None):
     logits = self.model.apply({'params': params}, batch['input_ids'], train=train,
@@ -55,4 +49,4 @@ class CausalLmTask(base.RowSumTask):
     return self._sums(params, batch, train=False)
 
   def summarize_eval(self, means):
-    return {**means, 'perplexity': math.exp(min(means['loss'], 700.0))}  # exp(>709) overflows.
+    return sequence.with_perplexity(means)

@@ -1,4 +1,7 @@
-"""The loss every text-writing task shares: next-token cross-entropy over the real targets."""
+"""What every text-writing task shares: next-token cross-entropy over the real targets, their
+weights, perplexity."""
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -18,3 +21,15 @@ def next_token_sums(logits, targets, weights, label_smoothing: float = 0.0) -> d
   count = weights.sum()
   return {'loss': ((loss * weights).sum(), count),
           'accuracy': (((logits.argmax(-1) == targets) * weights).sum(), count)}
+
+
+def target_weights(token_mask, row_mask=None):
+  """float32 [B, L - 1]: 1 where the next token of token_mask bool [B, L] is real (and its row,
+  where an eval batch's row_mask bool [B] is given): the targets of teacher forcing."""
+  weights = token_mask[:, 1:].astype(jnp.float32)
+  return weights if row_mask is None else weights * row_mask[:, None]
+
+
+def with_perplexity(means: dict) -> dict:
+  """Eval means with 'perplexity', the exponential of their mean next-token 'loss'."""
+  return {**means, 'perplexity': math.exp(min(means['loss'], 700.0))}  # exp(>709) overflows.

@@ -1,0 +1,143 @@
+"""Image captioning: each caption token predicted from the image and the caption before it.
+
+Batches (input.kind='image_text', as CLIP's): image float32 [B, H, W, C]; text_ids int32 [B, L]
+and text_mask bool [B, L], [CLS] caption [SEP] then padding (Tokenizer.encode_padded), so [CLS]
+starts every caption the decoder writes and [SEP] ends it; label int32 [B] (the class whose
+name the caption holds, -1 on captioned data); 'mask' bool [B] in eval. The loss is the mean
+next-token cross-entropy over every real target of the batch (sequence.next_token_sums), the
+causal LM's with the image to look at.
+
+Generation (`generate`: greedy or beam search, big_uni/decoding.py) writes captions for the
+'generation' evaluation, which scores them with BLEU against the eval captions and with
+`class_word_accuracy`: how often the caption names the image's class.
+"""
+import functools
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from big_uni import decoding
+from big_uni.models import build_model
+from big_uni.tasks import base, batch as batch_lib, sequence
+
+
+def _words(text: str) -> list[str]:
+  # Hyphens stay inside words, so that 't-shirt' does not hold the class 'shirt'.
+  return re.findall(r"[\w'-]+", text.lower())
+
+
+def names_class(caption: str, class_name: str) -> bool:
+  """Whether the words of `class_name` occur in `caption`, whole and in order ('ankle boot' in
+  'an ankle boot.'; not 'shirt' in 'a t-shirt.'), case aside."""
+  caption_words, name_words = _words(caption), _words(class_name)
+  return any(caption_words[i:i + len(name_words)] == name_words
+             for i in range(len(caption_words) - len(name_words) + 1))
+
+
+def class_word_accuracy(captions: list[str], labels, class_names) -> float:
+  """The fraction of `captions` naming their image's class (names_class); labels int [N] index
+  class_names."""
+  return float(np.mean([names_class(c, class_names[label]) for c, label in zip(captions, labels)]))
+
+
+@base.TASKS.register('captioning')
+class CaptioningTask(base.RowSumTask):
+
+  feature_kinds = ('image',)
+  generates = True
+  batch_fields = dict(
+      image=batch_lib.Field(('input.image_size', 'input.image_size', 'input.channels'),
+                            'float32'),
+      text_ids=batch_lib.Field(('input.max_text_len',), 'int32', high='model.text.vocab_size'),
+      # [CLS] and [SEP] at least: one prediction a row.
+      text_mask=batch_lib.Field(('input.max_text_len',), 'bool', min_length=2),
+      # Read by class_word_accuracy alone; synthetic rows have no class (-1).
+      label=batch_lib.Field((), 'int32', low=-1, high=0))
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.model = build_model(config.model)
+    self.input_config = config.input
+    self.label_smoothing = config.label_smoothing
+    self._generate = jax.jit(self._decode, static_argnames=('beam_size', 'alpha', 'num_tokens'))
+
+  @functools.cached_property
+  def tokenizer(self):
+    """Its [CLS] starts the captions the decoder writes, its [SEP] ends them."""
+    from input_pipeline import tokenizers  # pylint: disable=g-import-not-at-top
+    return tokenizers.build_tokenizer(self.input_config.tokenizer)
+
+  @functools.cached_property
+  def class_names(self) -> list[str] | None:
+    """The names the captions give the classes (input_pipeline.class_names); None for captioned
+    data."""
+    import input_pipeline  # pylint: disable=g-import-not-at-top
+    return input_pipeline.class_names(self.input_config)
+
+  def init_params(self, rng):
+    images = jnp.zeros((1, *self.batch_spec['image'].shape), jnp.float32)
+    ids = jnp.zeros((1, *self.batch_spec['text_ids'].shape), jnp.int32)
+    return self.model.init({'params': rng}, images, ids)['params']
+
+  def _sums(self, params, batch, train, rng=None):
+    ids = batch['text_ids']
+    logits = self.model.apply({'params': params}, batch['image'], ids[:, :-1], train=train,
+                              rngs={'dropout': rng} if train else {})
+    return sequence.next_token_sums(logits, ids[:, 1:], self._target_weights(batch),
+                                    self.label_smoothing if train else 0.0)
+
+  def _target_weights(self, batch):
+    return sequence.target_weights(batch['text_mask'], batch.get('mask'))
+
+  def train_sums(self, params, batch, rng):
+    sums = self._sums(params, batch, train=True, rng=rng)
+    return {'loss': sums['loss'], 'train_accuracy': sums['accuracy']}
+
+  def loss_weights(self, batch):
+    return {'loss': self._target_weights(batch).sum()}
+
+  def eval_sums(self, params, batch):
+    return self._sums(params, batch, train=False)
+
+  def summarize_eval(self, means):
+    return sequence.with_perplexity(means)
+
+  def image_features(self, params, images):
+    """The mean of the image tokens the decoder attends to [B, D]."""
+    return self.model.apply({'params': params}, images, method='encode').mean(axis=1)
+
+  def generate(self, params, batch, *, beam_size: int, alpha: float, max_len: int):
+    num_tokens = max_len or self.batch_spec['text_ids'].shape[0] - 1  # All but [CLS].
+    return self._generate(params, batch['image'], beam_size=beam_size, alpha=alpha,
+                          num_tokens=num_tokens)
+
+  def _decode(self, params, images, *, beam_size: int, alpha: float, num_tokens: int):
+    """images [B, H, W, C] -> caption ids int32 [B, num_tokens] after [CLS]: [SEP] then padding
+    where a caption ends."""
+    cls_id, sep_id, pad_id = self.tokenizer.cls_id, self.tokenizer.sep_id, self.tokenizer.pad_id
+    encoded = self.model.apply({'params': params}, images, method='encode')
+    start = jnp.full((images.shape[0],), cls_id, jnp.int32)
+    if beam_size > 1:
+      encoded = decoding.repeat_rows(encoded, beam_size)  # One copy per beam.
+    step = decoding.model_step(self.model, params, method='decode', encoded=encoded)
+    cache = decoding.init_cache(self.model, encoded.shape[0], num_tokens, method='decode',
+                                encoded=encoded)
+    if beam_size == 1:
+      return decoding.generate(step, cache, start[:, None], num_tokens, eos_id=sep_id,
+                               pad_id=pad_id)[:, 1:]
+    return decoding.beam_search(step, cache, start, num_tokens, beam_size=beam_size,
+                                eos_id=sep_id, alpha=alpha, pad_id=pad_id)[0]
+
+  def reference_ids(self, batch):
+    return batch['text_ids'][:, 1:]
+
+  def generation_metrics(self, hypotheses, references, batch_rows):
+    labels = np.asarray(batch_rows.get('label', []))
+    labelled = labels >= 0
+    if not labelled.any() or self.class_names is None:
+      return {}
+    return {'class_word_accuracy': class_word_accuracy(
+        [h for h, keep in zip(hypotheses, labelled) if keep], labels[labelled],
+        self.class_names)}
