@@ -122,6 +122,9 @@ EVALS = Choice('kind', REQUIRED, 'evaluation kind', {
     'zero_shot': _evaluation('zero_shot', split=REQUIRED, templates=REQUIRED, class_names=()),
     'retrieval': _evaluation('retrieval', split=REQUIRED, templates=REQUIRED, class_names=()),
     'caption_retrieval': _evaluation('caption_retrieval', split=_EVAL_SPLIT, ks=(1, 5, 10)),
+    # beam_size 1: greedy; max_len 0: the task's own target length.
+    'generation': _evaluation('generation', split=_EVAL_SPLIT, beam_size=4, alpha=0.6,
+                              max_len=0),
 })
 
 # How each init kind resizes position embeddings to another patch grid unless its entry's
