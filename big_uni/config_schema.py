@@ -69,10 +69,11 @@ def _causal_lm() -> dict:
 
 
 # The Transformer of Vaswani et al. 2017 (models/encoder_decoder.py): post-LN, ReLU, dropout 0.1
-# on the embeddings and the branch outputs (the paper's P_drop), none inside attention or MLP.
+# on the embeddings and the branch outputs (the paper's P_drop), none inside attention or MLP;
+# LayerNorm eps 1e-5, which the paper leaves open, as PyTorch's (Marian's, fairseq's).
 ENCODER_DECODER = dict(
     name='encoder_decoder', variant=REQUIRED, **_SIZES, vocab_size=REQUIRED, norm_first=False,
-    activation='relu', layer_norm_eps=1e-6, dropout=0.1, attention_dropout=0.0, mlp_dropout=0.0,
+    activation='relu', layer_norm_eps=1e-5, dropout=0.1, attention_dropout=0.0, mlp_dropout=0.0,
     **_COMPUTE)
 VIT = dict(name='vit', num_classes=REQUIRED, **VIT_TOWER)
 MODEL = Choice('name', REQUIRED, 'model', {
