@@ -47,6 +47,7 @@ setuptools.setup(
         # Published weights: safetensors (HF BERT/MiniLM) and ONNX (DINOv2) files, no pickle.
         'safetensors>=0.4',
         'onnx>=1.16',
+        'sacrebleu>=2.4',  # BLEU of written text (evaluators/kinds/generation.py).
         *_TENSORFLOW,
     ],
     extras_require={

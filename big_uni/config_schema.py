@@ -73,10 +73,11 @@ DECODER_TOWER = _decoder_tower()
 
 
 # The Transformer of Vaswani et al. 2017 (models/encoder_decoder.py): post-LN, ReLU, dropout 0.1
-# on the embeddings and the branch outputs (the paper's P_drop), none inside attention or MLP.
+# on the embeddings and the branch outputs (the paper's P_drop), none inside attention or MLP;
+# LayerNorm eps 1e-5, which the paper leaves open, as PyTorch's (Marian's, fairseq's).
 ENCODER_DECODER = dict(
     name='encoder_decoder', variant=REQUIRED, **_SIZES, vocab_size=REQUIRED, norm_first=False,
-    activation='relu', layer_norm_eps=1e-6, dropout=0.1, attention_dropout=0.0, mlp_dropout=0.0,
+    activation='relu', layer_norm_eps=1e-5, dropout=0.1, attention_dropout=0.0, mlp_dropout=0.0,
     **_COMPUTE)
 VIT = dict(name='vit', num_classes=REQUIRED, **VIT_TOWER)
 MODEL = Choice('name', REQUIRED, 'model', {
@@ -128,6 +129,9 @@ EVALS = Choice('kind', REQUIRED, 'evaluation kind', {
     'zero_shot': _evaluation('zero_shot', split=REQUIRED, templates=REQUIRED, class_names=()),
     'retrieval': _evaluation('retrieval', split=REQUIRED, templates=REQUIRED, class_names=()),
     'caption_retrieval': _evaluation('caption_retrieval', split=_EVAL_SPLIT, ks=(1, 5, 10)),
+    # beam_size 1: greedy; max_len 0: the task's own target length.
+    'generation': _evaluation('generation', split=_EVAL_SPLIT, beam_size=4, alpha=0.6,
+                              max_len=0),
 })
 
 # How each init kind resizes position embeddings to another patch grid unless its entry's

@@ -197,3 +197,21 @@ def strip(tokens, eos_id: int | None, pad_id: int = 0) -> list[list[int]]:
         row = row[:row.index(stop)]
     out.append(row)
   return out
+
+
+def write(model, params, start, num_tokens: int, *, beam_size: int, alpha: float, eos_id: int,
+          method=None, pad_id: int = 0, **inputs):
+  """What `model` writes after `start` int32 [B] (each row's start token): int32 [B, T] (EOS,
+  then pad_id, where a row ends): greedy for beam_size 1, else beam_search. `method` and
+  `inputs` (what it attends to, [B, ...] arrays) as in init_cache. The text decoders' one
+  entry point (translation, captioning)."""
+  batch = start.shape[0]
+  if beam_size == 1:
+    cache = init_cache(model, batch, num_tokens, method, **inputs)
+    tokens = generate(model_step(model, params, method, **inputs), cache, start[:, None],
+                      num_tokens, eos_id=eos_id, pad_id=pad_id)
+    return tokens[:, 1:]
+  inputs = repeat_rows(inputs, beam_size)
+  cache = init_cache(model, batch * beam_size, num_tokens, method, **inputs)
+  return beam_search(model_step(model, params, method, **inputs), cache, start, num_tokens,
+                     beam_size=beam_size, eos_id=eos_id, alpha=alpha, pad_id=pad_id)[0]

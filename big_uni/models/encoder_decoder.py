@@ -18,11 +18,11 @@ from big_uni.models import family, sizes, transformer
 
 
 def sinusoidal_positions(start, length: int, width: int) -> jax.Array:
-  """float32 [length, D]: positions start .. start + length - 1 (start may be traced),
-  sin on the first D/2 channels and cos on the rest, wavelengths 2pi .. 10000 2pi (the paper's
-  Section 3.5, in tensor2tensor's channel order)."""
+  """float32 [length, D]: positions start .. start + length - 1 (start may be traced), channel
+  i < D/2 sin(pos / 10000^(2i / D)) and channel D/2 + i its cos: the paper's Section 3.5
+  frequencies, the sines before the cosines as Marian and fairseq order them."""
   half = width // 2
-  inverse_wavelengths = np.exp(-np.log(10_000.0) * np.arange(half) / max(half - 1, 1))
+  inverse_wavelengths = np.exp(-np.log(10_000.0) * np.arange(half) / half)
   angles = (start + jnp.arange(length))[:, None] * inverse_wavelengths[None, :]
   return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1).astype(jnp.float32)
 
@@ -76,6 +76,9 @@ def build(model_config) -> EncoderDecoder:
   model_config = config_schema.completed(model_config, config_schema.MODEL)  # A copy.
   size = sizes.decode(model_config.variant, 'text')
   size.update({k: model_config[k] for k in size if model_config[k] is not None})
+  if size['width'] % 2:
+    raise ValueError(f"model.width={size['width']}: sinusoidal positions pair a sine and a "
+                     'cosine per frequency, so the width must be even')
   block = transformer.BlockConfig(
       num_heads=size['num_heads'], mlp_dim=size['mlp_dim'], norm_first=model_config.norm_first,
       activation=model_config.activation, layer_norm_eps=model_config.layer_norm_eps,
