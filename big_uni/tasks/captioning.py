@@ -14,7 +14,6 @@ Generation (`generate`: greedy or beam search, big_uni/decoding.py) writes capti
 import functools
 import re
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -59,9 +58,9 @@ class CaptioningTask(base.RowSumTask):
   def __init__(self, config):
     super().__init__(config)
     self.model = build_model(config.model)
+    self.vocab_size = config.model.text.vocab_size
     self.input_config = config.input
     self.label_smoothing = config.label_smoothing
-    self._generate = jax.jit(self._decode, static_argnames=('beam_size', 'alpha', 'num_tokens'))
 
   @functools.cached_property
   def tokenizer(self):
@@ -109,26 +108,15 @@ class CaptioningTask(base.RowSumTask):
     return self.model.apply({'params': params}, images, method='encode').mean(axis=1)
 
   def generate(self, params, batch, *, beam_size: int, alpha: float, max_len: int):
-    num_tokens = max_len or self.batch_spec['text_ids'].shape[0] - 1  # All but [CLS].
-    return self._generate(params, batch['image'], beam_size=beam_size, alpha=alpha,
-                          num_tokens=num_tokens)
-
-  def _decode(self, params, images, *, beam_size: int, alpha: float, num_tokens: int):
-    """images [B, H, W, C] -> caption ids int32 [B, num_tokens] after [CLS]: [SEP] then padding
-    where a caption ends."""
-    cls_id, sep_id, pad_id = self.tokenizer.cls_id, self.tokenizer.sep_id, self.tokenizer.pad_id
-    encoded = self.model.apply({'params': params}, images, method='encode')
-    start = jnp.full((images.shape[0],), cls_id, jnp.int32)
-    if beam_size > 1:
-      encoded = decoding.repeat_rows(encoded, beam_size)  # One copy per beam.
-    step = decoding.model_step(self.model, params, method='decode', encoded=encoded)
-    cache = decoding.init_cache(self.model, encoded.shape[0], num_tokens, method='decode',
-                                encoded=encoded)
-    if beam_size == 1:
-      return decoding.generate(step, cache, start[:, None], num_tokens, eos_id=sep_id,
-                               pad_id=pad_id)[:, 1:]
-    return decoding.beam_search(step, cache, start, num_tokens, beam_size=beam_size,
-                                eos_id=sep_id, alpha=alpha, pad_id=pad_id)[0]
+    """Captions of batch['image'] after [CLS]: int32 [B, T], [SEP] then padding where they
+    end; the image is encoded once (once a beam)."""
+    model = self.model
+    encoded = model.apply({'params': params}, batch['image'], method=model.encode)
+    start = jnp.full((encoded.shape[0],), self.tokenizer.cls_id, jnp.int32)
+    return decoding.write(
+        model, params, start, max_len or self.batch_spec['text_ids'].shape[0] - 1,
+        beam_size=beam_size, alpha=alpha, eos_id=self.tokenizer.sep_id,
+        pad_id=self.tokenizer.pad_id, method=model.decode, encoded=encoded)
 
   def reference_ids(self, batch):
     return batch['text_ids'][:, 1:]

@@ -8,8 +8,6 @@ real target tokens holds n - 1 predictions; the loss is their mean cross-entropy
 `config.label_smoothing` (the paper's 0.1) in training and without it in evaluation, where
 perplexity follows from it. The generation evaluation writes translations with beam search.
 """
-import math
-
 import jax.numpy as jnp
 
 from big_uni import decoding
@@ -40,11 +38,7 @@ class TranslationTask(base.RowSumTask):
                            target)['params']
 
   def _target_weights(self, batch):
-    """float32 [B, T - 1]: 1 where the next target token is real (and its row too, in eval)."""
-    weights = batch['target_mask'][:, 1:].astype(jnp.float32)
-    if 'mask' in batch:
-      weights = weights * batch['mask'][:, None]
-    return weights
+    return sequence.target_weights(batch['target_mask'], batch.get('mask'))
 
   def _sums(self, params, batch, train, rng=None, label_smoothing=0.0):
     logits = self.model.apply({'params': params}, batch['source_ids'], batch['source_mask'],
@@ -64,7 +58,7 @@ class TranslationTask(base.RowSumTask):
     return self._sums(params, batch, train=False)
 
   def summarize_eval(self, means):
-    return {**means, 'perplexity': math.exp(min(means['loss'], 700.0))}  # exp(>709) overflows.
+    return sequence.with_perplexity(means)
 
   def generate(self, params, batch, *, beam_size, alpha, max_len):
     from input_pipeline import tokenizers  # pylint: disable=g-import-not-at-top
