@@ -37,8 +37,8 @@ def _generation_evals() -> ml_collections.ConfigDict:
 
 
 def fashion_mnist() -> ml_collections.ConfigDict:
-  config = common.core(task='captioning', total_steps=1500, log_every_steps=100,
-                       checkpoint_every_steps=500)
+  config = common.core(task='captioning', total_steps=3000, log_every_steps=100,
+                       checkpoint_every_steps=1000)
   config.model = ml_collections.ConfigDict(dict(
       name='captioner',
       image=dict(variant='micro/7', width=96, mlp_dim=384, pool='gap'),
@@ -50,7 +50,7 @@ def fashion_mnist() -> ml_collections.ConfigDict:
       templates=TEMPLATES, **common_clip.image_text_pp('pad_crop(2)|flip_lr',
                                                       captions=SHADE_CAPTIONS)))
   config.input.tokenizer = common_bert.sentencepiece_tokenizer(1000)
-  config.optimizer.update(dict(lr=2e-3, weight_decay=0.05, warmup_steps=150))
+  config.optimizer.update(dict(lr=2e-3, weight_decay=0.05, warmup_steps=300))
   config.evals.update(_generation_evals())
   config.evals.update(common.feature_evals('fashion_mnist'))
   return config

@@ -21,13 +21,16 @@ from tests.helpers import CI
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Notebooks that read a Debian data package: (the path it installs, the install command). On a
 # machine with pip only they skip with that hint; under CI=true they run (CI installs both).
+_FASHION_MNIST = (os.path.join(builders.FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),
+                  'apt-get install dataset-fashion-mnist')
 NEEDS_DATA = {
-    'clip_eval': (os.path.join(builders.FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),
-                  'apt-get install dataset-fashion-mnist'),
+    'clip_eval': _FASHION_MNIST,
+    'captioning': _FASHION_MNIST,
     'bert_mlm': (text_corpora.AUSTEN_DATA + '.rdb', 'apt-get install r-cran-janeaustenr'),
 }
 # Figures each notebook must show at least.
-MIN_FIGURES = {'vit_mnist5k': 4, 'vit_inspect': 9, 'clip_eval': 5, 'bert_mlm': 5, 'results': 1}
+MIN_FIGURES = {'vit_mnist5k': 4, 'vit_inspect': 9, 'clip_eval': 5, 'bert_mlm': 5, 'results': 1,
+               'captioning': 2}
 
 
 def _execute(name: str, figures_dir: str) -> list[str]:
