@@ -15,7 +15,7 @@ from PIL import Image
 import input_pipeline
 from big_uni.evaluators.kinds import caption_retrieval
 from input_pipeline import tokenizers
-from input_pipeline import builders, image_text, sources
+from input_pipeline import builders, errors, image_text, ops, sources
 
 TEMPLATES = ('a photo of the number {label}.', 'a digit: {label}.', 'the {label}, written.')
 THINGS = ('apple', 'bread', 'cloud', 'daisy', 'eagle', 'fruit')  # Captions of generated images.
@@ -197,6 +197,27 @@ def test_config_errors_are_clear(digits, tmp_path):
   with pytest.raises(ValueError, match=r'put \{split\}'):
     input_pipeline.num_examples(_with(digits, dataset=f'wds:{tmp_path}/*.tar', templates=()),
                                 'train')
+
+
+def test_shade_captions_name_the_class_and_how_light_the_object_is(digits, tokenizer):
+  op = ops.OPS.get('shade_caption')(templates=('a {shade} {label}.',), class_names=('o', 'x'))
+  # Background -1; objects: all at the top (light), or one top pixel and the rest at 0.4 of the
+  # way from background to top (dark); any normalisation measures alike.
+  light, dark = np.full((6, 6, 1), -1.0), np.full((6, 6, 1), -1.0)
+  light[1:4, 1:4], dark[1:4, 1:4], dark[1, 1] = 1.0, -0.2, 1.0
+  batch = op(dict(image=np.stack([light, dark, 3 * dark + 7]), label=np.array([1, 0, 1]),
+                  position=np.arange(3)), None)
+  assert list(batch['caption']) == ['a light x.', 'a dark o.', 'a dark x.']
+  config = _with(digits, templates=('a {shade} {label}.',),
+                 pp_eval=digits.pp_eval.replace('class_caption', 'shade_caption|tokenize'))
+  batch = next(_stream(config, 'test', train=False, global_batch_size=128))
+  texts = _texts(tokenizer, batch)
+  shades = ['light' if t.startswith('a light') else 'dark' for t in texts]
+  wanted = [f'a {s} {image_text.DIGIT_NAMES[label]}.' for s, label in zip(shades, batch['label'])]
+  assert texts == [tokenizer.decode(tokenizer.encode(w)) for w in wanted]  # 'k' is unknown.
+  assert 10 < sum(t.startswith('a light') for t in texts) < 118  # Both shades are common.
+  with pytest.raises(errors.UserInputError, match='lack'):
+    ops.OPS.get('shade_caption')(templates=('a {label}.',), class_names=('o',))
 
 
 def test_readable_fashion_mnist_names_follow_the_dataset():
