@@ -149,6 +149,22 @@ def test_sigkill_in_a_bert_train_step(tmp_path):
   faults.assert_finished_as(tmp_path / 'straight', workdir)
 
 
+@pytest.mark.slow  # Three runs of a causal LM; ViT's kills stay in the README's suite.
+def test_sigkill_in_a_language_model_train_step(tmp_path):
+  """The causal LM's windows are chosen by index (token_windows.py), so batch s is a function of
+  (seed, s), as is the dropout at step s."""
+  lm = ('configs/lm_austen.py:smoke', '--config.total_steps=20',
+        '--config.checkpoint_every_steps=5', '--config.log_every_steps=5',
+        '--config.model.dropout=0.1')
+  faults.rerun(tmp_path / 'straight', *lm)
+  workdir = tmp_path / 'run'
+  assert faults.inject('sigkill_at_step', 12, workdir, *lm).returncode == -signal.SIGKILL
+  committed = runs.committed_steps(workdir)
+  assert committed in ([5], [5, 10])
+  assert runs.resumed_from(faults.rerun(workdir, *lm).stdout) == committed[-1]
+  faults.assert_finished_as(tmp_path / 'straight', workdir)
+
+
 @pytest.mark.slow
 def test_random_sigkills_during_2000_steps_end_with_the_clean_params(tmp_path):
   """Soak: a 2,000-step run SIGKILLed at random moments (mid-step, mid-save) and rerun each time
