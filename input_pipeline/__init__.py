@@ -32,6 +32,8 @@ TFDS dataset:
   text_classification  labelled sentences and sentence pairs (text_classification.py)
   token_windows        windows of consecutive tokens of text corpora, for language models
                        (token_windows.py)
+  translation          (source, target) sentence pairs for encoder-decoders: Ding's offline, TFDS
+                       WMT (translation.py; the pairs: parallel_corpora.py, ding.py)
 Every pipeline's `get_iterator` yields this process's share of every global batch as a dict of
 numpy arrays and restarts exactly at `start_step`, at the cost of one epoch permutation.
 """
@@ -59,6 +61,8 @@ KINDS.register('text_classification', Pipeline('input_pipeline.text_classificati
                                                ('input_ids', 'segment_ids', 'input_mask', 'label')))
 KINDS.register('token_windows', Pipeline('input_pipeline.token_windows',
                                          ('input_ids', 'input_mask')))
+KINDS.register('translation', Pipeline('input_pipeline.translation', (
+    'source_ids', 'source_mask', 'target_ids', 'target_mask')))
 
 
 def kind_giving(names) -> str:
