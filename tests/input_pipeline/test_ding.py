@@ -7,18 +7,20 @@ from tests.helpers import requires
 
 needs_ding = requires(os.path.exists(text_corpora.DING_DE_EN), 'apt-get install trans-de-en')
 
-_ENTRIES = """# Version :: test
-Abend {m} | Noch ist nicht aller Tage Abend.; Man soll den Tag nicht loben. :: evening | It's not over until it's over.; It ain't over. [Am.]
-Achtung! (Befehl) [mil.] | Rührt Euch! :: Attention! (order) | At ease!
-Creme {f} | Diese Creme zieht schnell (in die Haut) ein. :: cream | This cream is quickly absorbed (by the skin).
-Reise {f} | Gute Reise! :: trip | Have a nice trip!
-Fahrt {f} | Gute Reise! :: journey | Bon voyage!
-das A und O [ugs.] :: the nuts and bolts [coll.]
-"""
-
+_ENTRIES = [
+    '# Version :: test',
+    'Abend {m} | Noch ist nicht aller Tage Abend.; Man soll den Tag nicht loben. :: '
+    "evening | It's not over until it's over.; It ain't over. [Am.]",
+    'Achtung! (Befehl) [mil.] | Rührt Euch! :: Attention! (order) | At ease!',
+    'Creme {f} | Diese Creme zieht schnell (in die Haut) ein. :: '
+    'cream | This cream is quickly absorbed (by the skin).',
+    'Reise {f} | Gute Reise! :: trip | Have a nice trip!',
+    'Fahrt {f} | Gute Reise! :: journey | Bon voyage!',
+    'das A und O [ugs.] :: the nuts and bolts [coll.]',
+]
 
 def test_sentences_of_both_sides_without_annotations_glosses_or_repeats():
-  pairs = ding.sentence_pairs(_ENTRIES.splitlines(keepends=True))
+  pairs = ding.sentence_pairs(line + '\n' for line in _ENTRIES)
   assert pairs == [
       ('Noch ist nicht aller Tage Abend.', "It's not over until it's over."),  # First alternatives.
       ('Achtung!', 'Attention!'),  # The gloss after the sentence and the field tag go.
