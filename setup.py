@@ -36,7 +36,6 @@ setuptools.setup(
         'sentencepiece>=0.2',
         'tokenizers>=0.20',  # WordPiece (BERT's published vocabularies), CLIP's byte-level BPE.
         'ftfy>=6.1',  # OpenAI's clean-up of text before CLIP's BPE.
-        'sacrebleu>=2.4',  # BLEU of translations (big_uni/evaluators/bleu.py).
         'array-record>=0.8',  # Random-access files of prepared text (input_pipeline.text_chunks).
         'numpy>=2.0',
         'absl-py',
