@@ -99,3 +99,10 @@ def num_examples(input_config, split: str) -> int:
 
 def class_names(input_config) -> list[str] | None:
   return _pipeline(input_config).class_names(input_config)
+
+
+def references(input_config, split: str) -> list[str] | None:
+  """The texts the rows of `split` should be written as, uncut, in the order of an eval pass's
+  unpadded rows, where the pipeline keeps them (translation); None where the batches' token ids
+  are all there is."""
+  return getattr(_pipeline(input_config), 'references', lambda *args: None)(input_config, split)

@@ -30,6 +30,7 @@ class TranslationTask(base.RowSumTask):
   def __init__(self, config):
     super().__init__(config)
     self.model = build_model(config.model)
+    self.vocab_size = config.model.vocab_size
     self.label_smoothing = config.label_smoothing
     self.tokenizer_config = config.input.tokenizer
 
