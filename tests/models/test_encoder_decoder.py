@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from big_uni import decoding
+from big_uni import decoding, errors
 from big_uni.models import build_model, encoder_decoder
 
 VOCAB = 50
@@ -107,5 +107,5 @@ def test_sinusoids_are_the_papers():
 
 
 def test_an_odd_width_is_refused():
-  with pytest.raises(ValueError, match='even'):
+  with pytest.raises(errors.UserInputError, match="even"):
     _model(variant='transformer_base', width=33, num_heads=3, vocab_size=VOCAB)
