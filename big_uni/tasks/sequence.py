@@ -1,6 +1,13 @@
-"""The loss every text-writing task shares: next-token cross-entropy over the real targets."""
+"""What every text-writing task shares: next-token cross-entropy over the real targets, and the
+task around it (NextTokenTask: the causal LM, translation, captioning)."""
+import abc
+import math
+
 import jax
 import jax.numpy as jnp
+
+from big_uni.models import build_model
+from big_uni.tasks import base
 
 
 def next_token_sums(logits, targets, weights, label_smoothing: float = 0.0) -> dict:
@@ -18,3 +25,49 @@ def next_token_sums(logits, targets, weights, label_smoothing: float = 0.0) -> d
   count = weights.sum()
   return {'loss': ((loss * weights).sum(), count),
           'accuracy': (((logits.argmax(-1) == targets) * weights).sum(), count)}
+
+
+class NextTokenTask(base.RowSumTask):
+  """A task whose model writes tokens: each row of `batch[tokens_field]` is predicted token by
+  token from the tokens before it (the causal LM's, the decoder's targets), over the positions
+  where `batch[mask_field]` is True. Its loss is the mean cross-entropy of those predictions
+  (their count is the weight, so gradient accumulation adds micro-batches up to the whole
+  batch's mean exactly), with config.label_smoothing in training and none in evaluation, where
+  perplexity is exp(loss)."""
+  tokens_field: str
+  mask_field: str
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.model = build_model(config.model)
+    self.vocab_size = config.model.vocab_size
+    self.label_smoothing = config.label_smoothing
+
+  @abc.abstractmethod
+  def next_token_logits(self, params, batch, train: bool, rng=None):
+    """Logits [B, T - 1, V] predicting batch[tokens_field][:, 1:] (T: its length)."""
+
+  def _target_weights(self, batch):
+    """float32 [B, T - 1]: 1 where the next token is real (and its row too, in eval)."""
+    weights = batch[self.mask_field][:, 1:].astype(jnp.float32)
+    if 'mask' in batch:
+      weights = weights * batch['mask'][:, None]
+    return weights
+
+  def _sums(self, params, batch, train, rng=None):
+    return next_token_sums(self.next_token_logits(params, batch, train, rng),
+                           batch[self.tokens_field][:, 1:], self._target_weights(batch),
+                           self.label_smoothing if train else 0.0)
+
+  def train_sums(self, params, batch, rng):
+    sums = self._sums(params, batch, train=True, rng=rng)
+    return {'loss': sums['loss'], 'train_accuracy': sums['accuracy']}
+
+  def loss_weights(self, batch):
+    return {'loss': self._target_weights(batch).sum()}
+
+  def eval_sums(self, params, batch):
+    return self._sums(params, batch, train=False)
+
+  def summarize_eval(self, means):
+    return {**means, 'perplexity': math.exp(min(means['loss'], 700.0))}  # exp(>709) overflows.

@@ -40,9 +40,12 @@ def test_eval_loss_is_the_mean_over_real_next_target_tokens():
   unsmoothed = sequence.next_token_sums(logits, batch['target_ids'][:, 1:],
                                         task._target_weights(batch))
   np.testing.assert_allclose(sums['loss'][0], unsmoothed['loss'][0], rtol=1e-5)
-  train_sums = jax.device_get(task.train_sums(params, {k: v for k, v in batch.items()
-                                                      if k != 'mask'}, jax.random.key(0)))
-  assert train_sums['loss'][0] > sums['loss'][0]  # Smoothing adds e * mean(-log p).
+  rows = {k: v for k, v in batch.items() if k != 'mask'}
+  smoothed = sequence.next_token_sums(logits, batch['target_ids'][:, 1:],
+                                      task._target_weights(rows), label_smoothing=0.1)
+  train_sums = jax.device_get(task.train_sums(params, rows, jax.random.key(0)))  # No dropout.
+  np.testing.assert_allclose(train_sums['loss'][0], smoothed['loss'][0], rtol=1e-5)
+  assert abs(train_sums['loss'][0] - sums['loss'][0]) > 1e-3
 
 
 def test_tiny_transformer_overfits_a_batch_and_writes_its_targets():
