@@ -150,6 +150,7 @@ DEFAULT_RESIZE = {
     # Text position embeddings are never resized.
     'hf_bert': 'big_vision',
     'hf_gpt2': 'big_vision',
+    'hf_marian': 'big_vision',
 }
 
 

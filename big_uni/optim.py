@@ -3,6 +3,7 @@ import functools
 import re
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from big_uni import config_schema
@@ -15,7 +16,13 @@ OPTIMIZERS = Registry('optimizer')
 
 def learning_rate_schedule(opt_config, total_steps: int) -> optax.Schedule:
   """Linear warmup from 0 to `lr` over `warmup_steps` (or `warmup_fraction` of the run), then
-  `decay` ('cosine' | 'linear' | 'constant') to the end."""
+  `decay` ('cosine' | 'linear' | 'constant' | 'inverse_sqrt') to the end.
+
+  'inverse_sqrt' is the Transformer paper's: lr * sqrt(warmup / step) after the warmup, with no
+  end (end_lr_factor does not apply). With lr = (d_model * warmup)^-0.5 the whole schedule is
+  the paper's d_model^-0.5 * min(step^-0.5, step * warmup^-1.5) (step = the count of updates
+  before this one: 0 at the first, as for every warmup here).
+  """
   opt_config = config_schema.completed(opt_config, config_schema.OPTIMIZER)
   warmup = int(opt_config.warmup_steps or round(opt_config.warmup_fraction * total_steps))
   peak = opt_config.lr
@@ -28,8 +35,15 @@ def learning_rate_schedule(opt_config, total_steps: int) -> optax.Schedule:
     after = optax.linear_schedule(peak, end, decay_steps)
   elif decay == 'constant':
     after = optax.constant_schedule(peak)
+  elif decay == 'inverse_sqrt':
+    if not warmup:
+      raise ValueError("optimizer.decay='inverse_sqrt' needs warmup_steps (or warmup_fraction): "
+                       'it is lr * sqrt(warmup / step) after them')
+    # It counts from the end of the warmup; join_schedules evaluates it before (count < 0) too.
+    after = lambda count: peak * jnp.sqrt(warmup / jnp.maximum(count + warmup, warmup))
   else:
-    raise ValueError(f"optimizer.decay={decay!r}: use 'cosine', 'linear' or 'constant'")
+    raise ValueError(f"optimizer.decay={decay!r}: use 'cosine', 'linear', 'constant' or "
+                     "'inverse_sqrt'")
   if not warmup:
     return after
   return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), after], [warmup])

@@ -10,6 +10,7 @@ root):
   config.init.vit = dict(kind='hf_vit', path='/ckpt/vit-base-patch16-224', dont_load=('head/.*',))
   config.init.clip = dict(kind='hf_clip', path='/ckpt/clip-vit-base-patch16')  # both towers
   config.init.lm = dict(kind='hf_gpt2', path='/ckpt/gpt2')  # a causal_lm
+  config.init.mt = dict(kind='hf_marian', path='/ckpt/marian')  # an encoder_decoder
 
 KINDS registers what each kind reads and its loader; big_uni/convert/ holds one module per
 layout.
@@ -114,6 +115,15 @@ def _hf_gpt2(entry, model_config) -> dict:
   from big_uni.models import causal_lm
   # pylint: enable=g-import-not-at-top
   return hf_gpt2.load(entry.path, causal_lm.build(model_config).text)
+
+
+@_kind('hf_marian', 'HF MarianMTModel safetensors -> an encoder_decoder')
+def _hf_marian(entry, model_config) -> dict:
+  # pylint: disable=g-import-not-at-top
+  from big_uni.convert import hf_marian
+  from big_uni.models import encoder_decoder
+  # pylint: enable=g-import-not-at-top
+  return hf_marian.load(entry.path, encoder_decoder.build(model_config))
 
 
 def _image_tower(model_config):

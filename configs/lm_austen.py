@@ -20,6 +20,16 @@ training counts, nothing tuned (fitted on 9 in 10 training chapters, it scores 1
 tenth, where the best of a sweep, 0.7, scores 129.42).
   python -m benchmarks.text_baseline --lm_config=configs/lm_austen.py   (2 s)
 
+Sampling from the trained run (big_uni/sample.py; 13 s wall, under load):
+  python -m big_uni.main --config=configs/lm_austen.py --workdir=/tmp/lm_austen --mode=sample \
+      --prompt="It is a truth universally acknowledged" --num_tokens=60 --temperature=0.8 \
+      --top_k=40 --top_p=0.95 --num_samples=3 --seed=0
+The first of its three samples, a sample at perplexity 149.2 (Austen's punctuation and short
+phrases, no sense yet):
+  It is a truth universally acknowledged to be a much to you do all her, and then, for the same
+  moment; and he had always in his mother of all the next; and, though it was not like you not be
+  a time of him with this moment, and, and his acquaintance; but it, and the way
+
 Variants (`--config=configs/lm_austen.py:<arg>`): the flag smoke.
 """
 import ml_collections

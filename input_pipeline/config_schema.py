@@ -93,6 +93,12 @@ INPUT = Choice('kind', 'image', 'input kind', {
     'text_classification': dict(
         kind='text_classification', **_DATA, max_seq_len=REQUIRED, min_confidence=0.0,
         num_train_examples=None, tokenizer=TOKENIZER),
+    # Sentence pairs (translation.py): source and target languages are the dataset's field
+    # names ('de', 'en'); the training split leaves out pairs longer than the maximum lengths
+    # (tokens, with EOS and BOS), other splits cut them.
+    'translation': dict(
+        kind='translation', **_DATA, source_language=REQUIRED, target_language=REQUIRED,
+        max_source_len=REQUIRED, max_target_len=REQUIRED, tokenizer=TOKENIZER),
 })
 
 def _is_section(value) -> bool:

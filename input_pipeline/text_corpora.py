@@ -7,14 +7,20 @@ ones its held-out metrics, or the Austen passage classification test, are measur
 
 Corpus names (`iter_documents` streams a corpus one document at a time):
   austen               Jane Austen's 6 novels, one document per chapter (Debian r-cran-janeaustenr)
+  ding_de_en           the 21k German-English sentence pairs of the Ding dictionary (Debian
+                       trans-de-en; ding.py), one document per pair: its German sentence, then
+                       its English one (so a vocabulary trained on it is shared by both)
   python_help          the 79 topics of Python's interactive help (`pydoc_data`, which ships with
                        every CPython: 465k characters of English prose), one document per topic;
                        the smoke configs' corpus, so tests need nothing beyond pip
   text_files:<glob>    one document per file; paragraphs are separated by blank lines (a prefix
                        registered in PREFIXED, as a new corpus of files would be)
   <TFDS name>          e.g. 'wikipedia/20230601.en': the 'text' field of its train split, one
-                       document per example, paragraphs on separate lines
-The labelled texts of fine-tuning are labelled_datasets.py's; the TFDS reading here serves both.
+                       document per example, paragraphs on separate lines; a translation
+                       dataset's example (no 'text', e.g. 'wmt14_translate/de-en') is a document
+                       of its texts, one per language
+The labelled texts of fine-tuning are labelled_datasets.py's and the sentence pairs of
+translation parallel_corpora.py's; the TFDS reading here serves all three.
 """
 import dataclasses
 import functools
@@ -23,11 +29,12 @@ import os
 import re
 from collections.abc import Callable, Iterator
 
-from input_pipeline import dataset_prefixes, errors, r_data
+from input_pipeline import dataset_prefixes, ding, errors, r_data
 from input_pipeline.registry import Registry
 
 SPLITS = ('train', 'validation', 'test')
 AUSTEN_DATA = '/usr/lib/R/site-library/janeaustenr/data/Rdata'  # .rdx index + .rdb records.
+DING_DE_EN = '/usr/share/trans/de-en'  # Debian trans-de-en: one 'German :: English' entry a line.
 # janeaustenr's variable names -> titles, in publication order.
 AUSTEN_NOVELS = {
     'sensesensibility': 'Sense & Sensibility',
@@ -99,6 +106,18 @@ def austen_novels() -> list[tuple[str, list[str]]]:
   return novels
 
 
+@functools.lru_cache(maxsize=1)
+def ding_pairs() -> tuple[tuple[str, str], ...]:
+  """((German, English), ...): the 21,390 sentence pairs of the Ding dictionary, in file order."""
+  if not os.path.exists(DING_DE_EN):
+    raise CorpusNotFoundError(
+        f'the Ding German-English dictionary is not installed ({DING_DE_EN} is missing). On '
+        f'Debian or Ubuntu, `apt-get install trans-de-en` provides it; elsewhere use a TFDS '
+        f'translation dataset such as input.dataset=\'wmt14_translate/de-en\'.')
+  with open(DING_DE_EN, encoding='utf-8') as f:
+    return tuple(ding.sentence_pairs(f))
+
+
 # A sentence ends at . ! or ? (and closing quotes or brackets) followed by a space and a capital
 # or an opening quote; not after titles such as "Mr." or initials. (The look-behinds come after
 # the punctuation so that the scan for [.!?] runs first: 10x faster.)
@@ -143,18 +162,24 @@ def _document_readers(name: str, data_dir: str | None,
   """For each document of the corpus, in order, a function that reads its sentences."""
   if name == 'austen':
     return (functools.partial(list, sentences) for _, sentences in austen_chapters())
+  if name == 'ding_de_en':
+    return (functools.partial(list, pair) for pair in ding_pairs())
   if name == 'python_help':
     from pydoc_data import topics  # pylint: disable=g-import-not-at-top
     return (functools.partial(split_sentences, topics.topics[topic])
             for topic in sorted(topics.topics))
   if corpus := prefixed_corpus(name):
     return (functools.partial(corpus.read, path) for path in corpus.files(name))
-  return (functools.partial(_text_sentences, text)
-          for text in _tfds_texts(name, 'train', 'text', data_dir, download))
+  return (functools.partial(_example_sentences, example)
+          for example in tfds_records(name, 'train', data_dir, download)[1])
 
 
-def _text_sentences(text: str) -> list[str]:
-  """A TFDS text's sentences: paragraphs are on separate lines."""
+def _example_sentences(example: dict) -> list[str]:
+  """A TFDS example's sentences: its 'text' (paragraphs are on separate lines), or else its
+  texts one by one (a translation's, one per language)."""
+  if 'text' not in example:
+    return [v.decode('utf-8', errors='replace') for v in example.values() if isinstance(v, bytes)]
+  text = example['text'].decode('utf-8', errors='replace')
   return [s for line in text.splitlines() for s in split_sentences(line)]
 
 
@@ -197,7 +222,7 @@ def _tfds_builder(name: str, split: str, data_dir: str | None, download: bool):
           f'TFDS dataset {name!r} is not prepared in {root}. Prepare it with `tfds build '
           f'{name} --data_dir={root}` (needs internet), or set --config.input.download=True to '
           f'do it from the run. Offline alternatives: input.dataset=\'austen\' (pretraining), '
-          f'\'austen_novels\' or \'tweets\' (classification).')
+          f'\'austen_novels\' or \'tweets\' (classification), \'ding_de_en\' (translation).')
     builder.download_and_prepare()
   if split not in builder.info.splits:
     raise errors.UserInputError(f'dataset {name!r} has no split {split!r}; available: '
@@ -213,10 +238,3 @@ def tfds_records(name: str, split: str, data_dir: str | None, download: bool):
     source = builder.as_data_source(split=split)  # ArrayRecord has no tf.data reader.
     return builder, (source[i] for i in range(len(source)))
   return builder, tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False))
-
-
-def _tfds_texts(name: str, split: str, field: str, data_dir: str | None,
-                download: bool) -> Iterator[str]:
-  """The `field` text of each example of a TFDS split, in order, streamed."""
-  for example in tfds_records(name, split, data_dir, download)[1]:
-    yield example[field].decode('utf-8', errors='replace')

@@ -84,6 +84,10 @@ class BlockKeys:
   fc1: str
   fc2: str
   layer_scale: tuple[str, str] | None = None  # Keys of the two branch scales, if any.
+  # A decoder block's cross-attention (query, key, value templates; out) and its LayerNorm.
+  cross_qkv: tuple[str, str, str] | None = None
+  cross_out: str | None = None
+  norm_cross: str | None = None
 
 
 def linear(ours: str, theirs: str, *, bias=True, optional=False) -> list[Entry]:
@@ -98,25 +102,34 @@ def norm(ours: str, theirs: str, *, optional=False) -> list[Entry]:
           Entry(f'{ours}/bias', theirs.format('bias'), optional=optional)]
 
 
+def attention(ours: str, theirs: str, qkv: tuple[str, str, str] | str, out: str,
+              num_heads: int) -> list[Entry]:
+  """One MultiHeadAttention `ours`; `theirs` is its block's key prefix, `qkv` separate query,
+  key, value templates or one fused."""
+  entries = []
+  for i, name in enumerate(('query', 'key', 'value')):
+    fused = isinstance(qkv, str)
+    template = theirs + (qkv if fused else qkv[i])
+    part = i if fused else None
+    entries += [
+        Entry(f'{ours}/{name}_kernel', template.format('weight'), heads_in(num_heads), part),
+        Entry(f'{ours}/{name}_bias', template.format('bias'), heads_bias(num_heads), part)]
+  return entries + [Entry(f'{ours}/out_kernel', theirs + out.format('weight'),
+                          heads_out(num_heads)),
+                    Entry(f'{ours}/out_bias', theirs + out.format('bias'))]
+
+
 def block(ours: str, theirs: str, keys: BlockKeys, num_heads: int,
           layer_scale: bool = False) -> list[Entry]:
   """One EncoderBlock; `theirs` is the block's key prefix, e.g. 'encoder.layer.3.'."""
-  entries = []
-  for i, name in enumerate(('query', 'key', 'value')):
-    fused = isinstance(keys.qkv, str)
-    template = theirs + (keys.qkv if fused else keys.qkv[i])
-    part = i if fused else None
-    entries += [
-        Entry(f'{ours}/attention/{name}_kernel', template.format('weight'), heads_in(num_heads),
-              part),
-        Entry(f'{ours}/attention/{name}_bias', template.format('bias'), heads_bias(num_heads),
-              part)]
-  entries += [
-      Entry(f'{ours}/attention/out_kernel', theirs + keys.out.format('weight'),
-            heads_out(num_heads)),
-      Entry(f'{ours}/attention/out_bias', theirs + keys.out.format('bias')),
+  entries = [
+      *attention(f'{ours}/attention', theirs, keys.qkv, keys.out, num_heads),
       *norm(f'{ours}/norm1', theirs + keys.norm1), *norm(f'{ours}/norm2', theirs + keys.norm2),
       *linear(f'{ours}/mlp/fc1', theirs + keys.fc1), *linear(f'{ours}/mlp/fc2', theirs + keys.fc2)]
+  if keys.cross_qkv:
+    entries += [*attention(f'{ours}/cross_attention', theirs, keys.cross_qkv, keys.cross_out,
+                           num_heads),
+                *norm(f'{ours}/norm_cross', theirs + keys.norm_cross)]
   if layer_scale:
     if keys.layer_scale is None:
       raise ValueError('this layout has no layer scale: set model.layer_scale_init=0')

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from big_uni import config_schema, flops
+from big_uni import config_schema, errors, flops
 from big_uni.models import family, sizes, transformer
 
 
@@ -77,7 +77,7 @@ def build(model_config) -> EncoderDecoder:
   size = sizes.decode(model_config.variant, 'text')
   size.update({k: model_config[k] for k in size if model_config[k] is not None})
   if size['width'] % 2:
-    raise ValueError(f"model.width={size['width']}: sinusoidal positions pair a sine and a "
+    raise errors.UserInputError(f"model.width={size['width']}: sinusoidal positions pair a sine and a "
                      'cosine per frequency, so the width must be even')
   block = transformer.BlockConfig(
       num_heads=size['num_heads'], mlp_dim=size['mlp_dim'], norm_first=model_config.norm_first,
@@ -105,5 +105,16 @@ def tokens_per_example(model, batch_shapes) -> int:
   return batch_shapes['source_ids'][1] + batch_shapes['target_ids'][1] - 1
 
 
+def export(params, config):
+  """-> HF MarianMTModel (convert/hf_marian.py), with the run's tokenizer's special ids."""
+  # pylint: disable=g-import-not-at-top
+  from big_uni.convert import hf_marian
+  from input_pipeline import tokenizers
+  # pylint: enable=g-import-not-at-top
+  tokenizer = tokenizers.build_tokenizer(config.input.tokenizer)
+  return hf_marian.export(params, build(config.model), pad_id=tokenizer.pad_id,
+                          eos_id=tokenizer.sep_id, start_id=tokenizer.cls_id)
+
+
 family.FAMILIES.register('encoder_decoder',
-                         family.Family(build, train_flops, tokens_per_example))
+                         family.Family(build, train_flops, tokens_per_example, export))

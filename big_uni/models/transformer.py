@@ -85,11 +85,14 @@ def attention_weights(query, key, mask=None, causal=False, query_offset=0):
   (traced while decoding: the tokens already in the cache) and sees keys 0..q + query_offset."""
   logits = jnp.einsum('bnqh,bnkh->bnqk', query, key).astype(jnp.float32)
   logits /= jnp.sqrt(query.shape[-1]).astype(jnp.float32)
+  # The lowest float, not -inf: its exp is 0 all the same, and a row with no real key (an eval
+  # batch's padding rows) gets uniform weights instead of NaN, which would poison sums of them.
+  hidden = jnp.finfo(jnp.float32).min
   if mask is not None:
-    logits = jnp.where(mask[:, None, None, :], logits, -jnp.inf)
+    logits = jnp.where(mask[:, None, None, :], logits, hidden)
   if causal:
     queries = jnp.arange(query.shape[2])[:, None] + query_offset
-    logits = jnp.where(jnp.arange(key.shape[2])[None, :] <= queries, logits, -jnp.inf)
+    logits = jnp.where(jnp.arange(key.shape[2])[None, :] <= queries, logits, hidden)
   return jax.nn.softmax(logits, axis=-1)
 
 

@@ -4,7 +4,7 @@ Batches (input.kind='image_text', as CLIP's): image float32 [B, H, W, C]; text_i
 and text_mask bool [B, L], [CLS] caption [SEP] then padding (Tokenizer.encode_padded), so [CLS]
 starts every caption the decoder writes and [SEP] ends it; label int32 [B] (the class whose
 name the caption holds, -1 on captioned data); 'mask' bool [B] in eval. The loss is the mean
-next-token cross-entropy over every real target of the batch (sequence.next_token_sums), the
+next-token cross-entropy over every real target of the batch (sequence.NextTokenTask), the
 causal LM's with the image to look at.
 
 Generation (`generate`: greedy or beam search, big_uni/decoding.py) writes captions for the
@@ -18,7 +18,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from big_uni import decoding
-from big_uni.models import build_model
 from big_uni.tasks import base, batch as batch_lib, sequence
 
 
@@ -42,10 +41,11 @@ def class_word_accuracy(captions: list[str], labels, class_names) -> float:
 
 
 @base.TASKS.register('captioning')
-class CaptioningTask(base.RowSumTask):
+class CaptioningTask(sequence.NextTokenTask):
 
   feature_kinds = ('image',)
   generates = True
+  tokens_field, mask_field = 'text_ids', 'text_mask'
   batch_fields = dict(
       image=batch_lib.Field(('input.image_size', 'input.image_size', 'input.channels'),
                             'float32'),
@@ -57,10 +57,7 @@ class CaptioningTask(base.RowSumTask):
 
   def __init__(self, config):
     super().__init__(config)
-    self.model = build_model(config.model)
-    self.vocab_size = config.model.text.vocab_size
     self.input_config = config.input
-    self.label_smoothing = config.label_smoothing
 
   @functools.cached_property
   def tokenizer(self):
@@ -80,28 +77,9 @@ class CaptioningTask(base.RowSumTask):
     ids = jnp.zeros((1, *self.batch_spec['text_ids'].shape), jnp.int32)
     return self.model.init({'params': rng}, images, ids)['params']
 
-  def _sums(self, params, batch, train, rng=None):
-    ids = batch['text_ids']
-    logits = self.model.apply({'params': params}, batch['image'], ids[:, :-1], train=train,
-                              rngs={'dropout': rng} if train else {})
-    return sequence.next_token_sums(logits, ids[:, 1:], self._target_weights(batch),
-                                    self.label_smoothing if train else 0.0)
-
-  def _target_weights(self, batch):
-    return sequence.target_weights(batch['text_mask'], batch.get('mask'))
-
-  def train_sums(self, params, batch, rng):
-    sums = self._sums(params, batch, train=True, rng=rng)
-    return {'loss': sums['loss'], 'train_accuracy': sums['accuracy']}
-
-  def loss_weights(self, batch):
-    return {'loss': self._target_weights(batch).sum()}
-
-  def eval_sums(self, params, batch):
-    return self._sums(params, batch, train=False)
-
-  def summarize_eval(self, means):
-    return sequence.with_perplexity(means)
+  def next_token_logits(self, params, batch, train, rng=None):
+    return self.model.apply({'params': params}, batch['image'], batch['text_ids'][:, :-1],
+                            train=train, rngs={'dropout': rng} if train else {})
 
   def image_features(self, params, images):
     """The mean of the image tokens the decoder attends to [B, D]."""

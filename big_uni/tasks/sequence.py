@@ -1,9 +1,13 @@
-"""What every text-writing task shares: next-token cross-entropy over the real targets, their
-weights, perplexity."""
+"""What every text-writing task shares: next-token cross-entropy over the real targets, and the
+task around it (NextTokenTask: the causal LM, translation, captioning)."""
+import abc
 import math
 
 import jax
 import jax.numpy as jnp
+
+from big_uni.models import build_model
+from big_uni.tasks import base
 
 
 def next_token_sums(logits, targets, weights, label_smoothing: float = 0.0) -> dict:
@@ -23,13 +27,48 @@ def next_token_sums(logits, targets, weights, label_smoothing: float = 0.0) -> d
           'accuracy': (((logits.argmax(-1) == targets) * weights).sum(), count)}
 
 
-def target_weights(token_mask, row_mask=None):
-  """float32 [B, L - 1]: 1 where the next token of token_mask bool [B, L] is real (and its row,
-  where an eval batch's row_mask bool [B] is given): the targets of teacher forcing."""
-  weights = token_mask[:, 1:].astype(jnp.float32)
-  return weights if row_mask is None else weights * row_mask[:, None]
+class NextTokenTask(base.RowSumTask):
+  """A task whose model writes tokens: each row of `batch[tokens_field]` is predicted token by
+  token from the tokens before it (the causal LM's, the decoder's targets), over the positions
+  where `batch[mask_field]` is True. Its loss is the mean cross-entropy of those predictions
+  (their count is the weight, so gradient accumulation adds micro-batches up to the whole
+  batch's mean exactly), with config.label_smoothing in training and none in evaluation, where
+  perplexity is exp(loss)."""
+  tokens_field: str
+  mask_field: str
 
+  def __init__(self, config):
+    super().__init__(config)
+    self.model = build_model(config.model)
+    # The bound of the token ids (batch_fields' `high`): the model's vocabulary size.
+    self.vocab_size = self.batch_spec[self.tokens_field].high
+    self.label_smoothing = config.label_smoothing
 
-def with_perplexity(means: dict) -> dict:
-  """Eval means with 'perplexity', the exponential of their mean next-token 'loss'."""
-  return {**means, 'perplexity': math.exp(min(means['loss'], 700.0))}  # exp(>709) overflows.
+  @abc.abstractmethod
+  def next_token_logits(self, params, batch, train: bool, rng=None):
+    """Logits [B, T - 1, V] predicting batch[tokens_field][:, 1:] (T: its length)."""
+
+  def _target_weights(self, batch):
+    """float32 [B, T - 1]: 1 where the next token is real (and its row too, in eval)."""
+    weights = batch[self.mask_field][:, 1:].astype(jnp.float32)
+    if 'mask' in batch:
+      weights = weights * batch['mask'][:, None]
+    return weights
+
+  def _sums(self, params, batch, train, rng=None):
+    return next_token_sums(self.next_token_logits(params, batch, train, rng),
+                           batch[self.tokens_field][:, 1:], self._target_weights(batch),
+                           self.label_smoothing if train else 0.0)
+
+  def train_sums(self, params, batch, rng):
+    sums = self._sums(params, batch, train=True, rng=rng)
+    return {'loss': sums['loss'], 'train_accuracy': sums['accuracy']}
+
+  def loss_weights(self, batch):
+    return {'loss': self._target_weights(batch).sum()}
+
+  def eval_sums(self, params, batch):
+    return self._sums(params, batch, train=False)
+
+  def summarize_eval(self, means):
+    return {**means, 'perplexity': math.exp(min(means['loss'], 700.0))}  # exp(>709) overflows.

@@ -5,19 +5,19 @@ target_ids int32 [B, T] framed start ... end (the tokenizer's cls_id and sep_id,
 encode_padded frames every text) and target_mask bool [B, T]; 'mask' bool [B] in eval.
 Teacher forcing: the decoder reads target[:, :-1] and predicts target[:, 1:], so a row of n
 real target tokens holds n - 1 predictions; the loss is their mean cross-entropy with
-`config.label_smoothing` (the paper's 0.1) in training and without it in evaluation, where
-perplexity follows from it. The generation evaluation writes translations with beam search.
+`config.label_smoothing` (the paper's 0.1) in training and without it in evaluation
+(sequence.NextTokenTask). The generation evaluation writes translations with beam search.
 """
 import jax.numpy as jnp
 
 from big_uni import decoding
-from big_uni.models import build_model
 from big_uni.tasks import base, batch as batch_lib, sequence
 
 
 @base.TASKS.register('translation')
-class TranslationTask(base.RowSumTask):
+class TranslationTask(sequence.NextTokenTask):
   generates = True
+  tokens_field, mask_field = 'target_ids', 'target_mask'
   batch_fields = dict(
       source_ids=batch_lib.Field(('input.max_source_len',), 'int32', high='model.vocab_size'),
       source_mask=batch_lib.Field(('input.max_source_len',), 'bool', min_length=1),
@@ -27,8 +27,6 @@ class TranslationTask(base.RowSumTask):
 
   def __init__(self, config):
     super().__init__(config)
-    self.model = build_model(config.model)
-    self.label_smoothing = config.label_smoothing
     self.tokenizer_config = config.input.tokenizer
 
   def init_params(self, rng):
@@ -37,28 +35,10 @@ class TranslationTask(base.RowSumTask):
     return self.model.init({'params': rng}, source, jnp.ones(source.shape, bool),
                            target)['params']
 
-  def _target_weights(self, batch):
-    return sequence.target_weights(batch['target_mask'], batch.get('mask'))
-
-  def _sums(self, params, batch, train, rng=None, label_smoothing=0.0):
-    logits = self.model.apply({'params': params}, batch['source_ids'], batch['source_mask'],
-                              batch['target_ids'][:, :-1], train=train,
-                              rngs={'dropout': rng} if train else {})
-    return sequence.next_token_sums(logits, batch['target_ids'][:, 1:],
-                                    self._target_weights(batch), label_smoothing)
-
-  def train_sums(self, params, batch, rng):
-    sums = self._sums(params, batch, True, rng, self.label_smoothing)
-    return {'loss': sums['loss'], 'train_accuracy': sums['accuracy']}
-
-  def loss_weights(self, batch):
-    return {'loss': self._target_weights(batch).sum()}
-
-  def eval_sums(self, params, batch):
-    return self._sums(params, batch, train=False)
-
-  def summarize_eval(self, means):
-    return sequence.with_perplexity(means)
+  def next_token_logits(self, params, batch, train, rng=None):
+    return self.model.apply({'params': params}, batch['source_ids'], batch['source_mask'],
+                            batch['target_ids'][:, :-1], train=train,
+                            rngs={'dropout': rng} if train else {})
 
   def generate(self, params, batch, *, beam_size, alpha, max_len):
     from input_pipeline import tokenizers  # pylint: disable=g-import-not-at-top

@@ -1,5 +1,6 @@
-"""Sharded training equals single-device training for ViT, BERT and CLIP; parameters are really
-sharded; scan over layers and gradient accumulation change nothing numerically."""
+"""Sharded training equals single-device training for ViT, BERT, CLIP and the Transformer;
+parameters are really sharded; scan over layers and gradient accumulation change nothing
+numerically."""
 import dataclasses
 import os
 import re
@@ -24,9 +25,11 @@ def _sharded_steps(model: str) -> dict:
   return script_json.run('tests/helpers/scripts/sharded_steps.py', model)
 
 
-# BERT and CLIP (140 s and more on 2 busy cores) in the slow call; ViT in the README's suite.
+# BERT, CLIP and the Transformer (140 s and more on 2 busy cores) in the slow call; ViT in the
+# README's suite.
 @pytest.mark.parametrize('model', ['vit', pytest.param('bert', marks=pytest.mark.slow),
-                                   pytest.param('clip', marks=pytest.mark.slow)])
+                                   pytest.param('clip', marks=pytest.mark.slow),
+                                   pytest.param('translation', marks=pytest.mark.slow)])
 def test_every_layout_trains_like_one_device(model):
   results = _sharded_steps(model)
   assert set(results) == set(FC1_SHARD_SHAPES)

@@ -16,6 +16,7 @@ import sacrebleu
 
 from big_uni import decoding, sharding
 from big_uni.evaluators import registry
+import input_pipeline
 from input_pipeline import tokenizers
 
 _SHOWN = 3  # Rows printed per evaluation.
@@ -68,7 +69,13 @@ class Generation(registry.Evaluator):
         wanted.append(_replicated(task.reference_ids(batch))[valid])
         rows.append({k: _replicated(v)[valid] for k, v in batch.items() if k != 'mask'})
     hypotheses = _texts(tokenizer, np.concatenate(written))
-    references = _texts(tokenizer, np.concatenate(wanted))
+    # The pipeline's own texts where it keeps them: decoded ids would be cut at the maximum
+    # length and lose what the tokenizer cannot spell.
+    references = (input_pipeline.references(input_config, entry.split)
+                  or _texts(tokenizer, np.concatenate(wanted)))
+    if len(references) != len(hypotheses):
+      raise ValueError(f'{len(references)} references for the {len(hypotheses)} rows of '
+                       f'{entry.split!r}')
     for hypothesis, reference in list(zip(hypotheses, references))[:_SHOWN]:
       print(f'  wrote: {hypothesis!r}\n   want: {reference!r}', flush=True)
     batch_rows = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}

@@ -1,5 +1,5 @@
 """Run by tests/big_uni/test_sharding.py in a fresh process with 8 fake CPU devices:
-`sharded_steps.py vit` (or bert, clip).
+`sharded_steps.py vit` (or bert, clip, translation).
 
 Prints one JSON line: for each run (a mesh layout, scan over layers, gradient accumulation) the
 losses of 3 train steps from the same initial params, the max |param difference| from the
@@ -18,7 +18,7 @@ import numpy as np
 
 from big_uni import sharding, train
 from big_uni.models import transformer
-from configs import bert_base, clip_b16, vit_mnist5k
+from configs import bert_base, clip_b16, translation_ding, vit_mnist5k
 
 # name: (mesh, devices (None: all 8), model fields, grad_accum_steps)
 RUNS = {
@@ -39,8 +39,8 @@ def base_config(model: str):
   if model == 'vit':
     config = vit_mnist5k.get_config('smoke')
     config.model.update(SIZES)
-  elif model == 'bert':
-    config = bert_base.get_config('smoke')
+  elif model in ('bert', 'translation'):  # The encoder-decoder's cross-attention too.
+    config = {'bert': bert_base, 'translation': translation_ding}[model].get_config('smoke')
     config.model.update(dict(SIZES, dropout=0.0))
   else:
     config = clip_b16.get_config('smoke')
@@ -48,6 +48,8 @@ def base_config(model: str):
       tower.update(SIZES)
   config.input.dataset = 'synthetic'
   config.optimizer.warmup_steps = 0
+  if config.optimizer.get('decay') == 'inverse_sqrt':  # The paper's schedule needs a warmup.
+    config.optimizer.decay = 'cosine'
   return config
 
 
