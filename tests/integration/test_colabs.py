@@ -62,8 +62,9 @@ def _skip_without_data(name: str):
 
 
 # The longest quick runs (results: 51 s, vit_inspect: 96 s idle; the others 330-370 s each on 2
-# busy cores) run in the slow call, which CI runs too; the README's suite keeps to 15 minutes.
-SLOW_NOTEBOOKS = ('bert_mlm', 'clip_eval', 'results', 'vit_inspect')
+# busy cores; captioning: 200 steps, then 1,000 images captioned twice) run in the slow call,
+# which CI runs too; the README's suite keeps to 15 minutes.
+SLOW_NOTEBOOKS = ('bert_mlm', 'captioning', 'clip_eval', 'results', 'vit_inspect')
 
 
 @pytest.mark.parametrize('name', [
