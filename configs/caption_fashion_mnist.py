@@ -1,5 +1,5 @@
 """Image captioning on Fashion-MNIST: a ViT encoder and a text decoder cross-attending to its
-tokens (models/captioner.py), on a CPU in about N minutes.
+tokens (models/captioner.py), on a 2-core CPU in about 10 minutes.
 
 Captions: 'a {shade} {label}.', the readable class name and 'dark' or 'light', how bright the
 item is against Fashion-MNIST's median (input_pipeline/ops/text.py shade_caption): 'a light
@@ -18,7 +18,18 @@ Variants (`--config=configs/caption_fashion_mnist.py:<arg>`):
 
 COMMAND:
   python -m big_uni.main --config=configs/caption_fashion_mnist.py --workdir=/tmp/caption
-Expected (measured, 2-core CPU): TODO
+Expected (measured 2026-12-07, 850,176 params, 3,000 steps at batch 128 = 6.4 epochs; on the 10k
+test images, each with its one reference caption):
+              BLEU   exact caption   class-word accuracy
+  greedy      88.08      83.41%            86.02%
+  beam 4      88.22      83.61%            86.23%   (length penalty 0.6)
+  teacher-forced token accuracy 98.31%, perplexity 1.045; on the mean image token kNN 83.9%
+  (K=11), linear probe 85.2% (the ViT of vit_fashion_mnist.py trained on labels: 91.7%). Beam
+  search barely differs: a caption is 4 or 5 words of one pattern. The class is the hard part:
+  of the captions naming the right class, 97% also get the shade right.
+  Wall time 39 min 36 s on 2 cores shared with three other training jobs (load average 9-13);
+  its 21 min of CPU time is about 10 min on 2 idle cores. At 1,500 steps: BLEU 85.55 / 85.55,
+  class-word accuracy 82.75% / 82.84% (greedy / beam 4).
 """
 import ml_collections
 

@@ -87,7 +87,7 @@ class CaptioningTask(sequence.NextTokenTask):
 
   def generate(self, params, batch, *, beam_size: int, alpha: float, max_len: int):
     """Captions of batch['image'] after [CLS]: int32 [B, T], [SEP] then padding where they
-    end; the image is encoded once (once a beam)."""
+    end; each image is encoded once (and repeated per beam)."""
     model = self.model
     encoded = model.apply({'params': params}, batch['image'], method=model.encode)
     start = jnp.full((encoded.shape[0],), self.tokenizer.cls_id, jnp.int32)
