@@ -8,9 +8,9 @@ reverse. Which file does what:
                        (documents of text corpora; r_data.py reads Austen's R data),
                        labelled_datasets.py (labelled texts), tables.py (tables),
                        parallel_corpora.py (sentence pairs; ding.py reads the Ding dictionary),
-                       dataset_prefixes.py (input.dataset '<prefix>:<path>', registered beside each source), wheel_files.py (files
-                       read from pip wheels), to_array_record.py (a command: TFRecord ->
-                       ArrayRecord)
+                       dataset_prefixes.py (input.dataset '<prefix>:<path>', registered beside
+                       each source), wheel_files.py (files read from pip wheels),
+                       to_array_record.py (a command: TFRecord -> ArrayRecord)
   ops                  ops/ (preprocessing ops registered by name, one module a domain: image.py,
                        general.py), chained by a config's pp strings input.pp_train and
                        input.pp_eval (pp.py); templates.py (class-name captions), tokenizers/
