@@ -17,12 +17,16 @@ import itertools
 from absl import app, flags
 import numpy as np
 from sklearn import ensemble, linear_model, preprocessing
+import threadpoolctl
 
 from input_pipeline import tables, tabular
 
 _DATASETS = flags.DEFINE_list('datasets', list(tables.LOADERS),
                               'Tables (input_pipeline/tables.py).')
 _SEEDS = flags.DEFINE_integer('seeds', 5, 'Split seeds 0 .. seeds - 1.')
+# HistGradientBoosting's OpenMP threads spin-wait: on a loaded 2-core machine its default (one a
+# core) made wine take over 10 minutes instead of 13 s with one thread.
+_THREADS = flags.DEFINE_integer('threads', 1, 'OpenMP threads of the tree models.')
 
 LINEAR_GRID = np.logspace(-3, 3, 13)  # C of the logistic regression, alpha of the ridge.
 GBDT_GRID = list(itertools.product((0.03, 0.1), (7, 31)))  # (learning rate, max leaf nodes).
@@ -74,6 +78,7 @@ def _tuned(models, splits, features, classes: bool) -> float:
 
 def main(argv):
   del argv
+  threadpoolctl.threadpool_limits(_THREADS.value, user_api='openmp')
   for name in _DATASETS.value:
     table = tables.load(name)
     classes = table.class_names is not None

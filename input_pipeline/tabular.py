@@ -4,9 +4,10 @@ Numpy and scikit-learn only. As Gorishniy et al. 2021 prepare their tables: 20% 
 the test split, 20% of the rest the validation split, the remaining 64% the training split (a
 permutation seeded by input.split_seed); numeric columns go through a quantile transform to a
 normal distribution fitted on the training split (n_quantiles = N_train // 30 clipped to [10,
-1000], their choice); regression targets are standardized by the training split's mean and
-std. Unlike them, no noise is added to break ties before fitting the transform. The batch at
-step s is a pure function of (seed, s) (sampling.py), so restarts are exact.
+1000], and fitted to the training rows plus their noise, 1e-3 / max(std, 1e-3) normal per
+column, which breaks ties: without it a binary column maps to +-5.2); regression targets are
+standardized by the training split's mean and std. The batch at step s is a pure function of
+(seed, s) (sampling.py), so restarts are exact.
 
 input_config fields: dataset (tables.py: breast_cancer, wine, diabetes, fair_affairs),
 train_split, eval_split ('train', 'validation', 'test'), split_seed.
@@ -46,9 +47,12 @@ def prepare(table: tables.Table, split_seed: int) -> dict[str, Split]:
   train = indices['train']
   numeric = np.zeros_like(table.numeric, np.float32)
   if table.numeric.shape[1]:
+    fitted = table.numeric[train]
+    noise = 1e-3 / np.maximum(fitted.std(axis=0), 1e-3)
+    fitted = fitted + noise * np.random.default_rng(split_seed).standard_normal(fitted.shape)
     quantiles = preprocessing.QuantileTransformer(
         n_quantiles=max(min(len(train) // 30, 1000), 10), output_distribution='normal',
-        subsample=None, random_state=split_seed).fit(table.numeric[train])
+        subsample=None, random_state=split_seed).fit(fitted)
     numeric = quantiles.transform(table.numeric).astype(np.float32)
   labels = table.labels
   if table.class_names is None:
