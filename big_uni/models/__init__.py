@@ -9,7 +9,7 @@ import ml_collections
 from big_uni import config_schema
 # Importing each family registers it.
 from big_uni.models import (bert, causal_lm, clip, encoder_decoder,  # pylint: disable=unused-import
-                            family, transformer, vit)
+                            family, ft_transformer, transformer, vit)
 
 MODELS = family.FAMILIES
 # The tower builders others compose (pretrained.py, export.py).
