@@ -198,7 +198,7 @@ def build(model_config) -> ViT:
   return ViT(**fields)
 
 
-def _patches(model: ViT, image_shape) -> int:
+def num_patches(model: ViT, image_shape) -> int:
   """Patches of one [H, W, ...] image."""
   return (image_shape[0] // model.patch_size) * (image_shape[1] // model.patch_size)
 
@@ -206,7 +206,7 @@ def _patches(model: ViT, image_shape) -> int:
 def forward_flops(model: ViT, image_shape) -> tuple[float, float]:
   """(FLOPs through the patch embedding, the rest) for one image [H, W, C]; the embedding is
   apart because its input needs no gradient."""
-  patches = _patches(model, image_shape)
+  patches = num_patches(model, image_shape)
   patch_embed = 2 * patches * model.patch_size**2 * image_shape[2] * model.width
   tokens = patches + (model.pool == 'cls')
   rest = flops.encoder_forward(tokens, model.width, model.depth, model.mlp_dim)
@@ -220,7 +220,7 @@ def train_flops(model: ViT, batch_shapes) -> float:
 
 
 def tokens_per_example(model: ViT, batch_shapes) -> int:
-  return _patches(model, batch_shapes['image'][1:]) + (model.pool == 'cls')
+  return num_patches(model, batch_shapes['image'][1:]) + (model.pool == 'cls')
 
 
 def export(params, config):
