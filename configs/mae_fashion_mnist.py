@@ -27,7 +27,7 @@ from configs import common, vit_fashion_mnist, vit_mnist5k
 # The encoder, pretrained and fine-tuned: vit_fashion_mnist's ViT with [CLS], which MAE's
 # decoder reads and its fine-tuning pools.
 ENCODER = dict(variant='micro/7', width=96, mlp_dim=384, pool='cls')
-FINETUNE_EPOCHS = 2.0  # The budget both fine-tunings get.
+FINETUNE_EPOCHS = 1.0  # The budget both fine-tunings get.
 
 
 def get_config(arg: str = ''):
@@ -40,7 +40,7 @@ def get_config(arg: str = ''):
 
 def _pretrain(data: str) -> ml_collections.ConfigDict:
   fashion = data == 'fashion_mnist'
-  config = common.core(task='mae', num_epochs=8.0 if fashion else 60.0, log_every_steps=100)
+  config = common.core(task='mae', num_epochs=2.0 if fashion else 30.0, log_every_steps=100)
   config.model = ml_collections.ConfigDict(dict(
       name='mae', encoder=ENCODER, decoder_width=64, decoder_depth=2, decoder_num_heads=4,
       decoder_mlp_dim=256))
