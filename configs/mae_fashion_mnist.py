@@ -11,6 +11,7 @@ Variants (`--config=configs/mae_fashion_mnist.py:<arg>`), items that compose:
   stage=pretrain|finetune     MAE pretraining (the default) or supervised fine-tuning
   init=<workdir>              finetune from that MAE run's encoder (else random initialisation)
   smoke                       a few steps of a tiny MAE on 8x8 digits
+  size=B/16|L/16              the paper's encoder and decoder at 224 px RGB, for --mode=shapes
 
 COMMAND:
   python -m big_uni.main --config=configs/mae_fashion_mnist.py --workdir=/tmp/mae_fm
@@ -32,10 +33,15 @@ FINETUNE_EPOCHS = 1.0  # The budget both fine-tunings get.
 
 def get_config(arg: str = ''):
   arg = common.parse_arg(arg, data=('fashion_mnist', 'mnist5k'), stage=('pretrain', 'finetune'),
-                         init='', smoke=False)
+                         init='', smoke=False, size=('micro', 'B/16', 'L/16'))
   if arg.stage == 'finetune':
     return _finetune(arg)
-  return _smoke(_pretrain(arg.data)) if arg.smoke else _pretrain(arg.data)
+  config = _pretrain(arg.data)
+  if arg.size != 'micro':
+    # The schema's decoder is the paper's (8 blocks, 512 wide, 16 heads).
+    config.model = ml_collections.ConfigDict(dict(name='mae', encoder=dict(variant=arg.size)))
+    config.input.update(dict(image_size=224, channels=3))
+  return _smoke(config) if arg.smoke else config
 
 
 def _pretrain(data: str) -> ml_collections.ConfigDict:
