@@ -98,6 +98,10 @@ MODEL = Choice('name', REQUIRED, 'model', {
         # None: the contrastive loss's own init (tasks/contrastive.py).
         logit_scale_init=None, logit_bias_init=None,
         image=VIT_TOWER, text=_text_tower(dropout=0.0)),
+    # models/mae.py: the encoder a ViT tower; the paper's decoder (8 blocks, 512 wide, 16 heads)
+    # and masking (75%, per-patch normalised pixel targets).
+    'mae': dict(name='mae', encoder=VIT_TOWER, decoder_width=512, decoder_depth=8,
+                decoder_num_heads=16, decoder_mlp_dim=2048, mask_ratio=0.75, norm_pix_loss=True),
 })
 
 OPTIMIZER = dict(
