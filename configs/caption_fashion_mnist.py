@@ -27,9 +27,10 @@ test images, each with its one reference caption):
   (K=11), linear probe 85.2% (the ViT of vit_fashion_mnist.py trained on labels: 91.7%). Beam
   search barely differs: a caption is 4 or 5 words of one pattern. The class is the hard part:
   of the captions naming the right class, 97% also get the shade right.
-  Wall time 39 min 36 s on 2 cores shared with three other training jobs (load average 9-13);
-  its 21 min of CPU time is about 10 min on 2 idle cores. At 1,500 steps: BLEU 85.55 / 85.55,
-  class-word accuracy 82.75% / 82.84% (greedy / beam 4).
+  Wall time 18 min 16 s on the 2 cores shared with other jobs (load average about 4; a second run
+  under load 9-13 took 39 min 36 s and gave the same figures to the last digit); 20 min of CPU
+  time, about 10 min on 2 idle cores. At 1,500 steps: BLEU 85.55 / 85.55, class-word accuracy
+  82.75% / 82.84% (greedy / beam 4).
 """
 import ml_collections
 
