@@ -11,7 +11,17 @@ uncut reference sentences.
 
 COMMAND:
   python -m big_uni.main --config=configs/translation_ding.py --workdir=/tmp/translation_ding
-Expected: see README (measured on this 2-core CPU).
+Expected (measured 2026-12-07 on this 2-core CPU, 4,710,400 params, 1,500 steps of 64 pairs;
+49 min 46 s wall, most of it beside other jobs at load 6-16: 0.19-0.86 steps/s, the last at
+load ~3): validation perplexity 56.3 (next-token accuracy 30.0%), BLEU 0.43 with beam 4 and 0.86
+greedy, 0 exact. Copying the German source scores 0.12. The model writes fluent-looking English
+unrelated to its source: 19k pairs and 5 epochs are far from enough for this corpus; the
+`reverse` variant shows the same model and recipe do learn to align.
+
+  python -m big_uni.main --config=configs/translation_ding.py:reverse \
+      --workdir=/tmp/translation_reverse
+Expected (measured the same day, 600 steps, 14 min 21 s wall at load 3-5): validation
+perplexity 3.14 (accuracy 77.4%); BLEU 50.1 with beam 4 (20.9% exact), 48.7 greedy (19.7%).
 
 Variants (`--config=configs/translation_ding.py:<arg>`):
   smoke     a few steps of a 2+2-layer, 32-wide model on Ding (CI).
