@@ -172,3 +172,13 @@ def test_wmt14_is_read_from_tfds(config, tmp_path):
   assert len(rows['source_ids']) == 5
   with pytest.raises(errors.UserInputError, match=r"languages \['de', 'en'\]"):
     translation.references(_with(wmt, source_language='fr'), 'test')
+
+
+def test_the_algorithmic_reversal_reverses_dings_english_words(config):
+  english = parallel_corpora.sentence_pairs('ding_de_en', 'validation', 'de', 'en')[1]
+  sources, targets = parallel_corpora.sentence_pairs('ding_en_reversed', 'validation', 'en',
+                                                     'reversed')
+  assert sources == english and len(targets) == len(english) > 0
+  assert targets[0].split() == english[0].split()[::-1]
+  with pytest.raises(errors.UserInputError, match='reversed'):
+    parallel_corpora.sentence_pairs('ding_en_reversed', 'validation', 'de', 'en')
