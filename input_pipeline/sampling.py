@@ -71,6 +71,23 @@ def eval_rows(size: int, *, global_batch_size: int, process_index: int, process_
 
 
 
+def rows(size: int, *, train: bool, seed: int, global_batch_size: int, process_index: int,
+         process_count: int, start_step: int = 0, num_steps: int | None = None):
+  """train_rows (train=True) or eval_rows: the Rows of an index-based pipeline's batches."""
+  shards = dict(global_batch_size=global_batch_size, process_index=process_index,
+                process_count=process_count)
+  if train:
+    return train_rows(size, seed, start_step=start_step, num_steps=num_steps, **shards)
+  return eval_rows(size, **shards)
+
+
+def batches(size: int, batch_of, *, train: bool, pad_ids: dict | None = None, **row_options):
+  """batch_of(indices int [B]) -> dict, for each batch of `rows(size, train=train,
+  **row_options)`; in eval padded with a 'mask' (`padded`, with `pad_ids`)."""
+  for r in rows(size, train=train, **row_options):
+    yield batch_of(r.indices) if train else padded(batch_of(r.indices), r.mask, pad_ids)
+
+
 def pad_rows(x: np.ndarray, rows: int, **pad_options) -> np.ndarray:
   """x [N, ...] -> [rows, ...]: rows appended after the N, zeros unless `pad_options` (np.pad's
   `mode`, `constant_values`) say otherwise; the last batch of an evaluation made whole."""

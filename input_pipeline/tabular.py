@@ -86,17 +86,13 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
     by (seed, e). train=False: one ordered pass, padded, with a 'mask' bool [B].
   """
   data = _split(input_config, split)
-  shards = dict(global_batch_size=global_batch_size, process_index=process_index,
-                process_count=process_count)
-  if train:
-    rows = sampling.train_rows(len(data.label), seed, start_step=start_step,
-                               num_steps=num_steps, **shards)
-  else:
-    rows = sampling.eval_rows(len(data.label), **shards)
-  for r in rows:
-    batch = {'numeric': data.numeric[r.indices], 'categorical': data.categorical[r.indices],
-             'label': data.label[r.indices]}
-    yield batch if train else sampling.padded(batch, r.mask)
+  return sampling.batches(
+      len(data.label), lambda rows: {'numeric': data.numeric[rows],
+                                     'categorical': data.categorical[rows],
+                                     'label': data.label[rows]},
+      train=train, seed=seed, start_step=start_step, num_steps=num_steps,
+      global_batch_size=global_batch_size, process_index=process_index,
+      process_count=process_count)
 
 
 def num_examples(input_config, split: str) -> int:

@@ -130,13 +130,9 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
   """
   tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
   encoded = encode(input_config, split, tokenizer)
-  shards = dict(global_batch_size=global_batch_size, process_index=process_index,
-                process_count=process_count)
-  if train:
-    rows = sampling.train_rows(len(encoded.labels), seed, start_step=start_step,
-                               num_steps=num_steps, **shards)
-  else:
-    rows = sampling.eval_rows(len(encoded.labels), **shards)
+  rows = sampling.rows(len(encoded.labels), train=train, seed=seed, start_step=start_step,
+                       num_steps=num_steps, global_batch_size=global_batch_size,
+                       process_index=process_index, process_count=process_count)
   return (_padded_batch(encoded, r, input_config.max_seq_len, tokenizer.pad_id, train)
           for r in rows)
 

@@ -119,15 +119,11 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
     a 'mask' bool [B] False on them, and all processes yield the same number of batches.
   """
   pipeline = Pipeline(input_config, split)
-  shards = dict(global_batch_size=global_batch_size, process_index=process_index,
-                process_count=process_count)
-  if train:
-    rows = sampling.train_rows(pipeline.layout.num_windows, seed, start_step=start_step,
-                               num_steps=num_steps, **shards)
-    return (pipeline.batch(r.indices) for r in rows)
-  rows = sampling.eval_rows(pipeline.layout.num_windows, **shards)
-  return (sampling.padded(pipeline.batch(r.indices), r.mask, {'input_ids': pipeline.pad_id})
-          for r in rows)
+  return sampling.batches(
+      pipeline.layout.num_windows, pipeline.batch, train=train,
+      pad_ids={'input_ids': pipeline.pad_id}, seed=seed, start_step=start_step,
+      num_steps=num_steps, global_batch_size=global_batch_size, process_index=process_index,
+      process_count=process_count)
 
 
 def num_examples(input_config, split: str) -> int:

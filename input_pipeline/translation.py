@@ -167,15 +167,11 @@ def get_iterator(input_config, split: str, *, train: bool, global_batch_size: in
   tokenizer = tokenizers.build_tokenizer(input_config.tokenizer)
   encoded = encode(input_config, split, tokenizer)
   pad_id = tokenizer.pad_id
-  shards = dict(global_batch_size=global_batch_size, process_index=process_index,
-                process_count=process_count)
-  if train:
-    rows = sampling.train_rows(encoded.num_rows, seed, start_step=start_step,
-                               num_steps=num_steps, **shards)
-    return (_batch(encoded, r.indices, input_config, pad_id) for r in rows)
-  rows = sampling.eval_rows(encoded.num_rows, **shards)
-  return (sampling.padded(_batch(encoded, r.indices, input_config, pad_id), r.mask,
-                          {'source_ids': pad_id, 'target_ids': pad_id}) for r in rows)
+  return sampling.batches(
+      encoded.num_rows, lambda rows: _batch(encoded, rows, input_config, pad_id), train=train,
+      pad_ids={'source_ids': pad_id, 'target_ids': pad_id}, seed=seed, start_step=start_step,
+      num_steps=num_steps, global_batch_size=global_batch_size, process_index=process_index,
+      process_count=process_count)
 
 
 def num_examples(input_config, split: str) -> int:
