@@ -56,7 +56,8 @@ def _cached_logits(model, params, ids, pieces, **inputs):
   return jnp.concatenate(out, axis=1)
 
 
-@pytest.mark.parametrize('scan_layers', [False, True])
+# Scanned (12 s) in the slow call: the README's suite keeps to 15 minutes on 2 cores.
+@pytest.mark.parametrize('scan_layers', [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_cached_lm_logits_equal_the_uncached_forward(scan_layers):
   model, params, ids = _lm(scan_layers)
   full = model.apply({'params': params}, ids)
@@ -65,7 +66,8 @@ def test_cached_lm_logits_equal_the_uncached_forward(scan_layers):
   np.testing.assert_allclose(cached, full, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('scan_layers', [False, True])
+# Scanned (13 s) in the slow call: the README's suite keeps to 15 minutes on 2 cores.
+@pytest.mark.parametrize('scan_layers', [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_cached_cross_attending_decoder_equals_the_uncached_forward(scan_layers):
   model, params, ids, inputs = _decoder(scan_layers)
   full = model.apply({'params': params}, ids, **inputs)
@@ -93,6 +95,7 @@ def _greedy_uncached(model, params, prompt, num_tokens):
   return tokens
 
 
+@pytest.mark.slow  # 25 s (12 uncached forwards, each compiled); the sample tests check it too.
 def test_greedy_generation_equals_argmax_over_uncached_forwards():
   model, params, ids = _lm()
   cache = decoding.init_cache(model, 3, 16)

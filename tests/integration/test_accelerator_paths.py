@@ -21,7 +21,10 @@ MESH_BY_CONFIG = {'vit_ti16': dict(data=1, fsdp=4, tensor=1)}
 
 
 def _towers(model_config):
-  return [model_config] + [model_config[k] for k in ('image', 'text') if k in model_config]
+  """The sections holding a tower's compute fields: the model's own, or its towers' (CLIP's
+  image and text, MAE's encoder)."""
+  return [model_config[k] for k in ('image', 'text', 'encoder') if k in model_config] or [
+      model_config]
 
 
 def _bf16_config(name: str, scan: bool, variant: str | None = None):

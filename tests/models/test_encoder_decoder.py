@@ -61,7 +61,8 @@ def test_padded_source_tokens_are_unseen():
                 - logits[1]).max() > 1e-4
 
 
-@pytest.mark.parametrize('scan_layers', [False, True])
+# Scanned (17 s) in the slow call: the README's suite keeps to 15 minutes on 2 cores.
+@pytest.mark.parametrize('scan_layers', [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_cached_decoding_equals_the_forward_pass(scan_layers):
   model, params, source, source_mask, target = _tiny(scan_layers)
   full = model.apply({'params': params}, source, source_mask, target)

@@ -3,6 +3,7 @@ only, a tiny Transformer overfits a batch and then writes its targets back."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from big_uni import train
 from big_uni.tasks import sequence
@@ -48,6 +49,7 @@ def test_eval_loss_is_the_mean_over_real_next_target_tokens():
   assert abs(train_sums['loss'][0] - sums['loss'][0]) > 1e-3
 
 
+@pytest.mark.slow  # 18 s; the captioner's overfit-and-write test runs the same decoding.write.
 def test_tiny_transformer_overfits_a_batch_and_writes_its_targets():
   config = synthetic_steps.smoke_config(translation_ding, total_steps=150)
   config.model.dropout = 0.0
