@@ -36,6 +36,12 @@ def _uncached_logits(run, ids):
                                                            jnp.asarray(ids)))
 
 
+# These train a smoke LM first (15 s) and sample from its run: the slow call. The README's suite
+# checks the same decoding functions in tests/big_uni/test_decoding.py, and the refusal below.
+SLOW = pytest.mark.slow
+
+
+@SLOW
 def test_greedy_is_the_argmax_of_uncached_forwards(run):
   ids, texts = _draw(run, temperature=0.0)
   prompt_len = ids.shape[1] - 6
@@ -44,12 +50,14 @@ def test_greedy_is_the_argmax_of_uncached_forwards(run):
   assert texts[0].startswith(PROMPT) and len(set(texts)) == 1
 
 
+@SLOW
 def test_a_seed_fixes_the_samples(run):
   _, texts = _draw(run)
   assert _draw(run)[1] == texts
   assert _draw(run, seed=1)[1] != texts
 
 
+@SLOW
 def test_top_k_and_top_p_keep_only_the_likeliest(run):
   greedy, _ = _draw(run, temperature=0.0)
   for options in (dict(top_k=1), dict(top_p=1e-6)):  # Nothing but the most likely token.
@@ -60,6 +68,7 @@ def test_top_k_and_top_p_keep_only_the_likeliest(run):
   assert (top3 == ids[:, prompt_len:, None]).any(-1).all()
 
 
+@SLOW
 def test_a_request_beyond_max_len_is_refused(run):
   with pytest.raises(errors.UserInputError, match=r'--num_tokens=30 need \d+ positions; '
                                                   r'model.max_len=32'):

@@ -37,6 +37,7 @@ def test_batch_and_generated_shapes():
     assert written.shape == (3, length) and written.dtype == np.int32
 
 
+@pytest.mark.slow  # 19 s; the captioner's model tests write greedy and beam in the suite.
 def test_a_tiny_captioner_overfits_a_batch_and_writes_its_captions():
   config = caption_fashion_mnist.get_config('smoke')  # Its data only names the classes.
   config.update(dict(total_steps=80))
