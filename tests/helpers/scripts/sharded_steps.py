@@ -3,7 +3,7 @@
 
 Prints one JSON line: for each run (a mesh layout, scan over layers, gradient accumulation) the
 losses of 3 train steps from the same initial params, the max |param difference| from the
-1-device run, the per-device shard shape of the first MLP kernel and the largest fraction of a
+1-device run (attention key biases aside: their true gradient is 0), the per-device shard shape of the first MLP kernel and the largest fraction of a
 big (>= 1024 entries) param that one device holds.
 """
 import json
@@ -48,8 +48,10 @@ def base_config(model: str):
       tower.update(SIZES)
   config.input.dataset = 'synthetic'
   config.optimizer.warmup_steps = 0
-  if config.optimizer.get('decay') == 'inverse_sqrt':  # The paper's schedule needs a warmup.
-    config.optimizer.decay = 'cosine'
+  if config.optimizer.get('decay') == 'inverse_sqrt':
+    # The paper's schedule needs a warmup, and its peak for a 64-wide model (3e-3) would make
+    # Adam's steps on near-zero gradients dwarf the 1e-5 tolerance: BERT's smoke rate instead.
+    config.optimizer.update(dict(decay='cosine', lr=bert_base.get_config('smoke').optimizer.lr))
   return config
 
 
@@ -98,8 +100,11 @@ def main(model):
     first, losses, params, facts = run(model, mesh, devices, model_fields, accum, initial)
     initial = first if initial is None else initial
     reference = params if reference is None else reference
-    diff = max(jax.tree.leaves(jax.tree.map(lambda a, b: float(np.abs(a - b).max()),
-                                            params, reference)))
+    diff = max(float(np.abs(a - b).max()) for (path, a), b in zip(
+        jax.tree_util.tree_leaves_with_path(params), jax.tree.leaves(reference))
+               # A query's scores all shift by q.b, which softmax ignores: the key biases' true
+               # gradient is 0, and Adam scales their rounding noise up to the step size.
+               if path[-1].key != 'key_bias')
     out[name] = {'losses': losses, 'max_param_diff': diff, **facts}
   json.dump(out, sys.stdout)
 
