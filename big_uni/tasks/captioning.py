@@ -60,12 +60,6 @@ class CaptioningTask(sequence.NextTokenTask):
     self.input_config = config.input
 
   @functools.cached_property
-  def tokenizer(self):
-    """Its [CLS] starts the captions the decoder writes, its [SEP] ends them."""
-    from input_pipeline import tokenizers  # pylint: disable=g-import-not-at-top
-    return tokenizers.build_tokenizer(self.input_config.tokenizer)
-
-  @functools.cached_property
   def class_names(self) -> list[str] | None:
     """The names the captions give the classes (input_pipeline.class_names); None for captioned
     data."""

@@ -1,6 +1,7 @@
 """What every text-writing task shares: next-token cross-entropy over the real targets, and the
 task around it (NextTokenTask: the causal LM, translation, captioning)."""
 import abc
+import functools
 import math
 
 import jax
@@ -43,6 +44,13 @@ class NextTokenTask(base.RowSumTask):
     # The bound of the token ids (batch_fields' `high`): the model's vocabulary size.
     self.vocab_size = self.batch_spec[self.tokens_field].high
     self.label_smoothing = config.label_smoothing
+    self.tokenizer_config = config.input.tokenizer
+
+  @functools.cached_property
+  def tokenizer(self):
+    """The input's tokenizer: its [CLS] starts what a decoder writes, its [SEP] ends it."""
+    from input_pipeline import tokenizers  # pylint: disable=g-import-not-at-top
+    return tokenizers.build_tokenizer(self.tokenizer_config)
 
   @abc.abstractmethod
   def next_token_logits(self, params, batch, train: bool, rng=None):

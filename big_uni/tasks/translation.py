@@ -25,10 +25,6 @@ class TranslationTask(sequence.NextTokenTask):
       # Start and end at least: one prediction a row.
       target_mask=batch_lib.Field(('input.max_target_len',), 'bool', min_length=2))
 
-  def __init__(self, config):
-    super().__init__(config)
-    self.tokenizer_config = config.input.tokenizer
-
   def init_params(self, rng):
     source = jnp.zeros((1, *self.batch_spec['source_ids'].shape), jnp.int32)
     target = jnp.zeros((1, *self.batch_spec['target_ids'].shape), jnp.int32)
@@ -41,16 +37,14 @@ class TranslationTask(sequence.NextTokenTask):
                             rngs={'dropout': rng} if train else {})
 
   def generate(self, params, batch, *, beam_size, alpha, max_len):
-    from input_pipeline import tokenizers  # pylint: disable=g-import-not-at-top
-    tokenizer = tokenizers.build_tokenizer(self.tokenizer_config)  # Memoised per process.
     model = self.model
     encoded = model.apply({'params': params}, batch['source_ids'], batch['source_mask'],
                           method=model.encode)
     return decoding.write(
         model, params, batch['target_ids'][:, 0],
         max_len or self.batch_spec['target_ids'].shape[0] - 1, beam_size=beam_size,
-        alpha=alpha, eos_id=tokenizer.sep_id, pad_id=tokenizer.pad_id, method=model.decode,
-        encoded=encoded, source_mask=batch['source_mask'])
+        alpha=alpha, eos_id=self.tokenizer.sep_id, pad_id=self.tokenizer.pad_id,
+        method=model.decode, encoded=encoded, source_mask=batch['source_mask'])
 
   def reference_ids(self, batch):
     return batch['target_ids'][:, 1:]
