@@ -149,7 +149,7 @@ def preprocessing_problems(config) -> list[str]:
 
 def tokenizer_problems(config, task) -> list[str]:
   """The tokenizer has the model's vocabulary size (else the ids index the wrong rows)."""
-  if 'tokenizer' not in config.input:
+  if 'tokenizer' not in config.input or task.vocab_size is None:
     return []
   from big_uni.tasks import base  # pylint: disable=g-import-not-at-top
   try:

@@ -47,10 +47,13 @@ class Task(abc.ABC):
   (`image_features`) and 'text' (`text_features`). kNN and the linear probe read the first.
   A task whose model writes text sets `generates` (`generate`, `reference_ids`): the generation
   evaluation decodes its eval split and scores it with BLEU.
+  A task that reads token ids sets `vocab_size`, the model's vocabulary: preflight refuses a
+  tokenizer of another size (its ids would index the wrong embedding rows).
   """
 
   feature_kinds: tuple[str, ...] = ()
   generates = False
+  vocab_size: int | None = None
   batch_fields: dict[str, batch_lib.Field]
 
   def __init__(self, config):
