@@ -12,9 +12,10 @@ uncut reference sentences.
 COMMAND:
   python -m big_uni.main --config=configs/translation_ding.py --workdir=/tmp/translation_ding
 Expected (measured 2026-12-07 on this 2-core CPU, 4,710,400 params, 1,500 steps of 64 pairs;
-49 min 46 s wall, most of it beside other jobs at load 6-16: 0.19-0.86 steps/s, the last at
-load ~3): validation perplexity 56.3 (next-token accuracy 30.0%), BLEU 0.43 with beam 4 and 0.86
-greedy, 0 exact. Copying the German source scores 0.12. The model writes fluent-looking English
+19 min 25 s wall with the CPU reserved for it (docs/results.md, "Timing"), 1.16-1.52 steps/s;
+an earlier run beside other jobs took 49 min 46 s and gave the same figures to the last digit):
+validation perplexity 56.3 (next-token accuracy 30.0%), BLEU 0.43 with beam 4 and 0.86 greedy,
+0 exact. Copying the German source scores 0.12. The model writes fluent-looking English
 unrelated to its source: 19k pairs and 5 epochs are far from enough for this corpus; the
 `reverse` variant shows the same model and recipe do learn to align.
 
