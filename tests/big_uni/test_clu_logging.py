@@ -93,6 +93,7 @@ def test_train_writes_the_rates_into_the_train_rows(tmp_path):
   assert all('loss' in row for row in rows if 'steps_per_sec' in row)  # one row per logged step
 
 
+@pytest.mark.slow  # 20 s (a process of its own); the README's suite keeps to 15 minutes.
 def test_profile_steps_write_a_trace(tmp_path):
   """In a process of its own, as a run is: jax.profiler crashes in a process where other tests
   have loaded libtpu's TPU compiler (test_aot, test_accelerator_paths)."""

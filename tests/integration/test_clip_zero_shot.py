@@ -15,6 +15,9 @@ from tests.helpers import imported_clip, import_or_skip, requires
 torch = import_or_skip('torch')
 transformers = import_or_skip('transformers')
 
+# 40 s, in the slow call: the README's suite keeps to 15 minutes, and the imported weights' own
+# parity with transformers' CLIPModel is tests/convert/test_clip_layouts.py's.
+@pytest.mark.slow
 @requires(os.path.exists(builders.FASHION_MNIST_DIR), 'apt-get install dataset-fashion-mnist')
 def test_imported_clip_zero_shot_equals_transformers(tmp_path):
   hf_model, path = imported_clip.hf_clip(transformers, tmp_path / 'hf')

@@ -61,10 +61,11 @@ def _skip_without_data(name: str):
     pytest.skip(f'{name} reads {data_path}: {hint}')
 
 
-# The longest quick runs (results: 51 s, vit_inspect: 96 s idle; the others 330-370 s each on 2
-# busy cores; captioning: 200 steps, then 1,000 images captioned twice) run in the slow call,
-# which CI runs too; the README's suite keeps to 15 minutes.
-SLOW_NOTEBOOKS = ('bert_mlm', 'captioning', 'clip_eval', 'results', 'vit_inspect')
+# Every notebook runs in the slow call, which CI runs too; the README's suite keeps to 15 minutes
+# (results: 51 s, vit_inspect: 96 s idle; vit_mnist5k 37 s, its config's steps also run in
+# tests/config_files; the others 330-370 s each on 2 busy cores; captioning: 200 steps, then
+# 1,000 images captioned twice).
+SLOW_NOTEBOOKS = ('bert_mlm', 'captioning', 'clip_eval', 'results', 'vit_inspect', 'vit_mnist5k')
 
 
 @pytest.mark.parametrize('name', [
