@@ -30,6 +30,9 @@ def test_masks_are_a_function_of_the_step_rng():
   assert first.shape == (4, 1) and len(set(np.asarray(other).ravel())) > 1
 
 
+# 26 CPU-s for its pytest process (1,797 digits through the encoder, kNN at K = 1..21), 17 min
+# wall at load 30: the slow call.
+@pytest.mark.slow
 def test_knn_reads_the_labels_the_task_trains_without():
   """MAE's batches are images alone; kNN (as the linear probe: both through Features.labelled)
   reads the same data with its classes. The encoder at initialisation: random features of
