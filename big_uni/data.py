@@ -22,14 +22,16 @@ class Data:
     self._checked_tokenizers = []  # The tokenizer sections checked so far.
 
   def batches(self, split: str, *, train: bool, start_step: int = 0,
-              num_steps: int | None = None, input_config=None, batch_size: int | None = None):
+              num_steps: int | None = None, input_config=None, batch_size: int | None = None,
+              labels: bool = False):
     """Yields this process's share of each global batch as a dict of numpy arrays.
 
     train=True: endless (or `num_steps` batches) from `start_step`, shuffled and augmented.
     train=False: one ordered pass, every batch padded to full size with a bool 'mask' [B].
     An evaluation reads its own `input_config` (a complete input section; default
     config.input) at its own `batch_size` (default input.batch_size, or input.eval_batch_size
-    when not `train`)."""
+    when not `train`). `labels`: the examples' 'label' [B] too, beside the task's arrays (kNN and
+    the linear probe read the classes of a task that trains without them, as MAE)."""
     config = self.config
     input_config = input_config or config.input
     batch_size = batch_size or (config.input.batch_size if train else config.input.eval_batch_size)
@@ -49,7 +51,8 @@ class Data:
     if input_config.kind != config.input.kind:  # Another kind's batches: an evaluator's own.
       return batches
     return batch_lib.checked(batches, self.task.batch_spec, config.task,
-                             f'input.dataset={input_config.dataset!r} ({split!r})')
+                             f'input.dataset={input_config.dataset!r} ({split!r})',
+                             also=('mask', 'label') if labels else ('mask',))
 
   def _synthetic(self, input_config, *, train: bool, local_batch: int, start_step: int,
                  num_steps: int | None):

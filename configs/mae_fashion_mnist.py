@@ -19,7 +19,15 @@ COMMAND:
       --workdir=/tmp/mae_fm_finetune
   python -m big_uni.main --config=configs/mae_fashion_mnist.py:stage=finetune \\
       --workdir=/tmp/mae_fm_scratch
-Expected (measured): see the README row.
+Measured (one seed each, 2026-12-07, on the 2-core CPU shared with other jobs, load 2 to 30):
+  pretraining, 469 steps at batch 256: masked-patch test loss 0.568 (normalised pixels); the
+    frozen encoder's [CLS]: linear probe 76.81%, kNN 75.18% (K=7 weighted; 73.13% at K=1);
+    3.0 steps/s at load 2-8; 166 CPU-s to the last step, 115 CPU-s for the evaluations
+    (`--mode=eval`, 4 min 39 s at load 25).
+  fine-tuned, 469 steps at batch 128: test accuracy 79.94% from the MAE encoder, 79.14% from
+    random initialisation: +0.8 points, within what one seed can show; after fine-tuning,
+    linear probe 82.35% vs 81.18%, kNN 81.66% vs 81.34% (K=11 weighted). 234 and 298 CPU-s;
+    58 min and 18 min 37 s wall at load 25 (0.08 to 2.9 steps/s as the load moved).
 """
 import ml_collections
 

@@ -59,7 +59,7 @@ class Features:
     key = (kind, dataset, split, batch_size, str(input_config.get('pp_eval')))
     if key not in self._cache:
       batches = self.trainer.data.batches(split, train=False, batch_size=batch_size,
-                                          input_config=input_config)
+                                          input_config=input_config, labels=True)
       features, labels, valid = [], [], []
       with self.trainer.context():
         for local_batch in batches:

@@ -91,16 +91,18 @@ def check(batch: dict, spec: dict[str, Field], task_name: str, source: str) -> N
                                 f'{"; ".join(problems)}')
 
 
-def checked(batches, spec: dict[str, Field], task_name: str, source: str):
-  """`batches` with only the arrays of `spec` (and an eval batch's 'mask'), the first checked.
-  Closing it closes `batches` (a tf.data iterator left to interpreter exit logs an error)."""
+def checked(batches, spec: dict[str, Field], task_name: str, source: str,
+            also: tuple[str, ...] = ('mask',)):
+  """`batches` with only the arrays of `spec` and those of `also` they have (an eval batch's
+  'mask'), the first checked. Closing it closes `batches` (a tf.data iterator left to
+  interpreter exit logs an error)."""
   try:
     first = True
     for batch in batches:
       if first:
         check(batch, spec, task_name, source)
         first = False
-      yield {name: batch[name] for name in (*spec, 'mask') if name in batch}
+      yield {name: batch[name] for name in (*spec, *also) if name in batch}
   finally:
     if hasattr(batches, 'close'):
       batches.close()

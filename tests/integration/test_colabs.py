@@ -26,11 +26,12 @@ _FASHION_MNIST = (os.path.join(builders.FASHION_MNIST_DIR, 'train-images-idx3-ub
 NEEDS_DATA = {
     'clip_eval': _FASHION_MNIST,
     'captioning': _FASHION_MNIST,
+    'mae': _FASHION_MNIST,
     'bert_mlm': (text_corpora.AUSTEN_DATA + '.rdb', 'apt-get install r-cran-janeaustenr'),
 }
 # Figures each notebook must show at least.
 MIN_FIGURES = {'vit_mnist5k': 4, 'vit_inspect': 9, 'clip_eval': 5, 'bert_mlm': 5, 'results': 1,
-               'captioning': 2}
+               'captioning': 2, 'mae': 2}
 
 
 def _execute(name: str, figures_dir: str) -> list[str]:
@@ -63,15 +64,12 @@ def _skip_without_data(name: str):
 
 # Every notebook runs in the slow call, which CI runs too; the README's suite keeps to 15 minutes
 # (results: 51 s, vit_inspect: 96 s idle; vit_mnist5k 37 s, its config's steps also run in
-# tests/config_files; the others 330-370 s each on 2 busy cores; captioning: 200 steps, then
-# 1,000 images captioned twice).
-SLOW_NOTEBOOKS = ('bert_mlm', 'captioning', 'clip_eval', 'results', 'vit_inspect', 'vit_mnist5k')
-
-
-@pytest.mark.parametrize('name', [
-    pytest.param(n, marks=pytest.mark.slow) if n in SLOW_NOTEBOOKS else n
-    for n in sorted(os.path.basename(p).removesuffix('.ipynb')
-                    for p in glob.glob(os.path.join(ROOT, 'colabs', '*.ipynb')))])
+# tests/config_files; mae: 150 steps, 100 CPU-s; the others 330-370 s each on 2 busy cores;
+# captioning: 200 steps, then 1,000 images captioned twice).
+@pytest.mark.slow
+@pytest.mark.parametrize('name', sorted(
+    os.path.basename(p).removesuffix('.ipynb')
+    for p in glob.glob(os.path.join(ROOT, 'colabs', '*.ipynb'))))
 def test_notebook_runs(name, tmp_path, monkeypatch):
   _skip_without_data(name)
   monkeypatch.setenv('BIG_UNI_COLAB_EPOCHS', '1')

@@ -1,10 +1,12 @@
-"""The MAE task on the trainer: a tiny config memorises a batch; masks follow (seed, step)."""
+"""The MAE task on the trainer: a tiny config memorises a batch; masks follow (seed, step); the
+feature evaluations read the labels its batches leave out."""
 import jax
 import numpy as np
 import pytest
 
-from big_uni import tasks
-from configs import mae_fashion_mnist
+from big_uni import tasks, train
+from big_uni.evaluators import runner
+from configs import common, mae_fashion_mnist
 from tests.helpers import synthetic_steps
 
 
@@ -26,3 +28,18 @@ def test_masks_are_a_function_of_the_step_rng():
   np.testing.assert_array_equal(first, again)
   other = task.visible(jax.random.fold_in(jax.random.key(0), 8), 32)
   assert first.shape == (4, 1) and len(set(np.asarray(other).ravel())) > 1
+
+
+# 26 CPU-s for its pytest process (1,797 digits through the encoder, kNN at K = 1..21), 17 min
+# wall at load 30: the slow call.
+@pytest.mark.slow
+def test_knn_reads_the_labels_the_task_trains_without():
+  """MAE's batches are images alone; kNN (as the linear probe: both through Features.labelled)
+  reads the same data with its classes. The encoder at initialisation: random features of
+  digits are far above chance."""
+  config = mae_fashion_mnist.get_config('smoke')
+  config.evals = common.feature_evals('digits', 'train', 'test')
+  del config.evals['linear_probe']  # Its search over C: seconds more, through the same features.
+  trainer = train.Trainer(config)
+  metrics = runner.run(trainer, trainer.init_state().params)
+  assert metrics['knn/knn_1_accuracy'] > 0.3, metrics

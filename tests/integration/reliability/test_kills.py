@@ -134,19 +134,23 @@ with preemption.Notice() as notice:
 
 
 # BERT's and the causal LM's pipelines are index-based too (batch s is a function of (seed, s)),
-# with MLM masking and dropout drawn afresh at every step. 235 s and 70 s on 2 busy cores: the
-# slow call; ViT's kills stay in the README's suite.
+# with MLM masking and dropout drawn afresh at every step; so are MAE's patch masks (tasks/mae.py).
+# 235 s and 70 s on 2 busy cores, MAE 214 s at load 24 (61 CPU-s): the slow call; ViT's kills
+# stay in the README's suite.
 @pytest.mark.slow
-@pytest.mark.parametrize('config', ['configs/bert_austen.py:smoke', 'configs/lm_austen.py:smoke'])
-def test_sigkill_in_a_text_train_step(tmp_path, config):
-  text = (config, '--config.total_steps=20', '--config.checkpoint_every_steps=5',
-          '--config.log_every_steps=5', '--config.model.dropout=0.1')
-  faults.rerun(tmp_path / 'straight', *text)
+@pytest.mark.parametrize('config, dropout', [
+    ('configs/bert_austen.py:smoke', 'model.dropout'),
+    ('configs/lm_austen.py:smoke', 'model.dropout'),
+    ('configs/mae_fashion_mnist.py:smoke', 'model.encoder.dropout')])
+def test_sigkill_in_a_bert_lm_or_mae_train_step(tmp_path, config, dropout):
+  args = (config, '--config.total_steps=20', '--config.checkpoint_every_steps=5',
+          '--config.log_every_steps=5', f'--config.{dropout}=0.1')
+  faults.rerun(tmp_path / 'straight', *args)
   workdir = tmp_path / 'run'
-  assert faults.inject('sigkill_at_step', 12, workdir, *text).returncode == -signal.SIGKILL
+  assert faults.inject('sigkill_at_step', 12, workdir, *args).returncode == -signal.SIGKILL
   committed = runs.committed_steps(workdir)
   assert committed in ([5], [5, 10])
-  assert runs.resumed_from(faults.rerun(workdir, *text).stdout) == committed[-1]
+  assert runs.resumed_from(faults.rerun(workdir, *args).stdout) == committed[-1]
   faults.assert_finished_as(tmp_path / 'straight', workdir)
 
 
