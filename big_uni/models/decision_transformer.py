@@ -46,40 +46,46 @@ class DecisionTransformer(nn.Module):
   def tokens_per_step(self) -> int:
     return 3 if self.returns else 2
 
-  def _dense(self, name: str, features: int):
-    return nn.Dense(features, dtype=self.block.dtype, name=name,
-                    kernel_init=transformer.dense_init((None, 'embed')
-                                                       if features == self.width
-                                                       else ('embed', None)),
-                    bias_init=nn.with_logical_partitioning(
-                        nn.initializers.zeros, ('embed',) if features == self.width else (None,)))
+  def _dense(self, features: int, names: tuple):
+    return nn.Dense(features, dtype=self.block.dtype,
+                    kernel_init=transformer.dense_init(names),
+                    bias_init=nn.with_logical_partitioning(nn.initializers.zeros, names[1:]))
 
-  def _embed(self, name: str, rows: int):
-    return nn.Embed(rows, self.width, dtype=self.block.dtype, name=name,
+  def _embed(self, rows: int):
+    return nn.Embed(rows, self.width, dtype=self.block.dtype,
                     embedding_init=nn.with_logical_partitioning(
                         nn.initializers.normal(stddev=0.02), (None, 'embed')))
 
+  def setup(self):  # Its submodules are named by their attributes.
+    self.timestep_embed = self._embed(self.max_timestep)
+    self.state_embed = self._dense(self.width, (None, 'embed'))
+    self.action_embed = self._embed(self.num_actions)
+    if self.returns:
+      self.return_embed = self._dense(self.width, (None, 'embed'))
+    self.embed_norm = transformer.layer_norm(None, self.block.layer_norm_eps,
+                                             self.block.dtype)
+    self.token_dropout = nn.Dropout(self.embed_dropout)
+    self.encoder = transformer.Encoder(self.block, self.depth, remat_policy=self.remat_policy,
+                                       scan_layers=self.scan_layers)
+    self.action_head = self._dense(self.num_actions, ('embed', None))
+
   def tokens(self, returns_to_go, states, actions, timesteps):
     """-> [B, K * tokens_per_step, D]: (R_1, s_1, a_1, R_2, ...), or (s_1, a_1, ...)."""
-    time = self._embed('timestep_embed', self.max_timestep)(timesteps)
-    per_step = [self._dense('state_embed', self.width)(states.astype(self.block.dtype)) + time,
-                self._embed('action_embed', self.num_actions)(actions) + time]
+    time = self.timestep_embed(timesteps)
+    per_step = [self.state_embed(states.astype(self.block.dtype)) + time,
+                self.action_embed(actions) + time]
     if self.returns:
       scaled = (returns_to_go / self.return_scale).astype(self.block.dtype)[..., None]
-      per_step.insert(0, self._dense('return_embed', self.width)(scaled) + time)
+      per_step.insert(0, self.return_embed(scaled) + time)
     batch, steps = actions.shape
     return jnp.stack(per_step, axis=2).reshape(batch, steps * len(per_step), self.width)
 
-  @nn.compact
   def __call__(self, returns_to_go, states, actions, timesteps, train=False):
-    x = self.tokens(returns_to_go, states, actions, timesteps)
-    x = transformer.layer_norm('embed_norm', self.block.layer_norm_eps, self.block.dtype)(x)
-    x = nn.Dropout(self.embed_dropout)(x, deterministic=not train)
-    x = transformer.Encoder(self.block, self.depth, remat_policy=self.remat_policy,
-                            scan_layers=self.scan_layers, name='encoder')(x, causal=True,
-                                                                          train=train)
+    x = self.embed_norm(self.tokens(returns_to_go, states, actions, timesteps))
+    x = self.token_dropout(x, deterministic=not train)
+    x = self.encoder(x, causal=True, train=train)
     state_tokens = x[:, self.tokens_per_step - 2::self.tokens_per_step]  # s_t of each step.
-    return self._dense('action_head', self.num_actions)(state_tokens).astype(jnp.float32)
+    return self.action_head(state_tokens).astype(jnp.float32)
 
 
 def build(model_config) -> DecisionTransformer:
