@@ -52,7 +52,7 @@ def _changed_steps(before, after):
 @pytest.mark.parametrize('returns', [True, False])
 def test_the_prediction_at_s_t_sees_a_t_or_later_tokens_never(returns):
   """a_t, s_{t+1} and R_{t+1} come after s_t in (R_1, s_1, a_1, R_2, ...): changing one changes
-  the predictions from step t + 1 (a_t) or t + 1 (s_{t+1}, R_{t+1}) on, none before."""
+  the predictions of a_{t+1} and after, never that of a_t or before."""
   apply, w = _apply(returns)
   base, t = apply(), 2
   changed = _changed_steps(base, apply(actions=w['actions'].at[:, t].set(
