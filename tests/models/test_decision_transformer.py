@@ -32,7 +32,7 @@ def _apply(returns=True):
   """-> (apply(**changed inputs) -> logits of the window with them, the window)."""
   model = _model(returns=returns)
   window = _window()
-  params = model.init(jax.random.PRNGKey(0), **window)
+  params = jax.jit(model.init)(jax.random.PRNGKey(0), **window)
   apply = jax.jit(model.apply)
   return lambda **changed: np.asarray(apply(params, **{**window, **changed})), window
 

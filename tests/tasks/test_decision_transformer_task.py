@@ -22,7 +22,8 @@ def test_steps_past_an_episodes_end_are_neither_seen_nor_scored():
   changed = dict(batch, actions=np.where(padding, 1 - batch['actions'], batch['actions']),
                  states=np.where(padding[..., None], 5.0, batch['states']).astype(np.float32),
                  returns_to_go=np.where(padding, -3.0, batch['returns_to_go']).astype(np.float32))
-  loss = lambda b: float(task.loss_and_metrics(params, b, jax.random.key(0))[0])
+  loss_of = jax.jit(lambda b: task.loss_and_metrics(params, b, jax.random.key(0))[0])
+  loss = lambda b: float(loss_of(b))
   np.testing.assert_allclose(loss(changed), loss(batch), rtol=1e-6)
   assert float(task.loss_weights(batch)['loss']) == 16.0
   real = dict(batch, actions=batch['actions'].copy())
