@@ -48,6 +48,8 @@ setuptools.setup(
         'safetensors>=0.4',
         'onnx>=1.16',
         'sacrebleu>=2.4',  # BLEU of written text (evaluators/kinds/generation.py).
+        # CartPole: the Decision Transformer's offline trajectories and rollouts.
+        'gymnasium>=1.0',
         *_TENSORFLOW,
     ],
     extras_require={

@@ -89,12 +89,21 @@ FT_TRANSFORMER = dict(
                             'len(category_sizes)'),
     num_outputs=REQUIRED, width=192, depth=3, num_heads=8, mlp_dim=384, layer_norm_eps=1e-5,
     dropout=0.0, attention_dropout=0.2, mlp_dropout=0.1, **_COMPUTE)
+# Decision Transformer (models/decision_transformer.py): the paper's gym size (3 blocks, D 128,
+# 1 head, ReLU MLP of 4D, dropout 0.1 everywhere, returns-to-go / 1000); returns=False is
+# behaviour cloning with the same model.
+DECISION_TRANSFORMER = dict(
+    name='decision_transformer', state_dim=REQUIRED, num_actions=REQUIRED,
+    max_timestep=REQUIRED, returns=True, return_scale=1000.0, width=128, depth=3, num_heads=1,
+    mlp_dim=512, activation='relu', layer_norm_eps=1e-5, dropout=0.1,
+    attention_dropout=same_as('dropout'), **_COMPUTE)
 MODEL = Choice('name', REQUIRED, 'model', {
     'vit': VIT,
     'bert_pretraining': dict(name='bert_pretraining', **TEXT_TOWER),
     'causal_lm': dict(name='causal_lm', **DECODER_TOWER),
     'encoder_decoder': ENCODER_DECODER,
     'ft_transformer': FT_TRANSFORMER,
+    'decision_transformer': DECISION_TRANSFORMER,
     'bert_classifier': dict(name='bert_classifier', **TEXT_TOWER,
                             num_classes=REQUIRED, head_dropout=same_as('dropout')),
     'clip': dict(
@@ -146,6 +155,10 @@ EVALS = Choice('kind', REQUIRED, 'evaluation kind', {
     # beam_size 1: greedy; max_len 0: the task's own target length.
     'generation': _evaluation('generation', split=_EVAL_SPLIT, beam_size=4, alpha=0.6,
                               max_len=0),
+    # dataset: the environment; episodes per target return (targets are ignored by a model
+    # without returns); sample=False takes the argmax action; episode i resets with seed + i.
+    'rollout': _evaluation('rollout', targets=(100, 250, 500), episodes=10, sample=True,
+                           seed=10_000),
 })
 
 # How each init kind resizes position embeddings to another patch grid unless its entry's

@@ -36,6 +36,8 @@ TFDS dataset:
   translation          (source, target) sentence pairs for encoder-decoders, offline (Ding's) or
                        TFDS WMT (translation.py)
   tabular              numeric and categorical columns of a table (tabular.py; tables.py)
+  trajectories         windows of episodes of a control task played by scripted and noisy
+                       policies, for the Decision Transformer (trajectories.py)
 Every pipeline's `get_iterator` yields this process's share of every global batch as a dict of
 numpy arrays and restarts exactly at `start_step`, at the cost of one epoch permutation.
 """
@@ -67,6 +69,8 @@ KINDS.register('tabular', Pipeline('input_pipeline.tabular',
                                    ('numeric', 'categorical', 'label')))
 KINDS.register('translation', Pipeline('input_pipeline.translation', (
     'source_ids', 'source_mask', 'target_ids', 'target_mask')))
+KINDS.register('trajectories', Pipeline('input_pipeline.trajectories', (
+    'returns_to_go', 'states', 'actions', 'timesteps', 'step_mask')))
 
 
 def kind_giving(names) -> str:

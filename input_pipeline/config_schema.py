@@ -101,6 +101,13 @@ INPUT = Choice('kind', 'image', 'input kind', {
         max_source_len=REQUIRED, max_target_len=REQUIRED, tokenizer=TOKENIZER),
     # Columns of a table (tabular.py): split_seed fixes its train/validation/test rows.
     'tabular': dict(kind='tabular', **_DATA, split_seed=0),
+    # Episodes of a gymnasium environment (trajectories.py), played by its scripted controller
+    # taking a random action with each probability of `epsilons`; train_episodes and
+    # validation_episodes per policy; windows of context_length steps.
+    'trajectories': dict(
+        kind='trajectories', **_DATA, context_length=REQUIRED,
+        epsilons=(0.0, 0.25, 0.5, 0.75, 1.0), train_episodes=40, validation_episodes=4,
+        generation_seed=0),
 })
 
 def _is_section(value) -> bool:

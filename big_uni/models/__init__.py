@@ -9,7 +9,8 @@ import ml_collections
 from big_uni import config_schema
 # Importing each family registers it.
 from big_uni.models import (bert, captioner, causal_lm, clip,  # pylint: disable=unused-import
-                            encoder_decoder, family, ft_transformer, mae, transformer, vit)
+                            decision_transformer, encoder_decoder, family, ft_transformer, mae,
+                            transformer, vit)
 
 MODELS = family.FAMILIES
 # The tower builders others compose (pretrained.py, export.py).

@@ -46,13 +46,16 @@ class Task(abc.ABC):
   that preflight can refuse an evaluation the task cannot feed before anything runs: 'image'
   (`image_features`) and 'text' (`text_features`). kNN and the linear probe read the first.
   A task whose model writes text sets `generates` (`generate`, `reference_ids`): the generation
-  evaluation decodes its eval split and scores it with BLEU.
-  A task that reads token ids sets `vocab_size`, the model's vocabulary: preflight refuses a
-  tokenizer of another size (its ids would index the wrong embedding rows).
+  evaluation decodes its eval split and scores it with BLEU. A task whose model chooses actions
+  sets `acts` (`action_logits`, `return_conditioned`): the rollout evaluation plays it in its
+  environment. A task that reads token ids sets `vocab_size`, the model's vocabulary: preflight
+  refuses a tokenizer of another size (its ids would index the wrong embedding rows).
   """
 
   feature_kinds: tuple[str, ...] = ()
   generates = False
+  acts = False
+  return_conditioned = False  # Whether an acting model reads the return it should reach.
   vocab_size: int | None = None
   batch_fields: dict[str, batch_lib.Field]
 
@@ -101,6 +104,12 @@ class Task(abc.ABC):
     eval rows (host arrays of the whole split, padding removed)."""
     del hypotheses, references, batch_rows
     return {}
+
+  def action_logits(self, params, returns_to_go, states, actions, timesteps):
+    """Windows of K steps of B episodes (returns-to-go float32 [B, K], states float32 [B, K, S],
+    actions and timesteps int32 [B, K]) -> logits float32 [B, K, A] of the action at each step,
+    from the steps up to it (its own action unseen); only where the task `acts`."""
+    raise NotImplementedError(f'{type(self).__name__} does not act')
 
   def image_features(self, params, images):
     """Images float32 [B, H, W, C] -> features [B, D]; only where 'image' is a feature kind."""

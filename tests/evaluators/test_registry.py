@@ -23,7 +23,7 @@ def test_an_unknown_kind_is_refused_naming_the_close_matches():
                                                   r"'knn'\?"):
     kinds.get('kNN')
   assert kinds.names() == ['caption_retrieval', 'generation', 'knn', 'linear_probe',
-                           'retrieval', 'task_metrics', 'zero_shot']
+                           'retrieval', 'rollout', 'task_metrics', 'zero_shot']
 
 
 @pytest.mark.parametrize('name, module', [('vit', vit_mnist5k), ('bert', bert_classify)])
