@@ -47,6 +47,7 @@ def test_the_config_evaluates_once_an_epoch(name):
   assert config.evals.test.every_steps == config.evals.task.every_steps
 
 
+@pytest.mark.slow  # Two trainings (compiles) of the smoke config: 23 min at load 30 here.
 @flagsaver.flagsaver
 def test_two_split_seeds_of_the_smoke_config(tmp_path, capsys):
   """Each seed's run trained in its own workdir; the printed mean is of the test accuracies at
