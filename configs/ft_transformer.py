@@ -2,7 +2,10 @@
 
 The paper's default model (3 blocks, D 192, 8 heads, attention dropout 0.2, MLP dropout 0.1)
 and optimizer (AdamW, constant lr 1e-4, weight decay 1e-5 on weight matrices only, no
-clipping); a fixed number of epochs where the paper stops early on validation (patience 16).
+clipping). Validation and test are evaluated once an epoch; the paper's protocol, the test
+metric at the step its early stopping keeps (best validation accuracy or RMSE, patience 16
+epochs), is read off metrics.jsonl by benchmarks/tabular_baselines.py --models=ft_transformer:
+the trainer itself runs the fixed epochs below and its last step is not the reported figure.
 Splits and preprocessing: input_pipeline/tabular.py (64/16/20%, quantile-transformed numeric
 columns, standardized regression targets, so `rmse` is in target standard deviations).
 
@@ -13,13 +16,31 @@ Variants (`--config=configs/ft_transformer.py:<arg>`):
   fair_affairs   binary, 6 numeric + 2 categorical columns (statsmodels' wheel, read offline)
   smoke          a few steps of a tiny model, e.g. `fair_affairs,smoke`
 
-COMMAND:
+COMMAND (one run; `--config.input.split_seed=<s>` for another split):
   python -m big_uni.main --config=configs/ft_transformer.py:fair_affairs --workdir=/tmp/ftt_fair
+Every table, split seeds 0-2, test at the early-stopping step, beside both baselines:
+  python -m benchmarks.tabular_baselines --models=ft_transformer,linear,gbdt --seeds=3 \
+      --ft_workdir=/tmp/tabular_ft
 Parameters (`--mode=shapes`): 897,026 for fair_affairs; the paper's default blocks are 891,072
 of them (3 x 297,024), the rest its tokens, final LayerNorm and head.
-Measured (split seed 0, on the 2-core CPU shared with other jobs, load ~15): fair_affairs,
-955 steps of 128 rows, 13 min wall: test accuracy 68.81% (loss 0.584), validation 68.79%:
-barely above always "none" and 3.9 points below both baselines (which win here).
+
+Not under-trained (fair_affairs, split seed 0, lr 1e-4 for 30 epochs): after one epoch the
+validation accuracy is already 72.1% (test 71.6%), the linear model's level; at the end the
+model fits the training split better than the tuned logistic regression (train loss in eval
+mode 0.503 vs 0.538) while its validation loss is worse (0.571 vs 0.533), and from epoch to
+epoch the validation accuracy swings between 68% and 73% (the 68.8% the earlier last-step
+report gave is one of its troughs). A longer schedule or a higher lr would fit the training
+split further; the paper's selection on validation is the fix, so lr and epochs stay the
+paper's default and these. No lr was tuned (no test figure chose anything).
+
+Measured so far, split seed 0, the test metric at the early-stopping step (on the 2-core CPU at
+load 15-30, under nice 10 beside other jobs: fair_affairs ran 0.23-0.46 steps/s, 35-70 min for
+its 955 steps, where an earlier run of it saw 5.3 steps/s, 3 min; wine 1.16 steps/s);
+"decided": more than 16 evaluations after the best, so the rest of the run cannot change it:
+  wine           FT 97.22% (epoch 3, decided) vs linear 100.00%, gbdt 100.00%: baselines win
+  diabetes       FT RMSE 0.737 (epoch 2, decided) vs linear 0.690, gbdt 0.696: baselines win
+  fair_affairs   FT 72.51% (epoch 16 of 30, not yet decided) vs linear 72.74%, gbdt 72.58%
+  breast_cancer  FT 92.98% (epoch 30 of 100, not yet decided) vs linear 96.49%, gbdt 92.98%
 Baselines, split seeds 0-4, mean +- std of test accuracy (RMSE in target stds for diabetes):
   python -m benchmarks.tabular_baselines   (about 2 min at one OpenMP thread)
   breast_cancer  linear 97.19 +- 1.70%, gbdt 95.09 +- 2.39%
@@ -27,8 +48,7 @@ Baselines, split seeds 0-4, mean +- std of test accuracy (RMSE in target stds fo
   diabetes       linear 0.736 +- 0.041, gbdt 0.748 +- 0.070
   fair_affairs   linear 72.71 +- 0.87%, gbdt 72.84 +- 0.94% (seed 0: 72.74%, 72.58%); always
                  "none" scores 68.11% on seed 0's test split (68.99% on validation)
-The FT-Transformer was run on one split seed of fair_affairs only (CPU time); the other tables
-have configs but no measured run yet.
+The 3-seed FT-Transformer table is not measured yet: the CPU time this needs was not there.
 """
 import ml_collections
 
