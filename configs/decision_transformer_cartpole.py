@@ -20,22 +20,22 @@ COMMAND:
   python -m big_uni.main --config=configs/decision_transformer_cartpole.py:bc --workdir=/tmp/bc_cartpole
 Parameters (`--mode=shapes`): 182,914 (DT; BC 182,786, without the return embedding); the
 paper's gym size, `:size=paper`: 660,738.
-Measured (2,000 steps of 64 windows; the 2-core CPU shared with other jobs at load 20-30: DT 72
-min wall, BC 46 min, 0.16 to 2.4 steps/s as the load changed), returns over 20 episodes, mean
-+- std:
+Measured (2,000 steps of 64 windows, CPU reserved (docs/results.md, "Timing"): DT 4 min 35 s
+wall at ~10 steps/s, BC 3 min 3 s; a second DT run gave the same figures to the last digit),
+returns over 20 episodes, mean +- std:
                           target 100     target 250     target 500
-  DT, sampled actions     86.3 +- 73.9   331.2 +- 116.3 478.6 +- 67.6
-  DT, argmax actions      387.0 +- 162.6 500.0 +- 0     500.0 +- 0
+  DT, sampled actions     64.0 +- 28.4   226.2 +- 48.4  476.6 +- 71.7
+  DT, argmax actions      324.5 +- 179.6 500.0 +- 0     500.0 +- 0
   BC, sampled actions     251.0 +- 228.5 (no target)
   BC, argmax actions      500.0 +- 0     (no target)
   the data (200 episodes) mean 209.3, max 500; per policy epsilon 0: 500.0, 0.25: 373.1,
   0.5: 111.0, 0.75: 41.2, 1: 21.2
-  validation action accuracy (noisy policies' actions): DT 87.09% (loss 0.334), BC 86.75%
+  validation action accuracy (noisy policies' actions): DT 87.18% (loss 0.331), BC 86.75%
   (0.348)
-Sampled, the DT follows its target (86, 331, 479 for 100, 250, 500) and at 500 beats BC (251,
+Sampled, the DT follows its target (64, 226, 477 for 100, 250, 500) and at 500 beats BC (251,
 about the data's average policy) and the data's mean. Argmax actions remove the random part of
 every noisy policy, which on this data is the scripted controller itself: BC then reaches 500
-too, and so does the DT unless the target is low (387 at 100).
+too, and so does the DT unless the target is low (325 at 100).
 """
 import ml_collections
 
