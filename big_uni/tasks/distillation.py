@@ -107,7 +107,9 @@ class DistillationTask(classification.ClassificationTask):
       params = pretrained.load_source(entry, config.model)
     except errors.UserInputError as e:
       raise errors.UserInputError(f'the teacher: {e}') from None
-    return build_model(config.model), jax.tree.map(jnp.asarray, params)
+    # Host (numpy) arrays: read on the first trace of the step, where a jnp array would be a
+    # tracer of that trace.
+    return build_model(config.model), params
 
   def teacher_labels(self, teacher_params, images):
     """int32 [B]: the teacher's top-1 class of each image [B, H, W, C], without gradient."""

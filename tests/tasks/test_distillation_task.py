@@ -44,7 +44,7 @@ def _student_config(teacher_workdir: str):
 
 def _task_and_params(teacher_workdir: str):
   task = tasks.build_task(_student_config(teacher_workdir))
-  params = nn.unbox(task.init_params(jax.random.key(0)))
+  params = nn.unbox(jax.jit(task.init_params)(jax.random.key(0)))
   # Noise in every param: the heads start at zero, where some gradients vanish by themselves.
   leaves, tree = jax.tree.flatten(params)
   keys = jax.random.split(jax.random.key(1), len(leaves))
@@ -56,11 +56,12 @@ def _batch(task, seed: int = 0):
   return task.synthetic_batch(np.random.default_rng(seed), 16)
 
 
-def _grads(task, params, teacher_params, batch):
-  def loss(params):
+def _loss(task):
+  """(params, teacher_params, batch) -> the training loss of `task`."""
+  def loss(params, teacher_params, batch):
     return task.combine(task.train_sums_with(params, teacher_params, batch, jax.random.key(5)),
                         task.loss_weights(batch))[0]
-  return jax.grad(loss)(params)
+  return loss
 
 
 def test_each_head_learns_from_its_own_labels_only(teacher):
@@ -69,9 +70,10 @@ def test_each_head_learns_from_its_own_labels_only(teacher):
   task, params = _task_and_params(teacher[0])
   teacher_params = task.teacher[1]
   batch = _batch(task)
-  grads = _grads(task, params, teacher_params, batch)
+  grad = jax.jit(jax.grad(_loss(task)))  # One compilation for the three.
+  grads = grad(params, teacher_params, batch)
   relabelled = dict(batch, label=(batch['label'] + 1) % 10)
-  other_labels = _grads(task, params, teacher_params, relabelled)
+  other_labels = grad(params, teacher_params, relabelled)
   np.testing.assert_array_equal(other_labels['dist_head']['kernel'],
                                 grads['dist_head']['kernel'])
   assert not np.allclose(other_labels['head']['kernel'], grads['head']['kernel'])
@@ -79,9 +81,10 @@ def test_each_head_learns_from_its_own_labels_only(teacher):
   other_teacher = jax.tree.map(lambda x: x, teacher_params)
   other_teacher['head'] = dict(kernel=-teacher_params['head']['kernel'],
                                bias=teacher_params['head']['bias'])
-  assert not np.array_equal(task.teacher_labels(other_teacher, batch['image']),
-                            task.teacher_labels(teacher_params, batch['image']))
-  other_teachers = _grads(task, params, other_teacher, batch)
+  labels_of = jax.jit(task.teacher_labels)
+  assert not np.array_equal(labels_of(other_teacher, batch['image']),
+                            labels_of(teacher_params, batch['image']))
+  other_teachers = grad(params, other_teacher, batch)
   np.testing.assert_array_equal(other_teachers['head']['kernel'], grads['head']['kernel'])
   assert not np.allclose(other_teachers['dist_head']['kernel'], grads['dist_head']['kernel'])
 
@@ -97,7 +100,7 @@ def test_the_distillation_head_reads_only_the_teachers_labels():
                                                 3, 0.0)
     return sums['loss'][0] / sums['loss'][1]
 
-  grad = jax.grad(loss, argnums=(0, 1))
+  grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
   cls_grad, dist_grad = grad(cls_logits, dist_logits, labels, teacher_labels)
   np.testing.assert_allclose(
       dist_grad, 0.5 * (jax.nn.softmax(dist_logits) - jax.nn.one_hot(teacher_labels, 3)) / 4,
@@ -115,11 +118,7 @@ def test_the_teacher_gets_no_gradient_and_stays_as_saved(teacher):
   task, params = _task_and_params(workdir)
   batch = _batch(task)
 
-  def loss(teacher_params):
-    return task.combine(task.train_sums_with(params, teacher_params, batch, jax.random.key(5)),
-                        task.loss_weights(batch))[0]
-
-  teacher_grads = jax.grad(loss)(task.teacher[1])
+  teacher_grads = jax.jit(jax.grad(_loss(task), argnums=1))(params, task.teacher[1], batch)
   assert all(not np.any(g) for g in jax.tree.leaves(teacher_grads))
   # Training steps update the student's params only: the state holds no teacher, and the
   # teacher the step reads is still the saved one afterwards.
@@ -133,8 +132,8 @@ def test_the_teacher_gets_no_gradient_and_stays_as_saved(teacher):
 def test_evaluation_reports_the_averaged_and_each_heads_accuracy(teacher):
   task, params = _task_and_params(teacher[0])
   batch = dict(_batch(task), mask=np.ones(16, bool))
-  sums = task.eval_sums(params, batch)
-  logits, features = task.model.apply({'params': params}, batch['image'])
+  sums = jax.jit(task.eval_sums)(params, batch)
+  logits, features = jax.jit(task.model.apply)({'params': params}, batch['image'])
   for name, head_logits in (('accuracy', logits), ('cls_accuracy', features['cls_logits']),
                             ('dist_accuracy', features['dist_logits'])):
     hits = np.sum(np.argmax(head_logits, -1) == batch['label'])
