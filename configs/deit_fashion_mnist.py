@@ -19,7 +19,17 @@ COMMAND:
   python -m big_uni.main --config=configs/deit_fashion_mnist.py --workdir=/tmp/deit_plain
   python -m big_uni.main --config=configs/deit_fashion_mnist.py:teacher=/tmp/deit_teacher \\
       --workdir=/tmp/deit_distilled
-Expected (measured): see the README row.
+Expected (measured; one seed, evaluation on the official 10k test set):
+  teacher (454,858 params, 5 epochs, 2,344 steps)          test_accuracy 0.8686
+  student without distillation (116,938 params, 3 epochs)  test_accuracy 0.8440
+  student with distillation (117,524 params, 3 epochs)     test_accuracy 0.8473 (heads averaged),
+      [CLS] head 0.8469, distillation head 0.8468; it agreed with the teacher on 90.7% of the last
+      training batches, where the teacher was right on 86.6%
+A +0.33 point gain: within what a second seed could move, so not a measured benefit. Wall times
+measured under load (2 cores at load 14-36 from other jobs): teacher 52 min (0.35-2.2 steps/s),
+plain student 28.5 min (1.8-2.9 steps/s), distilled student 11.4 min (5.9 steps/s at load 14,
+its teacher's forward pass included). Unloaded, vit_fashion_mnist's 12 steps/s puts the teacher
+at about 3.5 minutes.
 """
 import ml_collections
 
