@@ -48,6 +48,7 @@ def distillation_sums(cls_logits, dist_logits, labels, teacher_labels, num_class
   return {'loss': (0.5 * (cls_loss + dist_loss).sum(), rows),
           'cls_loss': (cls_loss.sum(), rows), 'dist_loss': (dist_loss.sum(), rows),
           'train_accuracy': agreement(((cls_logits + dist_logits) / 2).argmax(-1), labels),
+          'cls_accuracy': agreement(cls_logits.argmax(-1), labels),
           # How often the teacher is right on the augmented images, and the student's
           # distillation head agrees with it.
           'teacher_accuracy': agreement(teacher_labels, labels),

@@ -141,16 +141,16 @@ def test_evaluation_reports_the_averaged_and_each_heads_accuracy(teacher):
   assert len({float(sums[n][0]) for n in ('accuracy', 'cls_accuracy', 'dist_accuracy')}) > 1
 
 
-@pytest.mark.slow  # 80 steps of the smoke student beside its teacher's forward pass.
+@pytest.mark.slow  # 80 steps with the teacher's forward: 7 s of the test, 22 s with its setup (load 8).
 def test_tiny_config_overfits_one_batch(teacher):
-  """Both heads memorise their targets: the averaged heads the true labels, the distillation
-  head the teacher's."""
+  """Both heads memorise their own targets: the [CLS] head the true labels, the distillation
+  head the (random) teacher's, which mostly differ, so their average fits neither."""
   config = _student_config(teacher[0])
   config.total_steps = 80
   metrics = synthetic_steps.overfit(config, batch_size=16, lr=1e-2)
   assert metrics[0]['loss'] > 2.0  # ln(10) = 2.3 for the zero-initialised heads.
   assert metrics[-1]['loss'] < 0.25 * metrics[0]['loss']
-  assert metrics[-1]['train_accuracy'] == 1.0 and metrics[-1]['dist_agreement'] == 1.0
+  assert metrics[-1]['cls_accuracy'] == 1.0 and metrics[-1]['dist_agreement'] == 1.0
 
 
 def test_a_bad_teacher_is_a_clear_error(tmp_path, teacher):
