@@ -141,7 +141,7 @@ def test_evaluation_reports_the_averaged_and_each_heads_accuracy(teacher):
   assert len({float(sums[n][0]) for n in ('accuracy', 'cls_accuracy', 'dist_accuracy')}) > 1
 
 
-@pytest.mark.slow  # 80 steps with the teacher's forward: 7 s of the test, 22 s with its setup (load 8).
+@pytest.mark.slow  # 80 steps beside the teacher's forward: 22 s with its setup (load 8).
 def test_tiny_config_overfits_one_batch(teacher):
   """Both heads memorise their own targets: the [CLS] head the true labels, the distillation
   head the (random) teacher's, which mostly differ, so their average fits neither."""
