@@ -79,7 +79,8 @@ ENCODER_DECODER = dict(
     name='encoder_decoder', variant=REQUIRED, **_SIZES, vocab_size=REQUIRED, norm_first=False,
     activation='relu', layer_norm_eps=1e-5, dropout=0.1, attention_dropout=0.0, mlp_dropout=0.0,
     **_COMPUTE)
-VIT = dict(name='vit', num_classes=REQUIRED, **VIT_TOWER)
+# distillation: DeiT's distillation token and head (models/vit.py).
+VIT = dict(name='vit', num_classes=REQUIRED, distillation=False, **VIT_TOWER)
 # FT-Transformer (models/ft_transformer.py): the paper's default size (3 blocks, D 192, 8 heads)
 # and dropout; mlp_dim 2D matches the parameters of its ReGLU MLP of 4/3 D.
 FT_TRANSFORMER = dict(
@@ -203,6 +204,9 @@ CONFIG = dict(
     grad_accum_steps=1,  # Micro-batches per step.
     profile_steps=0,  # A profiler trace of this many steps; 0: none.
     contrastive_loss='softmax',  # 'softmax' (CLIP) or 'sigmoid' (SigLIP).
+    # The distillation task's frozen teacher (tasks/distillation.py): a finished classification
+    # run's workdir (its config.json names the model), at `step` (None: the latest checkpoint).
+    teacher=dict(workdir='', step=None),
     mesh=dict(data=1, fsdp=1, tensor=1),  # Axis sizes; -1 takes the remaining devices.
     sharding_rules=FREE_MAPPING,
     model=MODEL, optimizer=OPTIMIZER, evals=Entries(EVALS), init=Entries(INIT),

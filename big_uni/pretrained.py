@@ -247,10 +247,12 @@ def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
       fresh.append(name)
       continue
     if name.endswith('pos_embedding') and source[name].shape != value.shape:
-      # [CLS]-pooled ViTs embed the position of one token before the patch grid, GAP ones not.
-      has_cls = name.removesuffix('pos_embedding') + 'cls_token' in flat
+      # [CLS]-pooled ViTs embed the position of one token before the patch grid (DeiT's
+      # distillation token a second), GAP ones none.
+      tower = name.removesuffix('pos_embedding')
+      num_prefix = sum(tower + token in flat for token in ('cls_token', 'dist_token'))
       source[name] = vit.resize_pos_embedding(source[name], value.shape[1],
-                                              num_prefix=int(has_cls), method=resize)
+                                              num_prefix=num_prefix, method=resize)
     if tuple(source[name].shape) != tuple(value.shape):
       raise errors.UserInputError(
           f'pretrained param {name} has shape {tuple(source[name].shape)}, the model expects '

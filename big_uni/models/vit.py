@@ -95,6 +95,11 @@ class ViT(nn.Module):
 
   num_classes=0 leaves out the head (CLIP's image tower, feature extraction); its features
   'pre_logits' [B, D] and 'tokens' [B, L, D] are there either way.
+
+  distillation=True (DeiT, Touvron et al. 2021): a learned distillation token after [CLS], with
+  its own position embedding and its own head 'dist_head'; the logits are the average of the two
+  heads' (the test-time rule of DeiT's code), and the features add each head's own,
+  'cls_logits' and 'dist_logits' [B, num_classes], which distillation trains apart.
   """
   family = 'vit'  # Its models.family entry (registered at the end of this file).
   num_classes: int
@@ -119,6 +124,12 @@ class ViT(nn.Module):
   patch_bias: bool = True  # OpenAI CLIP's patch embedding has none
   pre_norm: bool = False  # LayerNorm before the encoder (OpenAI CLIP's ln_pre)
   layer_scale_init: float = 0.0  # DINOv2
+  distillation: bool = False  # DeiT's distillation token and head
+
+  @property
+  def num_prefix(self) -> int:
+    """Tokens before the patches: [CLS] (pool='cls'), then DeiT's distillation token."""
+    return int(self.pool == 'cls') + int(self.distillation)
 
   @nn.compact
   def __call__(self, images, train=False, visible=None):
@@ -140,11 +151,19 @@ class ViT(nn.Module):
 
     if self.pool not in ('cls', 'gap'):
       raise ValueError(f"unknown pool {self.pool!r}: use 'cls' or 'gap'")
-    num_prefix = int(self.pool == 'cls')
+    if self.distillation and self.pool != 'cls':
+      raise errors.UserInputError("model.distillation needs pool='cls': DeiT's heads read the "
+                                  '[CLS] and distillation tokens')
+    num_prefix = self.num_prefix
     if num_prefix:
       cls = self.param('cls_token', nn.with_logical_partitioning(nn.initializers.zeros,
                                                                  (None, None, 'embed')),
                        (1, 1, self.width))
+    if self.distillation:  # Zeros like [CLS]; its position embedding tells the two apart.
+      cls = jnp.concatenate([cls, self.param(
+          'dist_token', nn.with_logical_partitioning(nn.initializers.zeros,
+                                                     (None, None, 'embed')),
+          (1, 1, self.width))], axis=1)  # [1, 2, D]
     # Learned 1D position embeddings, one per token ([CLS] included, as in the paper and timm),
     # added before `visible` picks patches so that each keeps its own.
     pos_embedding = self.param(
@@ -156,7 +175,7 @@ class ViT(nn.Module):
     if visible is not None:
       tokens = jnp.take_along_axis(tokens, visible[..., None], axis=1)  # [B, K, D]
     if num_prefix:
-      cls = cls.astype(tokens.dtype) + pos_embedding[:, :1]
+      cls = cls.astype(tokens.dtype) + pos_embedding[:, :num_prefix]
       tokens = jnp.concatenate([jnp.tile(cls, (batch, 1, 1)), tokens], 1)
     if self.pre_norm:
       tokens = transformer.layer_norm('pre_norm', self.layer_norm_eps, self.dtype)(tokens)
@@ -176,12 +195,21 @@ class ViT(nn.Module):
     features = {'pre_logits': pre_logits, 'tokens': encoded}
     if not self.num_classes:
       return None, features
-    # Zero-initialised head (as in big_vision): the first steps start from uniform predictions.
-    logits = nn.Dense(
-        self.num_classes, dtype=self.dtype, name='head',
+    logits = self._head('head', pre_logits)
+    if not self.distillation:
+      return logits, features
+    dist_logits = self._head('dist_head', encoded[:, 1])
+    features.update(cls_logits=logits, dist_logits=dist_logits)
+    return (logits + dist_logits) / 2, features
+
+  def _head(self, name: str, pre_logits):
+    """[B, D] -> float32 logits [B, num_classes] of a zero-initialised head (as in big_vision):
+    the first steps start from uniform predictions."""
+    return nn.Dense(
+        self.num_classes, dtype=self.dtype, name=name,
         kernel_init=nn.with_logical_partitioning(nn.initializers.zeros, ('embed', 'classes')),
-        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ('classes',)))(pre_logits)
-    return logits.astype(jnp.float32), features
+        bias_init=nn.with_logical_partitioning(nn.initializers.zeros, ('classes',)))(
+            pre_logits).astype(jnp.float32)
 
 
 def build(model_config) -> ViT:
@@ -217,9 +245,10 @@ def forward_flops(model: ViT, image_shape) -> tuple[float, float]:
   apart because its input needs no gradient."""
   patches = num_patches(model, image_shape)
   patch_embed = 2 * patches * model.patch_size**2 * image_shape[2] * model.width
-  tokens = patches + (model.pool == 'cls')
+  tokens = patches + model.num_prefix
   rest = flops.encoder_forward(tokens, model.width, model.depth, model.mlp_dim)
-  return patch_embed, rest + 2 * model.width * model.num_classes
+  heads = 1 + model.distillation
+  return patch_embed, rest + heads * 2 * model.width * model.num_classes
 
 
 def train_flops(model: ViT, batch_shapes) -> float:
@@ -229,13 +258,17 @@ def train_flops(model: ViT, batch_shapes) -> float:
 
 
 def tokens_per_example(model: ViT, batch_shapes) -> int:
-  return num_patches(model, batch_shapes['image'][1:]) + (model.pool == 'cls')
+  return num_patches(model, batch_shapes['image'][1:]) + model.num_prefix
 
 
 def export(params, config):
   """-> HF ViTForImageClassification (ViTModel without a head)."""
   from big_uni.convert import hf_vit  # pylint: disable=g-import-not-at-top
-  return hf_vit.export(params, build(config.model))
+  model = build(config.model)
+  if model.distillation:
+    raise errors.UserInputError('HF ViT has no distillation token: a model.distillation=True '
+                                'ViT cannot be exported to its layout')
+  return hf_vit.export(params, model)
 
 
 family.FAMILIES.register('vit', family.Family(build, train_flops, tokens_per_example, export))
