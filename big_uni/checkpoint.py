@@ -26,17 +26,29 @@ from jax.experimental import multihost_utils
 from big_uni import errors, paths, trees
 
 
-class _DiskFullFromOrbax(std_logging.Filter):
-  """Drops orbax's own error logs of a save that failed for lack of space (one traceback per
-  background thread, and asyncio's 'Task exception was never retrieved' for each write that
-  failed after the first): the run reports that failure once, as a DiskFullError naming the kept
-  checkpoint."""
+# Orbax's coroutines that read one array of a restore (orbax/checkpoint/_src/serialization).
+_ORBAX_ARRAY_READS = ('async_deserialize', '_read_array_index_and_device_put')
+
+
+class _EchoesOfFailedOrbaxIo(std_logging.Filter):
+  """Drops orbax's own error logs of a save or restore that failed and is reported once by this
+  module:
+  - a save that failed for lack of space (one traceback per background thread, and asyncio's
+    'Task exception was never retrieved' for each write that failed after the first): the run
+    raises a DiskFullError naming the kept checkpoint;
+  - the other array reads of a restore that failed on one array (a truncated checkpoint), which
+    asyncio reports as 'Task exception was never retrieved' of orbax's array reads when the
+    garbage collector meets them: `restore` sets the checkpoint aside with one warning, or
+    raises a UserInputError when none reads back."""
 
   def filter(self, record: std_logging.LogRecord) -> bool:
     if 'orbax' not in record.pathname and record.name != 'asyncio':
       return True
     error = record.exc_info[1] if record.exc_info else None
-    return not ('No space left on device' in record.getMessage() or _is_disk_full(error))
+    message = record.getMessage()
+    abandoned_read = record.name == 'asyncio' and 'orbax' in message and any(
+        f'coro=<{read}()' in message for read in _ORBAX_ARRAY_READS)
+    return not ('No space left on device' in message or _is_disk_full(error) or abandoned_read)
 
 
 def _drop_echoes_of_failed_io(unraisable) -> None:
@@ -66,8 +78,8 @@ class Checkpointer:
                async_save: bool = True):
     # asyncio's records reach the root handler by propagation, past the absl logger's filters.
     for logger in (logging.get_absl_logger(), std_logging.getLogger('asyncio')):
-      if not any(isinstance(f, _DiskFullFromOrbax) for f in logger.filters):
-        logger.addFilter(_DiskFullFromOrbax())
+      if not any(isinstance(f, _EchoesOfFailedOrbaxIo) for f in logger.filters):
+        logger.addFilter(_EchoesOfFailedOrbaxIo())
     if sys.unraisablehook is not _drop_echoes_of_failed_io:
       _drop_echoes_of_failed_io.previous = sys.unraisablehook
       sys.unraisablehook = _drop_echoes_of_failed_io

@@ -16,10 +16,10 @@ needs_libtpu = requires(importlib.util.find_spec('libtpu') is not None,
                         "libtpu is not installed: pip install -e '.[tpu_aot]'")
 # v4-8's 4 chips as fsdp x tensor: params, optimizer state and batch all split.
 MESH = dict(data=1, fsdp=2, tensor=2)
-# Models whose head count no tensor split of 2 divides (ViT-Ti's 3, the Decision Transformer's
-# one, as the paper's): fsdp only.
-MESH_BY_CONFIG = {'vit_ti16': dict(data=1, fsdp=4, tensor=1),
-                  'decision_transformer_cartpole': dict(data=1, fsdp=4, tensor=1)}
+# Models whose head count no tensor split of 2 divides (ViT-Ti's 3 and the DeiT student's, the
+# Decision Transformer's one, as the paper's): fsdp only.
+MESH_BY_CONFIG = {name: dict(data=1, fsdp=4, tensor=1) for name in (
+    'vit_ti16', 'deit_fashion_mnist', 'decision_transformer_cartpole')}
 
 
 def _towers(model_config):

@@ -117,6 +117,7 @@ def _vit_config():
   return config
 
 
+@pytest.mark.slow  # 40 s with its run; the README's suite keeps to 15 minutes.
 def test_trains_into_a_bucket_and_evaluates_from_it(straight):
   workdir = paths.resolve(straight)
   assert runs.committed_steps(straight) == [10, 15, 20]  # checkpoint_keep=3: step 5 deleted

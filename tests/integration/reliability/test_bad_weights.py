@@ -70,6 +70,7 @@ def test_a_weights_file_that_is_a_pickle(tmp_path, case):
   assert not (tmp_path / 'payload_ran').exists()
 
 
+@pytest.mark.slow  # 24 s, two runs; the pickled weights files stay in the README's suite.
 def test_a_checkpoint_whose_files_are_a_pickle(tmp_path, stopped_vit_dir):
   """As a run's own checkpoint and as a `kind='checkpoint'` init entry."""
   payload = _payload(tmp_path)
