@@ -55,7 +55,15 @@ Baselines, split seeds 0-4, mean +- std of test accuracy (RMSE in target stds fo
   diabetes       linear 0.736 +- 0.041, gbdt 0.748 +- 0.070
   fair_affairs   linear 72.71 +- 0.87%, gbdt 72.84 +- 0.94% (seed 0: 72.74%, 72.58%); always
                  "none" scores 68.11% on seed 0's test split (68.99% on validation)
-The 3-seed table (the command above) was still running when this was written.
+Split seeds 0-2 (the command above, --models=ft_transformer), mean +- std of the 3 seeds:
+                 FT, early stop   FT, last step    linear (5 seeds)  gbdt (5 seeds)
+  breast_cancer  95.03 +- 2.30%   96.49 +- 2.86%   97.19 +- 1.70%    95.09 +- 2.39%
+  wine           96.30 +- 1.31%   98.15 +- 1.31%   97.78 +- 2.08%    97.78 +- 2.08%
+  diabetes       0.767 +- 0.021   0.952 +- 0.068   0.736 +- 0.041    0.748 +- 0.070
+  fair_affairs   72.53 +- 0.35%   70.83 +- 1.70%   72.71 +- 0.87%    72.84 +- 0.94%
+The linear model wins or ties on every table; the early-stopped FT-Transformer is level with
+gradient boosting on breast_cancer and fair_affairs and behind both on diabetes; on wine its
+last step beats the validation pick (its validation split is under 30 rows).
 """
 import ml_collections
 
