@@ -60,7 +60,7 @@ def step_cost(task, global_batch: int) -> StepCost:
   """The cost of a train step of `task` (its model and batch shapes) on `global_batch`."""
   example = task.synthetic_batch(np.random.default_rng(0), 1)
   shapes = {name: (global_batch, *x.shape[1:]) for name, x in example.items()}
-  return StepCost(train_step(task.model, shapes),
+  return StepCost(task.train_flops(shapes),
                   global_batch * tokens_per_example(task.model, shapes))
 
 

@@ -164,7 +164,7 @@ def check(config, task) -> None:
   `config` is complete (the task completed it)."""
   problems = (batch_problems(config) + model_problems(task.model) + eval_problems(config, task)
               + data_problems(config, task) + tokenizer_problems(config, task)
-              + preprocessing_problems(config))
+              + preprocessing_problems(config) + task.problems())
   # One cause found by two checks (a broken tokenizer file: by the data's and by its own).
   problems = [p for i, p in enumerate(problems) if not any(p in q for q in problems[:i])]
   if len(problems) == 1:

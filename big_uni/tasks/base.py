@@ -13,7 +13,7 @@ import importlib
 import jax.numpy as jnp
 import numpy as np
 
-from big_uni import errors
+from big_uni import errors, flops
 from big_uni.tasks import batch as batch_lib
 from input_pipeline.registry import Registry
 
@@ -82,6 +82,16 @@ class Task(abc.ABC):
   def summarize_eval(self, means: dict[str, float]) -> dict[str, float]:
     """Metrics derived from the means (e.g. perplexity from the loss)."""
     return means
+
+  def train_flops(self, batch_shapes: dict[str, tuple[int, ...]]) -> float:
+    """Model FLOPs of one train step on a global batch of `batch_shapes` (flops.py's convention):
+    the model's own count, plus what a task runs beside it (e.g. a frozen teacher's forward)."""
+    return flops.train_step(self.model, batch_shapes)
+
+  def problems(self) -> list[str]:
+    """What the task reads besides the data that is missing or does not fit (e.g. a teacher
+    run): preflight reports them before the first step."""
+    return []
 
   def constrain_params(self, params):
     """Params after an optimizer update, projected onto their allowed range (e.g. CLIP's clamped

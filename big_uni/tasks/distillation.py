@@ -8,8 +8,8 @@ with label smoothing (config.label_smoothing) on the first term only, as in DeiT
 teacher sees the student's augmented training images, as in DeiT.
 
 The teacher is a finished classification run of big_uni, `config.teacher.workdir`: its model is
-the one that workdir's config.json names, its params are read once (on the first training step)
-and closed over by the jitted step. They are constants of the step, not params of the trained
+the one that workdir's config.json names, its params are read once (by preflight, before the first
+step) and closed over by the jitted step. They are constants of the step, not params of the trained
 state: no optimizer state, no update, no gradient (its logits also pass a stop_gradient).
 
 Evaluation: the average of the two heads' logits (the model's output, DeiT's test-time rule)
@@ -25,7 +25,7 @@ import ml_collections
 import optax
 
 from big_uni import errors, paths, pretrained
-from big_uni.models import build_model
+from big_uni.models import build_model, vit
 from big_uni.tasks import base, classification
 
 # What a teacher's config must share with the student's: the model's classes and the images.
@@ -75,9 +75,9 @@ def teacher_config(teacher_section, student_config) -> ml_collections.ConfigDict
     raise errors.UserInputError(
         f'teacher workdir {workdir!r} has no config.json (no run was started there): {how}')
   config = ml_collections.ConfigDict(json.loads(config_file.read_text()))
-  if config.task not in ('classification', 'distillation'):
-    raise errors.UserInputError(f'the teacher in {workdir!r} was trained on task '
-                                f'{config.task!r}, not image classification: {how}')
+  if config.task not in ('classification', 'distillation') or config.model.name != 'vit':
+    raise errors.UserInputError(f'the teacher in {workdir!r} is a {config.model.name!r} trained '
+                                f'on task {config.task!r}, not a ViT image classifier: {how}')
   for field in _SHARED:
     if _get(config, field) != _get(student_config, field):
       raise errors.UserInputError(
@@ -99,18 +99,39 @@ class DistillationTask(classification.ClassificationTask):
     self.config = config
 
   @functools.cached_property
+  def teacher_config(self) -> ml_collections.ConfigDict:
+    """The teacher run's config (its config.json, checked against the student's)."""
+    return teacher_config(self.config.teacher, self.config)
+
+  @functools.cached_property
   def teacher(self):
-    """(teacher model, its params): read once, on first use (shapes and eval modes need none)."""
-    config = teacher_config(self.config.teacher, self.config)
+    """(teacher model, its params): read once, by preflight or on first use (shapes and eval
+    modes need none)."""
     entry = ml_collections.ConfigDict(dict(kind='checkpoint', path=self.config.teacher.workdir,
                                            step=self.config.teacher.step))
+    model_config = self.teacher_config.model
     try:
-      params = pretrained.load_source(entry, config.model)
+      params = pretrained.load_source(entry, model_config)
     except errors.UserInputError as e:
       raise errors.UserInputError(f'the teacher: {e}') from None
     # Host (numpy) arrays: read on the first trace of the step, where a jnp array would be a
     # tracer of that trace.
-    return build_model(config.model), params
+    return build_model(model_config), params
+
+  def problems(self) -> list[str]:
+    """The teacher's run, config and params, read in full before the first step."""
+    try:
+      self.teacher  # pylint: disable=pointless-statement
+    except errors.UserInputError as e:
+      return [str(e)]
+    return []
+
+  def train_flops(self, batch_shapes) -> float:
+    """The student's train step and the teacher's forward pass on the same images."""
+    teacher_model = build_model(self.teacher_config.model)
+    batch, *image_shape = batch_shapes['image']
+    return super().train_flops(batch_shapes) + batch * sum(
+        vit.forward_flops(teacher_model, image_shape))
 
   def teacher_labels(self, teacher_params, images):
     """int32 [B]: the teacher's top-1 class of each image [B, H, W, C], without gradient."""
