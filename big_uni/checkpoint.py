@@ -57,16 +57,16 @@ def _drop_echoes_of_failed_io(unraisable) -> None:
   - 'Event loop is closed' from asyncio's call_soon_threadsafe: an orbax save runs in an event
     loop of its own; when one array write fails (a full disk) the save ends and closes that loop
     while TensorStore still finishes the others, whose completion callbacks find it closed;
-  - orbax's array reads (`_read_array_index_and_device_put`) of a restore that failed on another
-    array (a truncated checkpoint, which the restore sets aside with a warning), closed while
-    they still wait on TensorStore.
+  - orbax's array reads (`_ORBAX_ARRAY_READS`) of a restore that failed on another array (a
+    truncated checkpoint, which the restore sets aside with a warning), closed while they still
+    wait on TensorStore.
   Every other unraisable exception goes to the hook installed before."""
   error = unraisable.exc_value
   closed_loop = (isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'
                  and any(frame.name == 'call_soon_threadsafe'
                          for frame in traceback.extract_tb(unraisable.exc_traceback)))
   code = getattr(unraisable.object, 'cr_code', None)
-  abandoned_read = code is not None and code.co_name == '_read_array_index_and_device_put'
+  abandoned_read = code is not None and code.co_name in _ORBAX_ARRAY_READS
   if not (closed_loop or abandoned_read):
     _drop_echoes_of_failed_io.previous(unraisable)
 

@@ -82,15 +82,19 @@ class Pending:  # A TensorStore read that has not completed.
     yield
 
 
-async def _read_array_index_and_device_put():  # orbax's array read, as a failed restore leaves it
-  try:
+async def _read_array_index_and_device_put():  # orbax's array reads, as a failed restore leaves
+  try:                                          # them
     await Pending()
   finally:
     raise Exception('Encountered error while reading array index')
 
-read = _read_array_index_and_device_put()
-read.send(None)
-del read  # Closed while it waits: its error is unraisable.
+async def async_deserialize():
+  await _read_array_index_and_device_put()
+
+for coroutine in (_read_array_index_and_device_put, async_deserialize):
+  read = coroutine()
+  read.send(None)
+  del read  # Closed while it waits: its error is unraisable.
 """
 
 
