@@ -36,7 +36,9 @@ from configs import common, vit_fashion_mnist, vit_mnist5k
 # The encoder, pretrained and fine-tuned: vit_fashion_mnist's ViT with [CLS], which MAE's
 # decoder reads and its fine-tuning pools.
 ENCODER = dict(variant='micro/7', width=96, mlp_dim=384, pool='cls')
-FINETUNE_EPOCHS = 1.0  # The budget both fine-tunings get.
+# The budget both fine-tunings get: 469 steps at batch 128 on either dataset (Fashion-MNIST's
+# 60,000 training images once, MNIST-5k's 4,000 fifteen times), past the 100 warmup steps.
+FINETUNE_EPOCHS = {'fashion_mnist': 1.0, 'mnist5k': 15.0}
 
 
 def get_config(arg: str = ''):
@@ -83,7 +85,7 @@ def _finetune(arg) -> ml_collections.ConfigDict:
       'smoke' if arg.smoke else '')
   if not arg.smoke:
     config.model.update(ENCODER)
-    config.num_epochs = FINETUNE_EPOCHS
+    config.num_epochs = FINETUNE_EPOCHS[arg.data]
     config.optimizer.warmup_steps = 100
   if arg.init:
     config.init = ml_collections.ConfigDict({'mae': dict(
