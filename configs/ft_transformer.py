@@ -33,10 +33,11 @@ report gave is one of its troughs). A longer schedule or a higher lr would fit t
 split further; the paper's selection on validation is the fix, so lr and epochs stay the
 paper's default and these. No lr was tuned (no test figure chose anything).
 
+Wall time with the CPU reserved (docs/results.md, "Timing"): the default (breast_cancer, 1,138
+steps) 2 min 52 s; fair_affairs (955 steps, 10.1 steps/s) 2 min 4 s, its last step 68.81% as
+below.
 Measured, the test metric at the early-stopping step (its epoch), beside the baselines on the
-same split (on the 2-core CPU at load 13-30, under nice 10 beside other jobs: fair_affairs ran
-0.23-0.92 steps/s, 48 min for its 955 steps, where an earlier run of it saw 5.3 steps/s, 3 min;
-wine 1.16 steps/s); each is its run's metrics.jsonl read by tabular_baselines.evaluations and
+same split; each is its run's metrics.jsonl read by tabular_baselines.evaluations and
 early_stopped, the seeds= values the command above prints once all its seeds have run:
   split seed 0   FT-Transformer          linear     gbdt
   breast_cancer  92.98% (epoch 30)       96.49%     92.98%    linear wins
