@@ -37,18 +37,30 @@ class _EchoesOfFailedOrbaxIo(std_logging.Filter):
     'Task exception was never retrieved' for each write that failed after the first): the run
     raises a DiskFullError naming the kept checkpoint;
   - the other array reads of a restore that failed on one array (a truncated checkpoint), which
-    asyncio reports as 'Task exception was never retrieved' of orbax's array reads when the
-    garbage collector meets them: `restore` sets the checkpoint aside with one warning, or
-    raises a UserInputError when none reads back."""
+    asyncio reports as '... exception was never retrieved' when the garbage collector meets
+    them, of a Task running one of orbax's array reads or of the _GatheringFuture gathering
+    them: `restore` sets the checkpoint aside with one warning, or raises a UserInputError when
+    none reads back."""
 
   def filter(self, record: std_logging.LogRecord) -> bool:
     if 'orbax' not in record.pathname and record.name != 'asyncio':
       return True
     error = record.exc_info[1] if record.exc_info else None
     message = record.getMessage()
-    abandoned_read = record.name == 'asyncio' and 'orbax' in message and any(
-        f'coro=<{read}()' in message for read in _ORBAX_ARRAY_READS)
+    abandoned_read = record.name == 'asyncio' and (
+        _raised_in_orbax_array_read(error) or 'orbax' in message and any(
+            f'coro=<{read}()' in message for read in _ORBAX_ARRAY_READS))
     return not ('No space left on device' in message or _is_disk_full(error) or abandoned_read)
+
+
+def _raised_in_orbax_array_read(error: BaseException | None) -> bool:
+  """Whether `error`, or an error it was raised from, came out of one of orbax's array reads."""
+  while error is not None:
+    if any(frame.name in _ORBAX_ARRAY_READS
+           for frame in traceback.extract_tb(error.__traceback__)):
+      return True
+    error = error.__cause__
+  return False
 
 
 def _drop_echoes_of_failed_io(unraisable) -> None:
