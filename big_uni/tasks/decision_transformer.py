@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from big_uni.models import build_model
 from big_uni.tasks import base, batch as batch_lib
-from big_uni.tasks.sequence import next_token_sums
+from big_uni.tasks.sequence import next_token_sums, position_weights
 
 _STEPS = ('input.context_length',)
 
@@ -47,10 +47,7 @@ class DecisionTransformerTask(base.RowSumTask):
 
   def _step_weights(self, batch):
     """float32 [B, K]: 1 on real timesteps (of real rows, in eval)."""
-    weights = batch['step_mask'].astype(jnp.float32)
-    if 'mask' in batch:
-      weights = weights * batch['mask'][:, None]
-    return weights
+    return position_weights(batch['step_mask'], batch)
 
   def train_sums(self, params, batch, rng):
     sums = next_token_sums(self._logits(params, batch, True, rng), batch['actions'],

@@ -11,6 +11,15 @@ from big_uni.models import build_model
 from big_uni.tasks import base
 
 
+def position_weights(position_mask, batch):
+  """float32 [B, L]: `position_mask` bool [B, L] (the positions a loss reads), zeroed on the
+  padding rows of an eval batch (its 'mask' bool [B])."""
+  weights = position_mask.astype(jnp.float32)
+  if 'mask' in batch:
+    weights = weights * batch['mask'][:, None]
+  return weights
+
+
 def next_token_sums(logits, targets, weights, label_smoothing: float = 0.0) -> dict:
   """logits [B, T, V] predicting targets int [B, T], where weights float [B, T] (1 on real
   targets) -> {'loss': (sum, count), 'accuracy': (sum, count)}.
@@ -58,10 +67,7 @@ class NextTokenTask(base.RowSumTask):
 
   def _target_weights(self, batch):
     """float32 [B, T - 1]: 1 where the next token is real (and its row too, in eval)."""
-    weights = batch[self.mask_field][:, 1:].astype(jnp.float32)
-    if 'mask' in batch:
-      weights = weights * batch['mask'][:, None]
-    return weights
+    return position_weights(batch[self.mask_field][:, 1:], batch)
 
   def _sums(self, params, batch, train, rng=None):
     return next_token_sums(self.next_token_logits(params, batch, train, rng),
