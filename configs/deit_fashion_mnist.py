@@ -70,16 +70,28 @@ def _student(teacher: str, smoke: bool) -> ml_collections.ConfigDict:
   else:
     config.model.update(STUDENT)
   if teacher:
-    config.task = 'distillation'
-    config.model.distillation = True
-    config.teacher = ml_collections.ConfigDict(dict(workdir=teacher))
+    _distil(config)
+    config.init = ml_collections.ConfigDict()
+    config.init.teacher = dict(kind='checkpoint', path=teacher, target='teacher')
   return config
 
 
-def _published(size: str) -> ml_collections.ConfigDict:
-  """DeiT-<size>/16 with distillation token and head, 224 px, 1000 classes (shapes only)."""
-  config = common.imagenet(f'{size}/16')
+def _distil(config: ml_collections.ConfigDict) -> None:
+  """The distillation task, token and head; the teacher's params (config.init.teacher loads
+  them) are frozen."""
   config.task = 'distillation'
   config.model.distillation = True
-  config.teacher = ml_collections.ConfigDict(dict(workdir=''))
+  config.optimizer.frozen = ('teacher/.*',)
+
+
+def _published(size: str) -> ml_collections.ConfigDict:
+  """DeiT-<size>/16 with distillation token and head, 224 px, 1000 classes (shapes only),
+  taught by an imported DeiT-B/16 (the paper's transformer teacher; its convnet teacher is no
+  ViT): its weights need config.init.teacher = dict(kind='timm_vit', path=<file>,
+  target='teacher')."""
+  config = common.imagenet(f'{size}/16')
+  _distil(config)
+  teacher = config.model.copy_and_resolve_references()
+  teacher.update(dict(variant='B/16', distillation=False))
+  config.teacher = ml_collections.ConfigDict(dict(model=teacher))
   return config
