@@ -9,9 +9,14 @@ without it (a plain ViT of the same size, task 'classification').
 
 Variants (`--config=configs/deit_fashion_mnist.py:<arg>`), items that compose:
   stage=student|teacher  the student (the default) or the teacher it distils from
-  teacher=<workdir>      distil from that finished run (else: the student without distillation)
+  teacher=<workdir>      distil from that finished run (else: the student without distillation):
+                         config.init.teacher loads its params into the state's frozen 'teacher'
+                         subtree ('teacher/.*' in optimizer.frozen), checkpointed with the run
   smoke                  a few steps of tiny models on 8x8 digits
-  size=Ti|S|B            DeiT-Ti/S/B with distillation at 224 px, 1000 classes, for --mode=shapes
+  size=Ti|S|B            DeiT-Ti/S/B with distillation at 224 px, 1000 classes, for --mode=shapes,
+                         with an imported DeiT-B/16 teacher's shapes (config.teacher.model; to
+                         train, config.init.teacher = dict(kind='timm_vit', path=<timm's
+                         deit_base_patch16_224 file>, target='teacher'))
 
 COMMAND:
   python -m big_uni.main --config=configs/deit_fashion_mnist.py:stage=teacher \\
