@@ -204,9 +204,10 @@ CONFIG = dict(
     grad_accum_steps=1,  # Micro-batches per step.
     profile_steps=0,  # A profiler trace of this many steps; 0: none.
     contrastive_loss='softmax',  # 'softmax' (CLIP) or 'sigmoid' (SigLIP).
-    # The distillation task's frozen teacher (tasks/distillation.py): a finished classification
-    # run's workdir (its config.json names the model), at `step` (None: the latest checkpoint).
-    teacher=dict(workdir='', step=None),
+    # The distillation task's frozen teacher (tasks/distillation.py), whose weights the
+    # config.init entry with target 'teacher' loads: `model` is an imported teacher's ViT (left
+    # out for a big_uni checkpoint, whose workdir's config.json names it).
+    teacher=dict(model=Choice('name', 'vit', 'teacher model', {'vit': VIT})),
     mesh=dict(data=1, fsdp=1, tensor=1),  # Axis sizes; -1 takes the remaining devices.
     sharding_rules=FREE_MAPPING,
     model=MODEL, optimizer=OPTIMIZER, evals=Entries(EVALS), init=Entries(INIT),

@@ -265,11 +265,20 @@ def merge(params: dict, loaded: dict, *, target: str = '', dont_load=(),
   return trees.unflatten(flat), fresh
 
 
-def initialise(params, init_config, model_config):
+def initialise(params, init_config, model_config, parts=None):
   """Applies every `config.init` entry to `params` (jax.Arrays, sharded over any mesh, on any
   number of processes). Nothing is fetched from the devices: each process builds the host value
   of each loaded param and places its own shards of it in the param's sharding; params left
-  initialised are returned as they are."""
+  initialised are returned as they are.
+
+  `parts` ({top-level name: its model config}) are subtrees a task adds beside `model_config`'s
+  params (DeiT's frozen teacher, Task.loaded_parts): an entry must target each, and load every
+  one of its params."""
+  parts = parts or {}
+  unloaded = sorted(set(parts) - {_entry(e).target for e in (init_config or {}).values()})
+  if unloaded:
+    raise errors.UserInputError(f'params {unloaded} must be loaded by a config.init entry with '
+                                f'that target: none has it')
   if not init_config:
     return params
   merged = params
@@ -277,7 +286,9 @@ def initialise(params, init_config, model_config):
     source_config = _entry(source_config)
     target = source_config.target
     resize = resize_method(source_config)  # Checked before a large file is read.
-    loaded = load_source(source_config, model_config[target] if target else model_config)
+    part_config = (parts[target] if target in parts else
+                   model_config[target] if target else model_config)
+    loaded = load_source(source_config, part_config)
     for key in filter(None, source_config.source.split('/')):
       if key not in loaded:
         raise errors.UserInputError(f'init {name}: the {source_config.kind} weights have no '
@@ -289,6 +300,11 @@ def initialise(params, init_config, model_config):
                           resize=resize)
     logging.warning('init %s (%s): %d params left initialised: %s', name, source_config.kind,
                     len(fresh), ', '.join(fresh[:8]) + (' ...' if len(fresh) > 8 else ''))
+    if target in parts and fresh:
+      raise errors.UserInputError(
+          f'init {name} ({source_config.kind}, {source_config.path!r}) must load all of '
+          f'{target!r}, but has no value for {len(fresh)} of its params: '
+          + ', '.join(fresh[:8]) + (' ...' if len(fresh) > 8 else ''))
   return jax.tree.map(_place, merged, params)
 
 

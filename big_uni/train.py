@@ -84,8 +84,9 @@ class Trainer:
     """A fresh state, each device holding only its shards (placed by out_shardings), with the
     pretrained weights `config.init` names (optimizer moments start at zero either way)."""
     state = self._init(self._init_rng)
-    if self.config.init:
-      params = pretrained.initialise(state.params, self.config.init, self.config.model)
+    parts = self.task.loaded_parts()
+    if self.config.init or parts:
+      params = pretrained.initialise(state.params, self.config.init, self.config.model, parts)
       state = state.replace(params=params)
     return state
 

@@ -9,9 +9,14 @@ without it (a plain ViT of the same size, task 'classification').
 
 Variants (`--config=configs/deit_fashion_mnist.py:<arg>`), items that compose:
   stage=student|teacher  the student (the default) or the teacher it distils from
-  teacher=<workdir>      distil from that finished run (else: the student without distillation)
+  teacher=<workdir>      distil from that finished run (else: the student without distillation):
+                         config.init.teacher loads its params into the state's frozen 'teacher'
+                         subtree ('teacher/.*' in optimizer.frozen), checkpointed with the run
   smoke                  a few steps of tiny models on 8x8 digits
-  size=Ti|S|B            DeiT-Ti/S/B with distillation at 224 px, 1000 classes, for --mode=shapes
+  size=Ti|S|B            DeiT-Ti/S/B with distillation at 224 px, 1000 classes, for --mode=shapes,
+                         with an imported DeiT-B/16 teacher's shapes (config.teacher.model; to
+                         train, config.init.teacher = dict(kind='timm_vit', path=<timm's
+                         deit_base_patch16_224 file>, target='teacher'))
 
 COMMAND:
   python -m big_uni.main --config=configs/deit_fashion_mnist.py:stage=teacher \\
@@ -70,16 +75,28 @@ def _student(teacher: str, smoke: bool) -> ml_collections.ConfigDict:
   else:
     config.model.update(STUDENT)
   if teacher:
-    config.task = 'distillation'
-    config.model.distillation = True
-    config.teacher = ml_collections.ConfigDict(dict(workdir=teacher))
+    _distil(config)
+    config.init = ml_collections.ConfigDict()
+    config.init.teacher = dict(kind='checkpoint', path=teacher, target='teacher')
   return config
 
 
-def _published(size: str) -> ml_collections.ConfigDict:
-  """DeiT-<size>/16 with distillation token and head, 224 px, 1000 classes (shapes only)."""
-  config = common.imagenet(f'{size}/16')
+def _distil(config: ml_collections.ConfigDict) -> None:
+  """The distillation task, token and head; the teacher's params (config.init.teacher loads
+  them) are frozen."""
   config.task = 'distillation'
   config.model.distillation = True
-  config.teacher = ml_collections.ConfigDict(dict(workdir=''))
+  config.optimizer.frozen = ('teacher/.*',)
+
+
+def _published(size: str) -> ml_collections.ConfigDict:
+  """DeiT-<size>/16 with distillation token and head, 224 px, 1000 classes (shapes only),
+  taught by an imported DeiT-B/16 (the paper's transformer teacher; its convnet teacher is no
+  ViT): its weights need config.init.teacher = dict(kind='timm_vit', path=<file>,
+  target='teacher')."""
+  config = common.imagenet(f'{size}/16')
+  _distil(config)
+  teacher = config.model.copy_and_resolve_references()
+  teacher.update(dict(variant='B/16', distillation=False))
+  config.teacher = ml_collections.ConfigDict(dict(model=teacher))
   return config

@@ -93,6 +93,11 @@ class Task(abc.ABC):
     run): preflight reports them before the first step."""
     return []
 
+  def loaded_parts(self) -> dict:
+    """Params subtrees the task adds beside its model's, which a `config.init` entry targeting
+    each must load in full (e.g. DeiT's frozen teacher): {top-level name: its model config}."""
+    return {}
+
   def constrain_params(self, params):
     """Params after an optimizer update, projected onto their allowed range (e.g. CLIP's clamped
     logit scale)."""

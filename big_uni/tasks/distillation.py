@@ -7,10 +7,19 @@ frozen teacher's predictions through its distillation head:
 with label smoothing (config.label_smoothing) on the first term only, as in DeiT's code. The
 teacher sees the student's augmented training images, as in DeiT.
 
-The teacher is a finished classification run of big_uni, `config.teacher.workdir`: its model is
-the one that workdir's config.json names, its params are read once (by preflight, before the first
-step) and closed over by the jitted step. They are constants of the step, not params of the trained
-state: no optimizer state, no update, no gradient (its logits also pass a stop_gradient).
+The teacher is a ViT classifier whose params are a frozen part of the trained state: the subtree
+'teacher' of the params, sharded by its logical axes as the student's, an argument of the jitted
+step, saved in every checkpoint (a resumed run reads them there) and frozen by
+`optimizer.frozen` (which must hold 'teacher/.*': no update, no weight decay, no optimizer
+state; its logits also pass a stop_gradient, so its gradient is zero). A `config.init` entry with
+target 'teacher' loads them at the start, in full:
+
+  config.init.teacher = dict(kind='checkpoint', path=<workdir>, target='teacher')  # a big_uni run
+  config.init.teacher = dict(kind='timm_vit', path=<file>, target='teacher')  # an imported ViT
+  config.teacher.model = dict(variant='B/16', num_classes=1000)  # ... and its architecture
+
+A big_uni run's model is the one its workdir's config.json names; an imported teacher's (any ViT
+init kind: timm_vit, big_vision_vit, hf_vit) is `config.teacher.model`.
 
 Evaluation: the average of the two heads' logits (the model's output, DeiT's test-time rule)
 gives loss, accuracy and top-5 accuracy; each head's own accuracy is `cls_accuracy` and
@@ -24,12 +33,15 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from big_uni import errors, paths, pretrained
+from big_uni import errors, paths
 from big_uni.models import build_model, vit
 from big_uni.tasks import base, classification
 
+TEACHER = 'teacher'  # The params subtree, and the config.init target, of the teacher.
+FROZEN = f'{TEACHER}/.*'  # The optimizer.frozen regex that freezes it.
 # What a teacher's config must share with the student's: the model's classes and the images.
 _SHARED = ('model.num_classes', 'input.image_size', 'input.channels')
+
 
 
 def distillation_sums(cls_logits, dist_logits, labels, teacher_labels, num_classes: int,
@@ -61,15 +73,51 @@ def _get(config, dotted: str):
   return config
 
 
-def teacher_config(teacher_section, student_config) -> ml_collections.ConfigDict:
-  """The config.json of the run `teacher_section.workdir` names, checked against the student's
-  config: a UserInputError naming the cause unless it is a classifier of the same classes and
-  images."""
-  workdir = teacher_section.workdir
-  how = ('set config.teacher.workdir to the workdir of a finished classification run (e.g. '
+NEEDS_TEACHER = (
+    "the distillation task needs a teacher: config.init.teacher = dict(kind='checkpoint', "
+    "path=<workdir of a finished classification run>, target='teacher') (e.g. "
+    'configs/deit_fashion_mnist.py:teacher=<workdir>), or an imported ViT (kind timm_vit, '
+    'big_vision_vit, hf_vit) with its architecture in config.teacher.model')
+
+
+def teacher_entry(config):
+  """The `config.init` entry that loads the teacher (target 'teacher'), or None."""
+  for entry in (config.init or {}).values():
+    if entry.get('target', '') == TEACHER:
+      return entry
+  return None
+
+
+def teacher_config(config) -> ml_collections.ConfigDict:
+  """The teacher's config, checked against the student's: config.teacher.model (an imported
+  teacher's) if set, else the config.json of the big_uni run config.init.teacher loads; a
+  UserInputError naming the cause unless it is a ViT classifier of the same classes (and, for a
+  run, images)."""
+  entry = teacher_entry(config)
+  if 'model' in config.teacher:
+    if entry is not None and entry.kind == 'checkpoint':
+      raise errors.UserInputError(
+          f'config.teacher.model is for an imported teacher: the big_uni run {entry.path!r} '
+          'names its model in its config.json (leave config.teacher.model out)')
+    model = config.teacher.model
+    if model.get('num_classes') != config.model.num_classes:
+      raise errors.UserInputError(
+          f"config.teacher.model.num_classes={model.get('num_classes')}, the student has "
+          f'{config.model.num_classes}: a teacher must classify the same images')
+    return ml_collections.ConfigDict(dict(model=model))
+  if entry is None:
+    raise errors.UserInputError(NEEDS_TEACHER)
+  if entry.kind != 'checkpoint':
+    raise errors.UserInputError(
+        f'an imported teacher (config.init.{TEACHER} of kind {entry.kind!r}) needs its '
+        'architecture: config.teacher.model = dict(variant=..., num_classes=..., ...)')
+  return run_config(entry.path, config)
+
+
+def run_config(workdir: str, student_config) -> ml_collections.ConfigDict:
+  """The config.json of the run `workdir`, checked against the student's config."""
+  how = ("set config.init.teacher.path to the workdir of a finished classification run (e.g. "
          'configs/deit_fashion_mnist.py:stage=teacher)')
-  if not workdir:
-    raise errors.UserInputError(f'the distillation task needs a teacher: {how}')
   config_file = paths.resolve(workdir) / 'config.json'
   if not config_file.exists():
     raise errors.UserInputError(
@@ -86,6 +134,11 @@ def teacher_config(teacher_section, student_config) -> ml_collections.ConfigDict
   return config
 
 
+def student(params) -> dict:
+  """The student's params: all but the teacher's subtree."""
+  return {name: value for name, value in params.items() if name != TEACHER}
+
+
 @base.TASKS.register('distillation')
 class DistillationTask(classification.ClassificationTask):
   """Batches as classification's: {'image': float32 [B, H, W, C], 'label': int32 [B]} (+ 'mask'
@@ -96,65 +149,68 @@ class DistillationTask(classification.ClassificationTask):
     if not getattr(self.model, 'distillation', False):
       raise errors.UserInputError("task 'distillation' needs a ViT with a distillation token "
                                   '(config.model.name="vit", config.model.distillation=True)')
+    if FROZEN not in tuple(config.optimizer.frozen):
+      raise errors.UserInputError(
+          f"task 'distillation' trains the student only: config.optimizer.frozen must hold "
+          f'{FROZEN!r} (the teacher\'s params; it has {tuple(config.optimizer.frozen)})')
     self.config = config
 
   @functools.cached_property
   def teacher_config(self) -> ml_collections.ConfigDict:
-    """The teacher run's config (its config.json, checked against the student's)."""
-    return teacher_config(self.config.teacher, self.config)
+    """The teacher's config: its model (and for a big_uni run, the rest of its config.json)."""
+    return teacher_config(self.config)
 
   @functools.cached_property
-  def teacher(self):
-    """(teacher model, its params): read once, by preflight or on first use (shapes and eval
-    modes need none)."""
-    entry = ml_collections.ConfigDict(dict(kind='checkpoint', path=self.config.teacher.workdir,
-                                           step=self.config.teacher.step))
-    model_config = self.teacher_config.model
-    try:
-      params = pretrained.load_source(entry, model_config)
-    except errors.UserInputError as e:
-      raise errors.UserInputError(f'the teacher: {e}') from None
-    # Host (numpy) arrays: read on the first trace of the step, where a jnp array would be a
-    # tracer of that trace.
-    return build_model(model_config), params
+  def teacher_model(self):
+    return build_model(self.teacher_config.model)
 
   def problems(self) -> list[str]:
-    """The teacher's run, config and params, read in full before the first step."""
+    """The teacher's init entry and architecture, before the first step (its weights are read
+    by init, and not at all on resume, where the checkpoint holds them)."""
     try:
-      self.teacher  # pylint: disable=pointless-statement
+      self.teacher_model  # pylint: disable=pointless-statement
     except errors.UserInputError as e:
       return [str(e)]
-    return []
+    return [] if teacher_entry(self.config) else [NEEDS_TEACHER]
+
+  def loaded_parts(self) -> dict:
+    return {TEACHER: self.teacher_config.model}
+
+  def init_params(self, rng):
+    """The student's params and, under 'teacher', the teacher's (random: config.init loads
+    them)."""
+    images = jnp.zeros((1, *self.batch_spec['image'].shape), jnp.float32)
+    teacher = self.teacher_model.init({'params': jax.random.fold_in(rng, 1)}, images,
+                                      train=False)['params']
+    return {**super().init_params(rng), TEACHER: teacher}
 
   def train_flops(self, batch_shapes) -> float:
     """The student's train step and the teacher's forward pass on the same images."""
-    teacher_model = build_model(self.teacher_config.model)
     batch, *image_shape = batch_shapes['image']
     return super().train_flops(batch_shapes) + batch * sum(
-        vit.forward_flops(teacher_model, image_shape))
+        vit.forward_flops(self.teacher_model, image_shape))
 
   def teacher_labels(self, teacher_params, images):
     """int32 [B]: the teacher's top-1 class of each image [B, H, W, C], without gradient."""
-    model, _ = self.teacher
-    logits, _ = model.apply({'params': teacher_params}, images, train=False)
+    logits, _ = self.teacher_model.apply({'params': teacher_params}, images, train=False)
     return jax.lax.stop_gradient(logits).argmax(-1).astype(jnp.int32)
 
   def train_sums(self, params, batch, rng):
-    return self.train_sums_with(params, self.teacher[1], batch, rng)
-
-  def train_sums_with(self, params, teacher_params, batch, rng):
-    """train_sums with the teacher's params given (the tests differentiate through them)."""
-    _, features = self.model.apply({'params': params}, batch['image'], train=True,
+    _, features = self.model.apply({'params': student(params)}, batch['image'], train=True,
                                    rngs={'dropout': rng})
     return distillation_sums(features['cls_logits'], features['dist_logits'], batch['label'],
-                             self.teacher_labels(teacher_params, batch['image']),
+                             self.teacher_labels(params[TEACHER], batch['image']),
                              self.num_classes, self.label_smoothing)
 
   def eval_sums(self, params, batch):
-    logits, features = self.model.apply({'params': params}, batch['image'], train=False)
+    logits, features = self.model.apply({'params': student(params)}, batch['image'],
+                                        train=False)
     sums = classification.classification_sums(logits, batch['label'], batch['mask'])
     mask = batch['mask'].astype(jnp.float32)
     for head in ('cls', 'dist'):
       hits = features[f'{head}_logits'].argmax(-1) == batch['label']
       sums[f'{head}_accuracy'] = ((hits * mask).sum(), mask.sum())
     return sums
+
+  def image_features(self, params, images):
+    return super().image_features(student(params), images)

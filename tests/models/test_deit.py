@@ -38,9 +38,12 @@ def _perturbed(params, seed: int = 1):
 @pytest.mark.parametrize('size,expected', [
     ('Ti', 5_910_800), ('S', 22_436_432), ('B', 87_338_192)])
 def test_published_parameter_counts(size, expected):
+  """The student's count, and beside it the imported teacher's: timm's deit_base_patch16_224."""
   config = deit_fashion_mnist.get_config(f'size={size}')
   trainer = train.Trainer(config, total_steps=1)  # What --mode=shapes counts; nothing allocated.
-  assert train.count_params(trainer.abstract_state.params) == expected
+  params = dict(trainer.abstract_state.params)
+  assert train.count_params(params.pop('teacher')) == 86_567_656
+  assert train.count_params(params) == expected
 
 
 def test_output_shapes_and_param_names():
