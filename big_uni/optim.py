@@ -83,11 +83,11 @@ def build_optimizer(opt_config, total_steps: int):
   if frozen:
     # Locked towers (LiT): their updates are zero, and they carry no optimizer moments.
     tx = optax.multi_transform({'trained': tx, 'frozen': optax.set_to_zero()},
-                               functools.partial(_freeze_labels, frozen))
+                               functools.partial(freeze_labels, frozen))
   return tx, schedule
 
 
-def _freeze_labels(patterns, params):
+def freeze_labels(patterns, params):
   """'frozen' for params whose '/'-joined path fully matches one of the regexes `patterns`."""
   compiled = [re.compile(p) for p in patterns]
 

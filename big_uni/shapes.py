@@ -1,10 +1,11 @@
-"""`--mode=shapes`: the parameter tree, its total, and bytes per device, without allocating."""
+"""`--mode=shapes`: the parameter tree, its total (and its frozen part), and bytes per device,
+without allocating."""
 import math
 
 import jax
 import numpy as np
 
-from big_uni import train
+from big_uni import optim, train
 
 
 def per_device_bytes(abstract_tree) -> int:
@@ -24,5 +25,10 @@ def describe(config) -> str:
   lines.append(f'mesh {dict(trainer.mesh.shape)}: per device '
                f'params {per_device_bytes(params) / 2**20:,.1f} MiB, '
                f'optimizer {per_device_bytes(trainer.abstract_state.opt_state) / 2**20:,.1f} MiB')
+  if config.optimizer.frozen:  # E.g. CLIP's locked tower, DeiT's teacher: in the state, untrained.
+    labels = jax.tree.leaves(optim.freeze_labels(config.optimizer.frozen, params))
+    frozen = sum(math.prod(x.shape) for x, label in zip(jax.tree.leaves(params), labels)
+                 if label == 'frozen')
+    lines.append(f'frozen_params={frozen} trained_params={total - frozen}')
   lines.append(f'total_params={total}')
   return '\n'.join(lines)

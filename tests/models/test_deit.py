@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import ml_collections
 import pytest
 
-from big_uni import errors, train
+from big_uni import errors, shapes
 from big_uni.models import build_model, vit
 from configs import deit_fashion_mnist
 
@@ -38,12 +38,11 @@ def _perturbed(params, seed: int = 1):
 @pytest.mark.parametrize('size,expected', [
     ('Ti', 5_910_800), ('S', 22_436_432), ('B', 87_338_192)])
 def test_published_parameter_counts(size, expected):
-  """The student's count, and beside it the imported teacher's: timm's deit_base_patch16_224."""
-  config = deit_fashion_mnist.get_config(f'size={size}')
-  trainer = train.Trainer(config, total_steps=1)  # What --mode=shapes counts; nothing allocated.
-  params = dict(trainer.abstract_state.params)
-  assert train.count_params(params.pop('teacher')) == 86_567_656
-  assert train.count_params(params) == expected
+  """`--mode=shapes` (nothing allocated): the student's count trained, beside it the imported
+  teacher's frozen, timm's deit_base_patch16_224."""
+  lines = shapes.describe(deit_fashion_mnist.get_config(f'size={size}')).splitlines()
+  assert lines[-2:] == [f'frozen_params=86567656 trained_params={expected}',
+                        f'total_params={86_567_656 + expected}']
 
 
 def test_output_shapes_and_param_names():
