@@ -43,7 +43,6 @@ FROZEN = f'{TEACHER}/.*'  # The optimizer.frozen regex that freezes it.
 _SHARED = ('model.num_classes', 'input.image_size', 'input.channels')
 
 
-
 def distillation_sums(cls_logits, dist_logits, labels, teacher_labels, num_classes: int,
                       label_smoothing: float):
   """The loss and training metrics as (sum, rows): logits float32 [B, C] of the two heads,
