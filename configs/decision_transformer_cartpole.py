@@ -20,22 +20,24 @@ COMMAND:
   python -m big_uni.main --config=configs/decision_transformer_cartpole.py:bc --workdir=/tmp/bc_cartpole
 Parameters (`--mode=shapes`): 182,914 (DT; BC 182,786, without the return embedding); the
 paper's gym size, `:size=paper`: 660,738.
-Measured (2,000 steps of 64 windows, CPU reserved (docs/results.md, "Timing"): DT 4 min 35 s
-wall at ~10 steps/s, BC 3 min 3 s; a second DT run gave the same figures to the last digit),
-returns over 20 episodes, mean +- std:
-                          target 100     target 250     target 500
-  DT, sampled actions     64.0 +- 28.4   226.2 +- 48.4  476.6 +- 71.7
-  DT, argmax actions      324.5 +- 179.6 500.0 +- 0     500.0 +- 0
-  BC, sampled actions     251.0 +- 228.5 (no target)
-  BC, argmax actions      500.0 +- 0     (no target)
+Measured (2,000 steps of 64 windows, CPU reserved (docs/results.md, "Timing"): DT 4 min 0 s to
+4 min 35 s wall at ~10 steps/s, BC 2 min 22 s to 3 min 3 s; a second DT run of seed 0 gave the
+same figures to the last digit), mean return of 20 episodes at model seeds 0 / 1 / 2
+(`--config.seed=N`; the data is the same) and their mean +- std:
+                          target 100             target 250              target 500
+  DT, sampled actions     64.0 / 97.0 / 79.0     226.2 / 338.4 / 323.4   476.6 / 451.6 / 469.1
+                          = 80.0 +- 16.5         = 296.0 +- 60.9         = 465.7 +- 12.9
+  DT, argmax actions      324.5 / 421.9 / 117.5  500 / 500 / 478.4       500 / 500 / 500
+  BC, sampled actions     251.0 / 186.7 / 142.2 = 193.3 +- 54.7 (no target)
+  BC, argmax actions      500 / 500 / 500 (no target)
   the data (200 episodes) mean 209.3, max 500; per policy epsilon 0: 500.0, 0.25: 373.1,
   0.5: 111.0, 0.75: 41.2, 1: 21.2
-  validation action accuracy (noisy policies' actions): DT 87.18% (loss 0.331), BC 86.75%
-  (0.348)
-Sampled, the DT follows its target (64, 226, 477 for 100, 250, 500) and at 500 beats BC (251,
-about the data's average policy) and the data's mean. Argmax actions remove the random part of
+  validation action accuracy (noisy policies' actions), seed 0: DT 87.18% (loss 0.331), BC
+  86.75% (0.348)
+Sampled, the DT's return rises with its target at every seed, and at 500 it beats BC (about the
+data's average policy) and the data's mean at every seed. Argmax actions remove the random part of
 every noisy policy, which on this data is the scripted controller itself: BC then reaches 500
-too, and so does the DT unless the target is low (325 at 100).
+too, and so does the DT unless the target is low (288 on average at 100).
 """
 import ml_collections
 
