@@ -129,6 +129,7 @@ def _trainer(config, steps: int = 3):
   return trainer, trainer.init_state()
 
 
+@pytest.mark.slow  # A Trainer, its init and 3 steps (19 s): the README's suite keeps to 15 min.
 def test_the_teacher_is_frozen_and_adds_nothing_to_the_gradient_norm(teacher):
   """The teacher's gradient is zero (stop_gradient), so the step's grad_norm is the student's;
   after training steps the teacher in the state is the saved one, bit for bit, and the student
@@ -272,6 +273,7 @@ def _save_big_vision_teacher(path) -> str:
   return str(path)
 
 
+@pytest.mark.slow  # A big_vision file written, loaded and 3 steps (20 s), as above.
 def test_an_imported_teacher_loads_through_config_init(tmp_path, teacher):
   """A big_vision .npz teacher (config.init kind big_vision_vit, its architecture in
   config.teacher.model) distils for a few steps and stays as the file holds it."""

@@ -14,6 +14,7 @@ from big_uni.tasks import classification
 from configs import vit_mnist5k
 
 
+@pytest.mark.slow  # A whole resumed run (16 s); the README's suite keeps to 15 minutes on 2 cores.
 def test_a_truncated_metrics_line_is_left_out_with_a_warning(stopped_run, straight_vit_dir):
   workdir, _ = stopped_run
   with open(workdir / 'metrics.jsonl', 'a') as f:
