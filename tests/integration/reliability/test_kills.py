@@ -5,6 +5,7 @@ metrics.jsonl rows."""
 import glob
 import os
 import random
+import shutil
 import signal
 import socket
 import sys
@@ -151,6 +152,27 @@ def test_sigkill_in_a_bert_lm_or_mae_train_step(tmp_path, config, dropout):
   assert faults.inject('sigkill_at_step', 12, workdir, *args).returncode == -signal.SIGKILL
   committed = runs.committed_steps(workdir)
   assert committed in ([5], [5, 10])
+  assert runs.resumed_from(faults.rerun(workdir, *args).stdout) == committed[-1]
+  faults.assert_finished_as(tmp_path / 'straight', workdir)
+
+
+@pytest.mark.slow  # A teacher run, then the straight, killed and resumed student runs.
+def test_sigkill_in_a_deit_step_resumes_with_the_teacher_of_its_own_checkpoint(tmp_path):
+  """DeiT's frozen teacher is part of the checkpointed state: the killed student resumes to the
+  straight run's params and metrics with the teacher run's weights gone (its config.json, which
+  names the architecture, stays)."""
+  teacher = tmp_path / 'teacher'
+  faults.rerun(teacher, 'configs/deit_fashion_mnist.py:stage=teacher,smoke',
+               '--config.total_steps=5')
+  args = (f'configs/deit_fashion_mnist.py:smoke,teacher={teacher}', '--config.total_steps=20',
+          '--config.checkpoint_every_steps=5', '--config.log_every_steps=5',
+          '--config.model.dropout=0.1')
+  faults.rerun(tmp_path / 'straight', *args)
+  workdir = tmp_path / 'run'
+  assert faults.inject('sigkill_at_step', 12, workdir, *args).returncode == -signal.SIGKILL
+  committed = runs.committed_steps(workdir)
+  assert committed in ([5], [5, 10])
+  shutil.rmtree(teacher / 'checkpoints')
   assert runs.resumed_from(faults.rerun(workdir, *args).stdout) == committed[-1]
   faults.assert_finished_as(tmp_path / 'straight', workdir)
 
