@@ -28,6 +28,19 @@ from big_uni import errors, paths, trees
 
 # Orbax's coroutines that read one array of a restore (orbax/checkpoint/_src/serialization).
 _ORBAX_ARRAY_READS = ('async_deserialize', '_read_array_index_and_device_put')
+# Checkpoint step directories whose restore failed and was reported (a warning, or an error):
+# the reads orbax abandoned there are echoes of that report, whichever future or task held them.
+_REPORTED_UNREADABLE: set[str] = set()
+
+
+def reported_unreadable(step_dir) -> None:
+  """Marks `step_dir` (a checkpoint step's directory) as reported unreadable: asyncio's and the
+  interpreter's later reports of its abandoned reads are dropped."""
+  _REPORTED_UNREADABLE.add(str(step_dir).rstrip('/') + '/')
+
+
+def _names_a_reported_checkpoint(text: str) -> bool:
+  return any(step_dir in text for step_dir in _REPORTED_UNREADABLE)
 
 
 class _EchoesOfFailedOrbaxIo(std_logging.Filter):
@@ -38,9 +51,9 @@ class _EchoesOfFailedOrbaxIo(std_logging.Filter):
     raises a DiskFullError naming the kept checkpoint;
   - the other array reads of a restore that failed on one array (a truncated checkpoint), which
     asyncio reports as '... exception was never retrieved' when the garbage collector meets
-    them, of a Task running one of orbax's array reads or of the _GatheringFuture gathering
-    them: `restore` sets the checkpoint aside with one warning, or raises a UserInputError when
-    none reads back."""
+    them (a Task running one of orbax's array reads, the _GatheringFuture gathering them, or a
+    TensorStore Future naming the checkpoint's files): `restore` sets the checkpoint aside with
+    one warning, or raises a UserInputError when none reads back."""
 
   def filter(self, record: std_logging.LogRecord) -> bool:
     if 'orbax' not in record.pathname and record.name != 'asyncio':
@@ -48,6 +61,7 @@ class _EchoesOfFailedOrbaxIo(std_logging.Filter):
     error = record.exc_info[1] if record.exc_info else None
     message = record.getMessage()
     abandoned_read = record.name == 'asyncio' and (
+        _names_a_reported_checkpoint(message + str(error or '')) or
         _raised_in_orbax_array_read(error) or 'orbax' in message and any(
             f'coro=<{read}()' in message for read in _ORBAX_ARRAY_READS))
     return not ('No space left on device' in message or _is_disk_full(error) or abandoned_read)
@@ -69,16 +83,17 @@ def _drop_echoes_of_failed_io(unraisable) -> None:
   - 'Event loop is closed' from asyncio's call_soon_threadsafe: an orbax save runs in an event
     loop of its own; when one array write fails (a full disk) the save ends and closes that loop
     while TensorStore still finishes the others, whose completion callbacks find it closed;
-  - orbax's array reads (`_ORBAX_ARRAY_READS`) of a restore that failed on another array (a
-    truncated checkpoint, which the restore sets aside with a warning), closed while they still
-    wait on TensorStore.
+  - orbax's array reads (`_ORBAX_ARRAY_READS`, or any error naming a checkpoint reported
+    unreadable) of a restore that failed on another array (a truncated checkpoint, which the
+    restore sets aside with a warning), closed while they still wait on TensorStore.
   Every other unraisable exception goes to the hook installed before."""
   error = unraisable.exc_value
   closed_loop = (isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'
                  and any(frame.name == 'call_soon_threadsafe'
                          for frame in traceback.extract_tb(unraisable.exc_traceback)))
   code = getattr(unraisable.object, 'cr_code', None)
-  abandoned_read = code is not None and code.co_name in _ORBAX_ARRAY_READS
+  abandoned_read = (code is not None and code.co_name in _ORBAX_ARRAY_READS
+                    or _names_a_reported_checkpoint(str(error)))
   if not (closed_loop or abandoned_read):
     _drop_echoes_of_failed_io.previous(unraisable)
 
@@ -120,6 +135,7 @@ class Checkpointer:
       except Exception as e:  # pylint: disable=broad-except
         # TensorStore, JSON, orbax and the checksums each raise their own kind of error.
         unreadable[step] = _root_cause(e)
+        reported_unreadable(self._directory / str(step))  # A warning or the error below.
         continue
       self._set_aside(unreadable, step)
       logging.info('Restored checkpoint at step %d', step)

@@ -202,6 +202,7 @@ def _checkpoint_params(path: str, step: int | None) -> dict:
         checksums=ocp.args.JsonRestore()))
   # Whatever orbax and TensorStore raise on files that are not what they wrote.
   except Exception as e:  # pylint: disable=broad-except
+    checkpoint.reported_unreadable(directory / str(step))  # By the error below.
     reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else ''
     raise errors.UserInputError(
         f'the init checkpoint {directory}/{step} is unreadable ({type(e).__name__}: {reason}): '
