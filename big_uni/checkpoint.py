@@ -15,6 +15,7 @@ import logging as std_logging
 import sys
 import time
 import traceback
+import warnings
 
 import jax
 import numpy as np
@@ -107,6 +108,9 @@ class Checkpointer:
     for logger in (logging.get_absl_logger(), std_logging.getLogger('asyncio')):
       if not any(isinstance(f, _EchoesOfFailedOrbaxIo) for f in logger.filters):
         logger.addFilter(_EchoesOfFailedOrbaxIo())
+    # A read the failed restore created but never started: warned of when collected at exit.
+    warnings.filterwarnings('ignore', category=RuntimeWarning, message=(
+        rf"coroutine '({'|'.join(_ORBAX_ARRAY_READS)})' was never awaited"))
     if sys.unraisablehook is not _drop_echoes_of_failed_io:
       _drop_echoes_of_failed_io.previous = sys.unraisablehook
       sys.unraisablehook = _drop_echoes_of_failed_io
